@@ -1,0 +1,258 @@
+//! The resources a step declares it creates, for the cleanup ledger.
+//!
+//! In step metadata each is a one-key map naming the type, with the fields that identify it:
+//!
+//! ```yaml
+//! creates:
+//!   - ecs_service: { cluster: "${CLUSTER_NAME}", service: invsys-service }
+//! ```
+//!
+//! Identifying fields are names (not generated ids) wherever AWS allows it, so that
+//! `cleanup --scan` can find a resource the student created by hand.
+
+use serde::{Deserialize, Serialize};
+
+use super::vars;
+
+/// A resource type and the fields that identify it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceSpec {
+    /// An ECS cluster.
+    EcsCluster {
+        /// Cluster name.
+        cluster: String,
+    },
+    /// An ECS service.
+    EcsService {
+        /// Cluster name.
+        cluster: String,
+        /// Service name.
+        service: String,
+    },
+    /// The revisions of a task definition family that the lab registered.
+    TaskDefinition {
+        /// Family name.
+        family: String,
+    },
+    /// An Elastic Load Balancing v2 load balancer.
+    LoadBalancer {
+        /// Load balancer name.
+        name: String,
+    },
+    /// A listener of a load balancer.
+    Listener {
+        /// Load balancer name.
+        load_balancer: String,
+        /// Listener port.
+        port: u16,
+    },
+    /// A listener rule (not the default rule).
+    ListenerRule {
+        /// Load balancer name.
+        load_balancer: String,
+        /// Listener port.
+        port: u16,
+        /// Rule priority.
+        priority: u32,
+    },
+    /// A target group.
+    TargetGroup {
+        /// Target group name.
+        name: String,
+    },
+    /// A Cloud Map namespace.
+    CloudmapNamespace {
+        /// Namespace name.
+        name: String,
+    },
+    /// A Cloud Map service.
+    CloudmapService {
+        /// Namespace name.
+        namespace: String,
+        /// Service name.
+        name: String,
+    },
+    /// An Application Auto Scaling scalable target.
+    ScalableTarget {
+        /// Service namespace (`ecs`).
+        service_namespace: String,
+        /// Resource id (`service/<cluster>/<service>`).
+        resource_id: String,
+        /// Scalable dimension (`ecs:service:DesiredCount`).
+        dimension: String,
+    },
+    /// An Application Auto Scaling policy.
+    ScalingPolicy {
+        /// Service namespace (`ecs`).
+        service_namespace: String,
+        /// Resource id.
+        resource_id: String,
+        /// Scalable dimension.
+        dimension: String,
+        /// Policy name.
+        policy_name: String,
+    },
+    /// A CloudWatch alarm.
+    Alarm {
+        /// Alarm name.
+        name: String,
+    },
+    /// A CloudWatch dashboard.
+    Dashboard {
+        /// Dashboard name.
+        name: String,
+    },
+    /// A CloudWatch Logs group.
+    LogGroup {
+        /// Log group name.
+        name: String,
+    },
+    /// A DynamoDB table.
+    DynamodbTable {
+        /// Table name.
+        table: String,
+    },
+    /// An IAM role (with its attached and inline policies detached on delete).
+    IamRole {
+        /// Role name.
+        name: String,
+    },
+    /// A customer-managed IAM policy.
+    IamPolicy {
+        /// Policy name.
+        name: String,
+    },
+    /// A security group.
+    SecurityGroup {
+        /// Group name.
+        name: String,
+        /// VPC id (a variable such as `${VPC_ID}`).
+        vpc: String,
+    },
+    /// A subnet, identified by its VPC and CIDR block.
+    Subnet {
+        /// VPC id.
+        vpc: String,
+        /// CIDR block.
+        cidr: String,
+    },
+    /// A route table, identified by its VPC and `Name` tag.
+    RouteTable {
+        /// VPC id.
+        vpc: String,
+        /// The `Name` tag.
+        name: String,
+    },
+    /// An internet gateway, identified by the VPC it is attached to.
+    InternetGateway {
+        /// VPC id.
+        vpc: String,
+    },
+    /// A VPC, identified by its `Name` tag.
+    Vpc {
+        /// The `Name` tag.
+        name: String,
+    },
+}
+
+impl ResourceSpec {
+    /// The type's name as written in metadata.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ResourceSpec::EcsCluster { .. } => "ecs_cluster",
+            ResourceSpec::EcsService { .. } => "ecs_service",
+            ResourceSpec::TaskDefinition { .. } => "task_definition",
+            ResourceSpec::LoadBalancer { .. } => "load_balancer",
+            ResourceSpec::Listener { .. } => "listener",
+            ResourceSpec::ListenerRule { .. } => "listener_rule",
+            ResourceSpec::TargetGroup { .. } => "target_group",
+            ResourceSpec::CloudmapNamespace { .. } => "cloudmap_namespace",
+            ResourceSpec::CloudmapService { .. } => "cloudmap_service",
+            ResourceSpec::ScalableTarget { .. } => "scalable_target",
+            ResourceSpec::ScalingPolicy { .. } => "scaling_policy",
+            ResourceSpec::Alarm { .. } => "alarm",
+            ResourceSpec::Dashboard { .. } => "dashboard",
+            ResourceSpec::LogGroup { .. } => "log_group",
+            ResourceSpec::DynamodbTable { .. } => "dynamodb_table",
+            ResourceSpec::IamRole { .. } => "iam_role",
+            ResourceSpec::IamPolicy { .. } => "iam_policy",
+            ResourceSpec::SecurityGroup { .. } => "security_group",
+            ResourceSpec::Subnet { .. } => "subnet",
+            ResourceSpec::RouteTable { .. } => "route_table",
+            ResourceSpec::InternetGateway { .. } => "internet_gateway",
+            ResourceSpec::Vpc { .. } => "vpc",
+        }
+    }
+
+    /// A short human name: `ecs_service flask-inventory-cluster/invsys-service`.
+    pub fn describe(&self) -> String {
+        let what = match self {
+            ResourceSpec::EcsCluster { cluster } => cluster.clone(),
+            ResourceSpec::EcsService { cluster, service } => format!("{cluster}/{service}"),
+            ResourceSpec::TaskDefinition { family } => family.clone(),
+            ResourceSpec::LoadBalancer { name }
+            | ResourceSpec::TargetGroup { name }
+            | ResourceSpec::CloudmapNamespace { name }
+            | ResourceSpec::Alarm { name }
+            | ResourceSpec::Dashboard { name }
+            | ResourceSpec::LogGroup { name }
+            | ResourceSpec::IamRole { name }
+            | ResourceSpec::IamPolicy { name }
+            | ResourceSpec::Vpc { name } => name.clone(),
+            ResourceSpec::Listener { load_balancer, port } => format!("{load_balancer}:{port}"),
+            ResourceSpec::ListenerRule { load_balancer, port, priority } => {
+                format!("{load_balancer}:{port} priority {priority}")
+            }
+            ResourceSpec::CloudmapService { namespace, name } => format!("{name}.{namespace}"),
+            ResourceSpec::ScalableTarget { resource_id, .. } => resource_id.clone(),
+            ResourceSpec::ScalingPolicy { policy_name, .. } => policy_name.clone(),
+            ResourceSpec::DynamodbTable { table } => table.clone(),
+            ResourceSpec::SecurityGroup { name, vpc } => format!("{name} in {vpc}"),
+            ResourceSpec::Subnet { vpc, cidr } => format!("{cidr} in {vpc}"),
+            ResourceSpec::RouteTable { vpc, name } => format!("{name} in {vpc}"),
+            ResourceSpec::InternetGateway { vpc } => format!("attached to {vpc}"),
+        };
+        format!("{} {what}", self.kind())
+    }
+
+    /// Where this type stands in a teardown: lower numbers are deleted first.
+    ///
+    /// Mirrors the dependencies AWS enforces: scaling before services, services before
+    /// target groups and Cloud Map services, listeners before target groups and load
+    /// balancers, network last but the cluster.
+    pub fn teardown_rank(&self) -> u8 {
+        match self {
+            ResourceSpec::ScalingPolicy { .. } => 0,
+            ResourceSpec::ScalableTarget { .. } => 1,
+            ResourceSpec::Alarm { .. } | ResourceSpec::Dashboard { .. } => 2,
+            ResourceSpec::EcsService { .. } => 3,
+            ResourceSpec::ListenerRule { .. } => 4,
+            ResourceSpec::Listener { .. } => 5,
+            ResourceSpec::TargetGroup { .. } => 6,
+            ResourceSpec::LoadBalancer { .. } => 7,
+            ResourceSpec::CloudmapService { .. } => 8,
+            ResourceSpec::CloudmapNamespace { .. } => 9,
+            ResourceSpec::TaskDefinition { .. } => 10,
+            ResourceSpec::LogGroup { .. } => 11,
+            ResourceSpec::DynamodbTable { .. } => 12,
+            ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 13,
+            ResourceSpec::SecurityGroup { .. } => 14,
+            ResourceSpec::Subnet { .. } => 15,
+            ResourceSpec::RouteTable { .. } => 16,
+            ResourceSpec::InternetGateway { .. } => 17,
+            ResourceSpec::Vpc { .. } => 18,
+            ResourceSpec::EcsCluster { .. } => 19,
+        }
+    }
+
+    /// The same resource with every `${VAR}` replaced through `lookup`.
+    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        vars::resolve_value(self, lookup)
+    }
+
+    /// The variable names the identifying fields reference.
+    pub fn variables(&self) -> Vec<String> {
+        vars::value_references(self)
+    }
+}
