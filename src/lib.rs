@@ -1,1 +1,3 @@
-//! labrunner library.
+//! labrunner: a guided, verifying runner for hands-on cloud labs.
+
+pub mod lab;

@@ -586,6 +586,40 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration {text:?} ({e}); write it like 90s, 5m or 1h"))
 }
 
+/// A value written as a one-key map (`ecs_service: {...}`) whose key selects an enum variant.
+///
+/// serde_yaml reads externally tagged enums only from YAML tags (`!ecs_service`), which lab
+/// authors never write; this wrapper reads the map form and keeps serde's own messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneKeyMap<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneKeyMap<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneKeyVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneKeyVisitor<T> {
+            type Value = OneKeyMap<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map with exactly one key naming the type, such as `ecs_service: {...}`")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("expected one key naming the type, found an empty map"));
+                };
+                let value = T::deserialize(KindEntry { key: key.clone(), map: &mut map })?;
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "expected one key naming the type, found `{key}` and `{extra}`; write each as its own list item"
+                    )));
+                }
+                Ok(OneKeyMap(value))
+            }
+        }
+        deserializer.deserialize_map(OneKeyVisitor(std::marker::PhantomData))
+    }
+}
+
 /// A deserializer that presents one map entry (`key: value`) as an externally tagged enum.
 struct KindEntry<'a, A> {
     key: String,
@@ -621,7 +655,7 @@ impl<'de, A: MapAccess<'de>> VariantAccess<'de> for KindEntry<'_, A> {
     type Error = A::Error;
 
     fn unit_variant(self) -> Result<(), A::Error> {
-        Err(de::Error::custom("expected the check's parameters"))
+        Err(de::Error::custom("expected parameters as a map"))
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
@@ -629,14 +663,21 @@ impl<'de, A: MapAccess<'de>> VariantAccess<'de> for KindEntry<'_, A> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, A::Error> {
-        Err(de::Error::custom("expected the check's parameters as a map"))
+        Err(de::Error::custom("expected parameters as a map"))
     }
 
     fn struct_variant<V: Visitor<'de>>(
         self,
-        _fields: &'static [&'static str],
-        _visitor: V,
+        fields: &'static [&'static str],
+        visitor: V,
     ) -> Result<V::Value, A::Error> {
-        Err(de::Error::custom("expected the check's parameters as a map"))
+        struct Fields<V>(&'static [&'static str], V);
+        impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Fields<V> {
+            type Value = V::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+                d.deserialize_struct("", self.0, self.1)
+            }
+        }
+        self.map.next_value_seed(Fields(fields, visitor))
     }
 }

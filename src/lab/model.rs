@@ -206,6 +206,40 @@ pub struct Step {
     pub declared: bool,
     /// Where the step starts (its metadata block, or its code block).
     pub location: Location,
+    /// The metadata block as written, for pointing later findings at it.
+    pub meta: Option<MetaSource>,
+}
+
+/// A step's YAML metadata as it stands in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaSource {
+    /// The file.
+    pub file: PathBuf,
+    /// The YAML text between `labrunner:step` and `-->`.
+    pub yaml: String,
+    /// Line where the YAML text starts.
+    pub line: usize,
+    /// Column where the YAML text starts.
+    pub column: usize,
+    /// Where the `<!--` of the block stands.
+    pub block: Location,
+}
+
+impl MetaSource {
+    /// The position of the first occurrence of `needle` in the metadata, or of the block.
+    pub fn locate(&self, needle: &str) -> Location {
+        let Some(offset) = self.yaml.find(needle).filter(|_| !needle.is_empty()) else {
+            return self.block.clone();
+        };
+        let before = &self.yaml[..offset];
+        let line_in = before.matches('\n').count();
+        let col_in = before.rsplit('\n').next().unwrap_or("").chars().count();
+        if line_in == 0 {
+            Location::new(&self.file, self.line, self.column + col_in)
+        } else {
+            Location::new(&self.file, self.line + line_in, col_in + 1)
+        }
+    }
 }
 
 impl Step {

@@ -1,0 +1,170 @@
+//! Finding labs on disk and loading one: manifest, then every module, then lab-wide checks.
+//!
+//! Loading gathers every error it can find (one per broken block or field) rather than
+//! stopping at the first, so an author fixes a lab in one pass.
+
+use std::path::{Path, PathBuf};
+
+use super::manifest::{locate_in, parse_manifest};
+use super::model::{Lab, Location, Module};
+use super::parse::{duplicate_id, parse_module};
+use super::LabError;
+
+/// Where labs live: manifests in `labs`, pages in `content/<id>/`.
+#[derive(Debug, Clone)]
+pub struct LabDirs {
+    /// The directory of manifests (`labs/`).
+    pub labs: PathBuf,
+}
+
+impl LabDirs {
+    /// Labs under `labs`, with content beside it.
+    pub fn new(labs: impl Into<PathBuf>) -> Self {
+        LabDirs { labs: labs.into() }
+    }
+
+    /// The content directory of a lab whose manifest is `manifest`: `<manifest dir>/../content/<id>`.
+    pub fn content_dir(manifest: &Path, id: &str) -> PathBuf {
+        let labs = manifest.parent().unwrap_or(Path::new(""));
+        match labs.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.join("content").join(id),
+            _ if labs.as_os_str().is_empty() || labs == Path::new(".") => Path::new("..").join("content").join(id),
+            _ => Path::new("content").join(id),
+        }
+    }
+}
+
+/// Why a lab could not be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    /// What was asked for.
+    pub wanted: String,
+    /// Where it was looked for.
+    pub dir: PathBuf,
+    /// The lab ids that do exist there.
+    pub available: Vec<String>,
+}
+
+/// Resolves a lab argument: a manifest path, or a lab id under `dirs.labs`.
+pub fn find_lab(dirs: &LabDirs, wanted: &str) -> Result<PathBuf, NotFound> {
+    let as_path = Path::new(wanted);
+    if wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/') {
+        if as_path.is_file() {
+            return Ok(as_path.to_path_buf());
+        }
+    }
+    for ext in ["yaml", "yml"] {
+        let candidate = dirs.labs.join(format!("{wanted}.{ext}"));
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(NotFound {
+        wanted: wanted.to_string(),
+        dir: dirs.labs.clone(),
+        available: list_labs(dirs).iter().filter_map(|p| stem(p)).collect(),
+    })
+}
+
+fn stem(p: &Path) -> Option<String> {
+    p.file_stem().and_then(|s| s.to_str()).map(str::to_string)
+}
+
+/// The manifests under `dirs.labs`, sorted by file name.
+pub fn list_labs(dirs: &LabDirs) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(&dirs.labs) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Loads the lab whose manifest is `manifest`, with every error found.
+pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
+    let text = std::fs::read_to_string(manifest_path).map_err(|e| {
+        vec![LabError::new(Location::new(manifest_path, 1, 1), format!("cannot read the manifest: {e}"))]
+    })?;
+    let manifest = parse_manifest(manifest_path, &text)?;
+    let content = LabDirs::content_dir(manifest_path, &manifest.id);
+    let mut errors = Vec::new();
+    let mut modules: Vec<Module> = Vec::new();
+    for name in &manifest.modules {
+        let path = content.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(page) => match parse_module(&path, &page) {
+                Ok(m) => modules.push(m),
+                Err(mut e) => errors.append(&mut e),
+            },
+            Err(e) => errors.push(
+                LabError::new(
+                    locate_in(manifest_path, &text, name),
+                    format!("module `{name}` cannot be read at {}: {e}", path.display()),
+                )
+                .with_hint("module paths are relative to content/<lab id>/"),
+            ),
+        }
+    }
+    let lab = Lab { manifest, manifest_path: manifest_path.to_path_buf(), modules };
+    errors.extend(lab_wide_errors(&lab));
+    if errors.is_empty() {
+        Ok(lab)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Errors that need the whole lab: duplicate ids across modules, undeclared variables.
+fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
+    let mut errors = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (_, step) in lab.steps() {
+        if seen.contains(&step.id.as_str()) && !module_local_duplicate(lab, &step.id) {
+            errors.push(duplicate_id(step));
+        }
+        seen.push(&step.id);
+        let mut names: Vec<String> = step.checks.iter().flat_map(|c| c.variables()).collect();
+        names.extend(step.creates.iter().flat_map(|r| r.variables()));
+        for name in names {
+            if lab.variable(&name).is_none() {
+                let location = match &step.meta {
+                    Some(meta) => meta.locate(&format!("${{{name}}}")),
+                    None => step.location.clone(),
+                };
+                errors.push(
+                    LabError::new(location, format!("variable `{name}` is used but not declared in the manifest"))
+                        .with_hint(&format!(
+                            "declare it under `variables:` in {}",
+                            lab.manifest_path.display()
+                        )),
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// Duplicates inside one module are already reported by the module parser.
+fn module_local_duplicate(lab: &Lab, id: &str) -> bool {
+    lab.modules.iter().any(|m| m.steps.iter().filter(|s| s.id == id).count() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_dir_sits_beside_the_labs_dir() {
+        let cases = [
+            ("labs/x.yaml", "content/x"),
+            ("./labs/x.yaml", "./content/x"),
+            ("/srv/w/labs/x.yaml", "/srv/w/content/x"),
+            ("x.yaml", "../content/x"),
+        ];
+        for (manifest, want) in cases {
+            assert_eq!(LabDirs::content_dir(Path::new(manifest), "x"), PathBuf::from(want), "{manifest}");
+        }
+    }
+}

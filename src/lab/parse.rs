@@ -1,0 +1,543 @@
+//! Parses one Markdown module into steps, keeping exact positions for every error.
+//!
+//! A step starts at an HTML comment `<!-- labrunner:step ... -->` holding YAML metadata and
+//! runs until the next step, an `<!-- labrunner:end -->` marker or the end of the page. A page
+//! with no metadata at all still loads: each shell block becomes a show-only step.
+
+use std::path::Path;
+
+use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+use serde::Deserialize;
+
+use super::check::OneKeyMap;
+use super::model::{Check, Hint, Location, MetaSource, Module, ResourceSpec, ShellBlock, Step, StepMode};
+use super::source::{prepare, LineIndex};
+use super::vars;
+use super::yaml::{self, Origin};
+use super::LabError;
+
+/// The pulldown-cmark extensions labrunner reads Markdown with (one place for all of them).
+pub fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES
+}
+
+/// Languages whose fenced blocks are shell commands.
+const SHELL_LANGUAGES: &[&str] = &["bash", "sh", "shell", "zsh"];
+
+/// The metadata of one step, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepMeta {
+    id: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    mode: StepMode,
+    #[serde(default)]
+    checks: Vec<Check>,
+    #[serde(default)]
+    creates: Vec<OneKeyMap<ResourceSpec>>,
+    #[serde(default)]
+    hints: Vec<Hint>,
+}
+
+/// A `labrunner:` comment found in the page.
+enum Marker {
+    Step(Box<StepMeta>, MetaSource),
+    End,
+}
+
+struct FoundMarker {
+    start: usize,
+    end: usize,
+    marker: Marker,
+}
+
+struct FoundCode {
+    start: usize,
+    end: usize,
+    lang: String,
+    show_only: bool,
+    code: String,
+    location: Location,
+}
+
+/// Parses `page` (the contents of `file`) into a module. `stem` names synthesised steps.
+pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
+    let prepared = prepare(page);
+    let text = prepared.text.as_str();
+    let index = LineIndex::new(text);
+    let at = |offset: usize| {
+        let (line, column) = index.position(text, offset);
+        Location::new(file, line, column)
+    };
+    let mut errors = Vec::new();
+
+    let (mut title, mut weight) = (None, None);
+    if let Some((body, line)) = &prepared.yaml_front_matter {
+        match yaml::front_matter(body, Origin { line: *line, column: 1 }) {
+            Ok((t, w)) => (title, weight) = (t, w),
+            Err(e) => errors.push(LabError::new(
+                Location::new(file, e.line, e.column),
+                format!("front matter is not valid YAML: {}", e.message),
+            )),
+        }
+    } else if let Some((t, w)) = &prepared.toml_front_matter {
+        (title, weight) = (t.clone(), *w);
+    }
+
+    let mut markers = Vec::new();
+    let mut codes = Vec::new();
+    let mut headings: Vec<(usize, String)> = Vec::new();
+    let mut heading: Option<(usize, String)> = None;
+    let mut code: Option<FoundCode> = None;
+    let mut html_block = false;
+
+    for (event, range) in Parser::new_ext(text, markdown_options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::HtmlBlock) => {
+                html_block = true;
+                let raw = &text[range.clone()];
+                match read_marker(raw, range.start, &at) {
+                    Ok(Some(marker)) => markers.push(FoundMarker { start: range.start, end: range.end, marker }),
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+            Event::End(TagEnd::HtmlBlock) => html_block = false,
+            Event::InlineHtml(html) | Event::Html(html) if !html_block => {
+                if html.contains("labrunner:") {
+                    errors.push(LabError::new(
+                        at(range.start),
+                        "a labrunner metadata comment must start on a line of its own".into(),
+                    ).with_hint("put a blank line before `<!-- labrunner:step` and start it at the beginning of the line"));
+                }
+            }
+            Event::Start(Tag::Heading { .. }) => heading = Some((range.start, String::new())),
+            Event::End(TagEnd::Heading(_)) => headings.extend(heading.take()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, h)) = heading.as_mut() {
+                    h.push_str(&t);
+                }
+                if let Some(c) = code.as_mut() {
+                    c.code.push_str(&t);
+                }
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match &kind {
+                    CodeBlockKind::Fenced(info) => info.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                match parse_info(&info) {
+                    Ok((lang, show_only)) => {
+                        code = Some(FoundCode {
+                            start: range.start,
+                            end: range.end,
+                            lang,
+                            show_only,
+                            code: String::new(),
+                            location: at(range.start),
+                        })
+                    }
+                    Err(message) => {
+                        errors.push(LabError::new(at(range.start), message).with_hint(
+                            "mark a block that must not be run with {labrunner=show}, or remove the option",
+                        ));
+                    }
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => codes.extend(code.take()),
+            _ => {}
+        }
+    }
+
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("module");
+    let title = title
+        .or_else(|| headings.first().map(|(_, h)| h.trim().to_string()))
+        .unwrap_or_else(|| stem.to_string());
+
+    let has_steps = markers.iter().any(|m| matches!(m.marker, Marker::Step(..)));
+    let (intro, steps) = if has_steps {
+        declared_steps(text, markers, &codes, &headings)
+    } else {
+        plain_steps(file, stem, text, &codes, &headings)
+    };
+
+    let mut seen: Vec<&str> = Vec::new();
+    for step in &steps {
+        if seen.contains(&step.id.as_str()) {
+            errors.push(duplicate_id(step));
+        }
+        seen.push(&step.id);
+    }
+
+    if errors.is_empty() {
+        Ok(Module { path: file.to_path_buf(), title, weight, intro, steps })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The error for a step whose id was already used.
+pub(crate) fn duplicate_id(step: &Step) -> LabError {
+    let location = match &step.meta {
+        Some(meta) => meta.locate(&format!("id: {}", step.id)),
+        None => step.location.clone(),
+    };
+    LabError::new(location, format!("duplicate step id `{}`", step.id))
+        .with_hint("step ids must be unique across the whole lab; rename one of them")
+}
+
+fn declared_steps(
+    text: &str,
+    markers: Vec<FoundMarker>,
+    codes: &[FoundCode],
+    headings: &[(usize, String)],
+) -> (String, Vec<Step>) {
+    let first = markers.iter().position(|m| matches!(m.marker, Marker::Step(..))).unwrap_or(0);
+    let intro = text[..markers[first].start].trim().to_string();
+    let bounds: Vec<usize> = markers.iter().map(|m| m.start).collect();
+    let mut steps = Vec::new();
+    for (i, found) in markers.into_iter().enumerate() {
+        let Marker::Step(meta, source) = found.marker else { continue };
+        let meta = *meta;
+        let end = bounds.get(i + 1).copied().unwrap_or(text.len());
+        let body_range = found.end..end;
+        let console = meta.mode == StepMode::Console;
+        let shell = codes
+            .iter()
+            .filter(|c| c.start >= body_range.start && c.end <= body_range.end)
+            .filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()))
+            .map(|c| ShellBlock {
+                code: c.code.clone(),
+                runnable: !c.show_only && !console,
+                location: c.location.clone(),
+            })
+            .collect();
+        let title = meta
+            .title
+            .clone()
+            .or_else(|| {
+                headings
+                    .iter()
+                    .find(|(o, _)| body_range.contains(o))
+                    .map(|(_, h)| h.trim().to_string())
+            })
+            .unwrap_or_else(|| meta.id.clone());
+        steps.push(Step {
+            id: meta.id,
+            title,
+            mode: meta.mode,
+            body: text[body_range].trim().to_string(),
+            shell,
+            checks: meta.checks,
+            creates: meta.creates.into_iter().map(|r| r.0).collect(),
+            hints: meta.hints,
+            declared: true,
+            location: source.block.clone(),
+            meta: Some(source),
+        });
+    }
+    (intro, steps)
+}
+
+fn plain_steps(
+    file: &Path,
+    stem: &str,
+    text: &str,
+    codes: &[FoundCode],
+    headings: &[(usize, String)],
+) -> (String, Vec<Step>) {
+    let shell: Vec<&FoundCode> = codes
+        .iter()
+        .filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()) || c.lang == "console")
+        .collect();
+    if shell.is_empty() {
+        return (text.trim().to_string(), Vec::new());
+    }
+    let slug = slugify(stem);
+    let mut steps = Vec::new();
+    let mut from = 0;
+    for (n, c) in shell.iter().enumerate() {
+        let to = if n + 1 == shell.len() { text.len() } else { c.end };
+        let title = headings
+            .iter()
+            .rev()
+            .find(|(o, _)| *o < c.start)
+            .map(|(_, h)| h.trim().to_string())
+            .unwrap_or_else(|| format!("Step {}", n + 1));
+        steps.push(Step {
+            id: format!("{slug}-{}", n + 1),
+            title,
+            mode: StepMode::Cli,
+            body: text[from..to].trim().to_string(),
+            shell: vec![ShellBlock { code: c.code.clone(), runnable: false, location: c.location.clone() }],
+            checks: Vec::new(),
+            creates: Vec::new(),
+            hints: Vec::new(),
+            declared: false,
+            location: Location::new(file, c.location.line, c.location.column),
+            meta: None,
+        });
+        from = to;
+    }
+    (String::new(), steps)
+}
+
+fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "step".into()
+    } else {
+        out
+    }
+}
+
+/// `bash {labrunner=show linenos=table}` → ("bash", true). Unknown labrunner options are errors.
+fn parse_info(info: &str) -> Result<(String, bool), String> {
+    let info = info.trim();
+    let (lang, rest) = match info.find(|c: char| c.is_whitespace() || c == '{') {
+        Some(i) => (&info[..i], &info[i..]),
+        None => (info, ""),
+    };
+    let mut show_only = false;
+    let attrs = rest.trim().trim_start_matches('{').trim_end_matches('}');
+    for attr in attrs.split(|c: char| c.is_whitespace() || c == ',').filter(|a| !a.is_empty()) {
+        let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+        if key != "labrunner" {
+            continue; // Hugo's own options (linenos, hl_lines, ...) are not ours to judge.
+        }
+        match value.trim_matches(['"', '\'']) {
+            "show" => show_only = true,
+            "run" => show_only = false,
+            other => {
+                return Err(format!(
+                    "unknown code block option `labrunner={other}`: expected `labrunner=show` or `labrunner=run`"
+                ))
+            }
+        }
+    }
+    Ok((lang.to_ascii_lowercase(), show_only))
+}
+
+/// Reads a `<!-- labrunner:... -->` HTML block; `Ok(None)` for any other HTML.
+fn read_marker(
+    raw: &str,
+    offset: usize,
+    at: &dyn Fn(usize) -> Location,
+) -> Result<Option<Marker>, LabError> {
+    let Some(open) = raw.find("<!--") else { return Ok(None) };
+    let after_open = &raw[open + 4..];
+    let lead = after_open.len() - after_open.trim_start().len();
+    let body = &after_open[lead..];
+    let Some(rest) = body.strip_prefix("labrunner:") else { return Ok(None) };
+    let keyword_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
+    let keyword = &rest[..keyword_len];
+    let marker_at = at(offset + open);
+    let Some(close) = rest.find("-->") else {
+        return Err(LabError::new(
+            marker_at,
+            format!("unterminated metadata block: `<!-- labrunner:{keyword}` is never closed"),
+        )
+        .with_hint("end the block with `-->` on a line of its own"));
+    };
+    let yaml_start = offset + open + 4 + lead + "labrunner:".len() + keyword_len;
+    let yaml_text = &rest[keyword_len..close];
+    match keyword {
+        "end" => {
+            if yaml_text.trim().is_empty() {
+                Ok(Some(Marker::End))
+            } else {
+                Err(LabError::new(marker_at, "`<!-- labrunner:end -->` takes no metadata".into()))
+            }
+        }
+        "step" => {
+            let start = at(yaml_start);
+            let source = MetaSource {
+                file: start.file.clone(),
+                yaml: yaml_text.to_string(),
+                line: start.line,
+                column: start.column,
+                block: marker_at.clone(),
+            };
+            if yaml_text.trim().is_empty() {
+                return Err(LabError::new(marker_at, "empty step metadata: a step needs at least an `id`".into())
+                    .with_hint("write `id: my-step` on the line after `<!-- labrunner:step`"));
+            }
+            let meta: StepMeta = yaml::from_str(yaml_text, Origin { line: start.line, column: start.column })
+                .map_err(|e| LabError::new(Location::new(&start.file, e.line, e.column), domain_words(&e.message)))?;
+            validate_meta(&meta, &source)?;
+            Ok(Some(Marker::Step(Box::new(meta), source)))
+        }
+        other => Err(LabError::new(
+            marker_at,
+            format!("unknown metadata block `labrunner:{other}`: expected `labrunner:step` or `labrunner:end`"),
+        )),
+    }
+}
+
+/// serde says "variant"; authors think in check kinds and resource types.
+fn domain_words(message: &str) -> String {
+    let what = if message.starts_with("checks[") {
+        "check kind"
+    } else if message.starts_with("creates[") {
+        "resource type"
+    } else {
+        return message.to_string();
+    };
+    message.replace("unknown variant", &format!("unknown {what}"))
+}
+
+/// Checks of one step's metadata that serde cannot express.
+fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
+    if !is_valid_id(&meta.id) {
+        return Err(LabError::new(
+            source.locate("id:"),
+            format!("invalid step id `{}`: expected lower-case letters, digits and dashes, such as `create-service`", meta.id),
+        ));
+    }
+    let mut strings = Vec::new();
+    for check in &meta.checks {
+        strings.extend(vars::value_strings(&check.spec));
+        strings.extend(check.label.clone());
+    }
+    for resource in &meta.creates {
+        strings.extend(vars::value_strings(&resource.0));
+    }
+    for s in &strings {
+        if let Err(bad) = vars::references(s) {
+            let fragment: String = s[bad.offset..].chars().take(12).collect();
+            return Err(LabError::new(source.locate(&fragment), bad.message));
+        }
+    }
+    for hint in &meta.hints {
+        if let Some(when) = &hint.when {
+            if let Err(e) = regex::RegexBuilder::new(when).case_insensitive(true).build() {
+                return Err(LabError::new(
+                    source.locate(when),
+                    format!("hint `when` is not a valid regular expression: {}", first_line(&e.to_string())),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+/// Step and lab ids: lower-case letters, digits, dashes; starting with a letter or digit.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(page: &str) -> Result<Module, Vec<LabError>> {
+        parse_module(Path::new("m.md"), page)
+    }
+
+    fn first_error(page: &str) -> String {
+        let errs = parse(page).expect_err("expected an error");
+        errs[0].to_string()
+    }
+
+    const STEP: &str = "---\ntitle: Deploy\nweight: 3\n---\nIntro text.\n\n<!-- labrunner:step\nid: make-cluster\nchecks:\n  - cluster_active: { cluster: c1 }\n    timeout: 2m\ncreates:\n  - ecs_cluster: { cluster: c1 }\n-->\n## Create the cluster\n\nRun this:\n\n```bash\naws ecs create-cluster --cluster-name c1\n```\n\n```bash {labrunner=show}\naws logs tail x --follow\n```\n<!-- labrunner:end -->\nOutro.\n";
+
+    #[test]
+    fn a_declared_step_has_everything() {
+        let m = parse(STEP).unwrap();
+        assert_eq!(m.title, "Deploy");
+        assert_eq!(m.weight, Some(3));
+        assert_eq!(m.intro, "Intro text.");
+        assert_eq!(m.steps.len(), 1);
+        let s = &m.steps[0];
+        assert_eq!(s.id, "make-cluster");
+        assert_eq!(s.title, "Create the cluster");
+        assert_eq!(s.checks.len(), 1);
+        assert_eq!(s.checks[0].kind(), "cluster_active");
+        assert_eq!(s.checks[0].timeout, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(s.creates, vec![ResourceSpec::EcsCluster { cluster: "c1".into() }]);
+        assert_eq!(s.shell.len(), 2);
+        assert!(s.shell[0].runnable);
+        assert!(!s.shell[1].runnable);
+        assert_eq!(s.shell[0].code, "aws ecs create-cluster --cluster-name c1\n");
+        assert_eq!((s.shell[0].location.line, s.shell[0].location.column), (19, 1));
+        assert_eq!((s.location.line, s.location.column), (7, 1));
+        assert!(!s.body.contains("Outro"), "the end marker closes the step");
+        assert!(s.declared);
+    }
+
+    #[test]
+    fn errors_carry_exact_positions() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "<!-- labrunner:step\nid: a\nchecks:\n  - cluster_activ: { cluster: c }\n-->\n",
+                "m.md:4:5: checks[0]: unknown check kind `cluster_activ`, expected one of `caller_identity`",
+            ),
+            (
+                "<!-- labrunner:step\nid: a\nchekcs: []\n-->\n",
+                "m.md:3:1: unknown field `chekcs`",
+            ),
+            (
+                "<!-- labrunner:step\nid: a\nchecks:\n  - cluster_active: { cluster: c, colour: red }\n-->\n",
+                "m.md:4:35: checks[0].cluster_active: unknown field `colour`, expected `cluster`",
+            ),
+            ("text\n\n<!-- labrunner:step\nid: a\n", "m.md:3:1: unterminated metadata block"),
+            ("<!-- labrunner:stpe\nid: a\n-->\n", "m.md:1:1: unknown metadata block `labrunner:stpe`"),
+            (
+                "<!-- labrunner:step\nid: a\ncreates:\n  - log_group: { name: \"${GROUP\" }\n-->\n",
+                "m.md:4:25: unterminated variable reference",
+            ),
+            (
+                "<!-- labrunner:step\nid: a\n-->\n<!-- labrunner:step\nid: a\n-->\n",
+                "m.md:5:1: duplicate step id `a`",
+            ),
+            ("<!-- labrunner:step\nid: Bad_Id\n-->\n", "m.md:2:1: invalid step id `Bad_Id`"),
+            ("<!-- labrunner:step\n-->\n", "m.md:1:1: empty step metadata"),
+            (
+                "<!-- labrunner:step\nid: a\n-->\n```bash {labrunner=skip}\nls\n```\n",
+                "m.md:4:1: unknown code block option `labrunner=skip`",
+            ),
+        ];
+        for (page, want) in cases {
+            let got = first_error(page);
+            assert!(got.starts_with(want), "page:\n{page}\nwant prefix: {want}\ngot: {got}");
+        }
+    }
+
+    #[test]
+    fn plain_markdown_becomes_show_only_steps() {
+        let page = "# Title\n\n{{% notice note %}}\nHello\n{{% /notice %}}\n\n## One\n\n```bash\necho 1\n```\n\n## Two\n\n```sh\necho 2\n```\n\n```json\n{}\n```\n";
+        let m = parse_module(Path::new("content/x/Plain Page.md"), page).unwrap();
+        assert_eq!(m.title, "Title");
+        let ids: Vec<_> = m.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["plain-page-1", "plain-page-2"]);
+        assert_eq!(m.steps[1].title, "Two");
+        assert!(m.steps.iter().all(|s| !s.declared && s.checks.is_empty() && !s.shell[0].runnable));
+        assert!(m.steps[0].body.contains("labrunner-callout note"));
+    }
+
+    #[test]
+    fn console_steps_run_nothing() {
+        let page = "<!-- labrunner:step\nid: a\nmode: console\n-->\n```bash\necho hi\n```\n";
+        let m = parse(page).unwrap();
+        assert!(!m.steps[0].shell[0].runnable);
+    }
+}

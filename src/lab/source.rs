@@ -1,0 +1,213 @@
+//! Source text helpers: Hugo pre-processing that keeps every line where it was, and byte
+//! offsets turned into line and column.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Maps byte offsets of a text to 1-based line and column (in characters).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// Line and column of `offset` in `text` (the text this index was built from).
+    pub fn position(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let column = text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        (line, column)
+    }
+}
+
+static SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*(.*?)\s*[%>]\}\}\s*$").expect("valid regex")
+});
+
+/// Result of [`prepare`]: the text to parse, plus the front matter if there was one.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The page with front matter blanked and block shortcodes turned into HTML comments;
+    /// every line stays on its original line number.
+    pub text: String,
+    /// The front matter body and the line it starts on, when the page has YAML front matter.
+    pub yaml_front_matter: Option<(String, usize)>,
+    /// Title and weight read from TOML (`+++`) front matter.
+    pub toml_front_matter: Option<(Option<String>, Option<i64>)>,
+}
+
+/// Blanks front matter and rewrites Hugo block shortcodes that stand on their own line into
+/// HTML comments the renderer understands. Lines inside fenced code and inside HTML
+/// comments are left alone.
+pub fn prepare(page: &str) -> Prepared {
+    let lines: Vec<&str> = page.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(page.len() + 64);
+    let mut yaml_front_matter = None;
+    let mut toml_front_matter = None;
+    let mut i = 0;
+
+    if let Some(first) = lines.first() {
+        let delim = first.trim_end();
+        if delim == "---" || delim == "+++" {
+            if let Some(end) = lines.iter().skip(1).position(|l| l.trim_end() == delim) {
+                let body: String = lines[1..=end].concat();
+                if delim == "---" {
+                    yaml_front_matter = Some((body, 2));
+                } else {
+                    toml_front_matter = Some(toml_title_weight(&body));
+                }
+                for line in &lines[..=end + 1] {
+                    out.push_str(if line.ends_with('\n') { "\n" } else { "" });
+                }
+                i = end + 2;
+            }
+        }
+    }
+
+    let mut fence: Option<(char, usize)> = None;
+    let mut in_comment = false;
+    for line in &lines[i.min(lines.len())..] {
+        let trimmed = line.trim_start();
+        if let Some((ch, len)) = fence {
+            if trimmed.chars().take_while(|&c| c == ch).count() >= len
+                && trimmed.trim_start_matches(ch).trim().is_empty()
+            {
+                fence = None;
+            }
+            out.push_str(line);
+            continue;
+        }
+        if in_comment {
+            if line.contains("-->") {
+                in_comment = false;
+            }
+            out.push_str(line);
+            continue;
+        }
+        if let Some(ch) = trimmed.chars().next().filter(|c| *c == '`' || *c == '~') {
+            let len = trimmed.chars().take_while(|&c| c == ch).count();
+            if len >= 3 {
+                fence = Some((ch, len));
+                out.push_str(line);
+                continue;
+            }
+        }
+        if let Some(pos) = line.find("<!--") {
+            if !line[pos..].contains("-->") {
+                in_comment = true;
+            }
+            out.push_str(line);
+            continue;
+        }
+        match shortcode_comment(line) {
+            Some(replacement) => out.push_str(&replacement),
+            None => out.push_str(line),
+        }
+    }
+    Prepared { text: out, yaml_front_matter, toml_front_matter }
+}
+
+fn shortcode_comment(line: &str) -> Option<String> {
+    let caps = SHORTCODE.captures(line.trim_end_matches(['\n', '\r']))?;
+    let indent = &caps[1];
+    let closing = !caps[2].is_empty();
+    let name = caps[3].to_ascii_lowercase();
+    let args = caps[4].replace("--", "- -");
+    let newline = if line.ends_with('\n') { "\n" } else { "" };
+    let marker = match (name.as_str(), closing) {
+        ("notice", false) => format!("labrunner-callout {args}"),
+        ("notice", true) => "/labrunner-callout".to_string(),
+        ("tabs", false) => "labrunner-tabs".to_string(),
+        ("tabs", true) => "/labrunner-tabs".to_string(),
+        ("tab", false) => format!("labrunner-tab {}", tab_name(&args)),
+        ("tab", true) => "/labrunner-tab".to_string(),
+        (_, false) => format!("labrunner-shortcode {name} {args}"),
+        (_, true) => format!("/labrunner-shortcode {name}"),
+    };
+    Some(format!("{indent}<!-- {} -->{newline}", marker.trim_end()))
+}
+
+/// `"Linux"`, `name="Linux"` or `title="Linux"` → `Linux`.
+fn tab_name(args: &str) -> String {
+    let args = args.trim();
+    let value = args
+        .split_once('=')
+        .filter(|(k, _)| matches!(k.trim(), "name" | "title"))
+        .map_or(args, |(_, v)| v.trim());
+    value.trim_matches('"').to_string()
+}
+
+fn toml_title_weight(body: &str) -> (Option<String>, Option<i64>) {
+    let mut title = None;
+    let mut weight = None;
+    for line in body.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim();
+            match k.trim() {
+                "title" => title = Some(v.trim_matches(['"', '\'']).to_string()),
+                "weight" => weight = v.parse().ok(),
+                _ => {}
+            }
+        }
+    }
+    (title, weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_characters() {
+        let text = "ab\nçd\n\nx";
+        let idx = LineIndex::new(text);
+        assert_eq!(idx.position(text, 0), (1, 1));
+        assert_eq!(idx.position(text, 3), (2, 1));
+        assert_eq!(idx.position(text, 5), (2, 2)); // after the two-byte ç
+        assert_eq!(idx.position(text, 7), (3, 1));
+        assert_eq!(idx.position(text, 99), (4, 2));
+    }
+
+    #[test]
+    fn prepare_keeps_line_numbers_and_converts_shortcodes() {
+        let page = "---\ntitle: T\nweight: 2\n---\n\n{{% notice warning %}}\nCareful.\n{{% /notice %}}\n```\n{{% notice note %}}\n```\n";
+        let p = prepare(page);
+        assert_eq!(p.text.lines().count(), page.lines().count());
+        let lines: Vec<&str> = p.text.lines().collect();
+        assert_eq!(lines[0], "");
+        assert_eq!(lines[5], "<!-- labrunner-callout warning -->");
+        assert_eq!(lines[7], "<!-- /labrunner-callout -->");
+        assert_eq!(lines[9], "{{% notice note %}}", "code is never rewritten");
+        assert_eq!(p.yaml_front_matter, Some(("title: T\nweight: 2\n".into(), 2)));
+    }
+
+    #[test]
+    fn tabs_and_unknown_shortcodes() {
+        let cases = [
+            ("{{< tabs >}}", "<!-- labrunner-tabs -->"),
+            ("{{< tab \"Linux\" >}}", "<!-- labrunner-tab Linux -->"),
+            ("{{% tab name=\"macOS\" %}}", "<!-- labrunner-tab macOS -->"),
+            ("{{< /tab >}}", "<!-- /labrunner-tab -->"),
+            ("  {{< youtube abc >}}", "  <!-- labrunner-shortcode youtube abc -->"),
+            ("{{% children %}}", "<!-- labrunner-shortcode children -->"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(prepare(input).text, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn toml_front_matter_gives_title_and_weight() {
+        let p = prepare("+++\ntitle = \"Setup\"\nweight = 5\n+++\nbody\n");
+        assert_eq!(p.toml_front_matter, Some((Some("Setup".into()), Some(5))));
+        assert_eq!(p.text, "\n\n\n\nbody\n");
+    }
+}

@@ -1,0 +1,186 @@
+//! The one module that touches YAML.
+//!
+//! Everything YAML in labrunner goes through here: lab manifests, step metadata blocks,
+//! Hugo front matter and instructor account lists. Errors come back as [`YamlError`] with a
+//! position already translated into the enclosing file's coordinates.
+
+use serde::de::DeserializeOwned;
+
+/// A YAML error at a position in the enclosing file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// Line in the enclosing file, 1-based.
+    pub line: usize,
+    /// Column in the enclosing file, 1-based.
+    pub column: usize,
+    /// What was wrong, without serde_yaml's trailing position.
+    pub message: String,
+}
+
+/// Where a YAML snippet starts inside its file: the line and column of its first character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// Line of the snippet's first character, 1-based.
+    pub line: usize,
+    /// Column of the snippet's first character, 1-based.
+    pub column: usize,
+}
+
+impl Origin {
+    /// A snippet that is the whole file.
+    pub const FILE: Origin = Origin { line: 1, column: 1 };
+
+    /// Translates a 1-based position inside the snippet into the file.
+    pub fn translate(&self, line: usize, column: usize) -> (usize, usize) {
+        if line <= 1 {
+            (self.line, self.column + column.saturating_sub(1))
+        } else {
+            (self.line + line - 1, column)
+        }
+    }
+}
+
+/// Deserializes `text` (which starts at `origin` in its file) into `T`.
+pub fn from_str<T: DeserializeOwned>(text: &str, origin: Origin) -> Result<T, YamlError> {
+    serde_yaml::from_str(text).map_err(|e| convert(&e, text, origin))
+}
+
+/// What a manifest's `format` key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatField {
+    /// No `format` key.
+    Missing,
+    /// A whole number.
+    Version(u64),
+    /// Something else.
+    Invalid,
+}
+
+/// Reads the `format` key of a manifest without judging any other key, so a newer format is
+/// reported as such instead of as a pile of unknown keys.
+pub fn format_version(text: &str, origin: Origin) -> Result<FormatField, YamlError> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        format: Option<serde_yaml::Value>,
+    }
+    let probe: Probe = from_str(text, origin)?;
+    Ok(match probe.format {
+        None => FormatField::Missing,
+        Some(v) => v.as_u64().map_or(FormatField::Invalid, FormatField::Version),
+    })
+}
+
+/// Reads Hugo front matter leniently: only `title` and `weight` matter to labrunner, every
+/// other key (Hugo has many) is ignored. A front matter that is not YAML at all is an error.
+pub fn front_matter(text: &str, origin: Origin) -> Result<(Option<String>, Option<i64>), YamlError> {
+    let value: serde_yaml::Value = from_str(text, origin)?;
+    let title = value.get("title").and_then(scalar_text);
+    let weight = value.get("weight").and_then(|w| match w {
+        serde_yaml::Value::Number(n) => n.as_i64(),
+        serde_yaml::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    });
+    Ok((title, weight))
+}
+
+fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn convert(e: &serde_yaml::Error, text: &str, origin: Origin) -> YamlError {
+    let (line, column) = match e.location() {
+        Some(loc) => (loc.line(), loc.column()),
+        // Errors without a position (an empty document, say) point at the snippet's start.
+        None => (1, 1),
+    };
+    let (line, column) = clamp_to_text(text, line, column);
+    let (line, column) = origin.translate(line, column);
+    YamlError { line, column, message: clean_message(&e.to_string()) }
+}
+
+/// serde_yaml can report a position one past the last line (end of stream); keep it inside.
+fn clamp_to_text(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let lines = text.lines().count().max(1);
+    if line > lines {
+        let last = text.lines().last().unwrap_or("");
+        (lines, last.chars().count() + 1)
+    } else {
+        (line.max(1), column.max(1))
+    }
+}
+
+/// Drops serde_yaml's " at line N column M" (we print positions ourselves) and makes the
+/// type vocabulary read like YAML rather than Rust.
+fn clean_message(message: &str) -> String {
+    let mut msg = message.to_string();
+    if let Some(idx) = msg.find(" at line ") {
+        let tail = &msg[idx + " at line ".len()..];
+        let is_position = tail
+            .split_whitespace()
+            .next()
+            .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+        if is_position {
+            let rest = tail.find(',').map(|i| tail[i..].to_string()).unwrap_or_default();
+            msg = format!("{}{}", &msg[..idx], rest);
+        }
+    }
+    msg.replace("a sequence", "a list")
+        .replace("sequence", "list")
+        .replace("struct ", "")
+        .replace("u32", "a whole number")
+        .replace("u16", "a whole number")
+        .replace("i32", "a whole number")
+        .replace("i64", "a whole number")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        id: String,
+        #[serde(default)]
+        count: u32,
+    }
+
+    #[test]
+    fn unknown_key_is_reported_at_the_key_in_file_coordinates() {
+        let text = "id: a\ncuont: 2\n";
+        let err = from_str::<Doc>(text, Origin { line: 10, column: 5 }).unwrap_err();
+        assert_eq!((err.line, err.column), (11, 1));
+        assert!(err.message.starts_with("unknown field `cuont`"), "{}", err.message);
+        assert!(!err.message.contains("at line"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_type_names_the_yaml_type() {
+        let err = from_str::<Doc>("id: a\ncount: lots\n", Origin::FILE).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 8));
+        assert!(err.message.contains("whole number"), "{}", err.message);
+    }
+
+    #[test]
+    fn first_line_columns_shift_by_the_origin_column() {
+        assert_eq!(Origin { line: 3, column: 20 }.translate(1, 2), (3, 21));
+        assert_eq!(Origin { line: 3, column: 20 }.translate(2, 2), (4, 2));
+    }
+
+    #[test]
+    fn front_matter_ignores_hugo_keys() {
+        let (title, weight) =
+            front_matter("title: \"Cart\"\nweight: 3\npre: \"<b>3.1</b>\"\nchapter: false\n", Origin::FILE)
+                .unwrap();
+        assert_eq!(title.as_deref(), Some("Cart"));
+        assert_eq!(weight, Some(3));
+    }
+}
