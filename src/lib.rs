@@ -1,3 +1,5 @@
 //! labrunner: a guided, verifying runner for hands-on cloud labs.
 
+pub mod aws;
+pub mod error;
 pub mod lab;
