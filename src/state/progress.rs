@@ -1,0 +1,134 @@
+//! Progress through a lab: which steps are done, which one is under way, and the variable
+//! values a resumed session needs. Rewritten atomically on every transition.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{read_versioned, timestamp, write_json_atomic, Loaded, RunDir};
+use crate::error::Error;
+
+/// The progress file format this labrunner reads and writes.
+pub const PROGRESS_VERSION: u32 = 1;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Its checks passed (or it has none and its commands succeeded or the student confirmed).
+    Done,
+    /// The student skipped it.
+    Skipped,
+}
+
+/// One finished step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step id.
+    pub step: String,
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// When.
+    pub at: String,
+}
+
+/// The progress of one lab run (lab + account + region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// File format version.
+    pub version: u32,
+    /// Lab id.
+    pub lab: String,
+    /// Account the run belongs to.
+    pub account: String,
+    /// Region the run belongs to.
+    pub region: String,
+    /// The caller ARN when the run started.
+    pub arn: String,
+    /// When the run started.
+    pub started_at: String,
+    /// When the file was last written.
+    pub updated_at: String,
+    /// Finished steps, in the order they finished.
+    pub finished: Vec<StepRecord>,
+    /// The step under way, if a session stopped in the middle of one.
+    pub current: Option<String>,
+    /// Variable values (never secrets).
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Progress {
+    /// A fresh run.
+    pub fn new(lab: &str, account: &str, region: &str, arn: &str) -> Self {
+        let now = timestamp();
+        Progress {
+            version: PROGRESS_VERSION,
+            lab: lab.into(),
+            account: account.into(),
+            region: region.into(),
+            arn: arn.into(),
+            started_at: now.clone(),
+            updated_at: now,
+            finished: Vec::new(),
+            current: None,
+            variables: BTreeMap::new(),
+        }
+    }
+
+    /// Reads the run's progress; a corrupt file is moved aside and reported in the result.
+    pub fn load(run: &RunDir) -> Result<Loaded<Progress>, Error> {
+        read_versioned(&run.progress(), PROGRESS_VERSION, "progress file", true)
+    }
+
+    /// Writes the progress atomically, stamping `updated_at`.
+    pub fn save(&mut self, run: &RunDir) -> Result<(), Error> {
+        self.updated_at = timestamp();
+        write_json_atomic(&run.progress(), self)
+    }
+
+    /// Whether the step has finished (done or skipped).
+    pub fn is_finished(&self, step: &str) -> bool {
+        self.finished.iter().any(|r| r.step == step)
+    }
+
+    /// How the step finished, if it did.
+    pub fn outcome(&self, step: &str) -> Option<StepOutcome> {
+        self.finished.iter().find(|r| r.step == step).map(|r| r.outcome)
+    }
+
+    /// Records that a step finished, replacing an earlier record of it.
+    pub fn finish(&mut self, step: &str, outcome: StepOutcome) {
+        self.finished.retain(|r| r.step != step);
+        self.finished.push(StepRecord { step: step.into(), outcome, at: timestamp() });
+        if self.current.as_deref() == Some(step) {
+            self.current = None;
+        }
+    }
+
+    /// Forgets that a step finished (it drifted and must be done again).
+    pub fn unfinish(&mut self, step: &str) {
+        self.finished.retain(|r| r.step != step);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_transitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path(), "lab", "111122223333", "eu-west-1");
+        let mut p = Progress::new("lab", "111122223333", "eu-west-1", "arn:aws:iam::111122223333:user/s");
+        p.current = Some("a".into());
+        p.finish("a", StepOutcome::Done);
+        p.finish("b", StepOutcome::Skipped);
+        p.variables.insert("VPC_ID".into(), "vpc-1".into());
+        p.save(&run).unwrap();
+        let Loaded::Found(back) = Progress::load(&run).unwrap() else { panic!("not found") };
+        assert_eq!(back.current, None);
+        assert_eq!(back.outcome("a"), Some(StepOutcome::Done));
+        assert_eq!(back.outcome("b"), Some(StepOutcome::Skipped));
+        assert_eq!(back.variables["VPC_ID"], "vpc-1");
+    }
+}
