@@ -96,21 +96,8 @@ pub enum Error {
         path: PathBuf,
     },
     /// The account or region is not the one the lab's state belongs to.
-    #[error("{what}: this lab's {record} belongs to account {expected_account} in {expected_region}, but the current credentials are for account {actual_account} in {actual_region}")]
-    WrongAccount {
-        /// What was refused ("refusing to clean up").
-        what: String,
-        /// "progress" or "ledger".
-        record: String,
-        /// The account of the state.
-        expected_account: String,
-        /// The region of the state.
-        expected_region: String,
-        /// The account of the current credentials.
-        actual_account: String,
-        /// The region now in use.
-        actual_region: String,
-    },
+    #[error("{0}")]
+    WrongAccount(Box<AccountMismatch>),
     /// Ctrl-C.
     #[error("interrupted; progress and the cleanup ledger are saved")]
     Interrupted,
@@ -120,11 +107,13 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Lab { .. } | Error::LabNotFound(_) | Error::Usage { .. } | Error::State { .. } | Error::Io { .. } => {
-                EXIT_INPUT
-            }
+            Error::Lab { .. }
+            | Error::LabNotFound(_)
+            | Error::Usage { .. }
+            | Error::State { .. }
+            | Error::Io { .. } => EXIT_INPUT,
             Error::NoRegion | Error::Credentials { .. } | Error::Aws { .. } => EXIT_AWS,
-            Error::Locked { .. } | Error::WrongAccount { .. } => EXIT_REFUSED,
+            Error::Locked { .. } | Error::WrongAccount(_) => EXIT_REFUSED,
             Error::Interrupted => EXIT_INTERRUPTED,
         }
     }
@@ -148,7 +137,7 @@ impl Error {
             Error::Locked { .. } => Some(
                 "finish or quit the other run first; if none is running, the lock is released automatically when its process ends".into(),
             ),
-            Error::WrongAccount { .. } => Some(
+            Error::WrongAccount(_) => Some(
                 "switch back with --profile/--region (or AWS_PROFILE/AWS_REGION) to the account and region shown first".into(),
             ),
             Error::Interrupted => Some("run `labrunner resume LAB` to continue where you stopped".into()),
@@ -171,4 +160,22 @@ impl From<NotFound> for Error {
     fn from(nf: NotFound) -> Self {
         Error::LabNotFound(nf)
     }
+}
+
+/// Details of a refusal because the account or region changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: this lab's {record} belongs to account {expected_account} in {expected_region}, but the current credentials are for account {actual_account} in {actual_region}")]
+pub struct AccountMismatch {
+    /// What was refused ("refusing to clean up").
+    pub what: String,
+    /// "progress" or "cleanup ledger".
+    pub record: String,
+    /// The account of the state.
+    pub expected_account: String,
+    /// The region of the state.
+    pub expected_region: String,
+    /// The account of the current credentials.
+    pub actual_account: String,
+    /// The region now in use.
+    pub actual_region: String,
 }

@@ -1,1 +1,5 @@
-fn main() {}
+//! The labrunner binary: all the work is in the library.
+
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(labrunner::run(std::env::args_os()))
+}

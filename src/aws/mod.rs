@@ -24,8 +24,9 @@ pub struct AwsOptions {
 /// Loads the SDK configuration the way the AWS CLI would: the standard credential chain,
 /// the profile and region given, standard retry mode. Fails when no region is known.
 pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+        RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)),
+    );
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
@@ -205,11 +206,20 @@ impl ErrorClass {
             ErrorClass::Throttling
         } else if CREDENTIALS.contains(&code) {
             ErrorClass::Credentials
-        } else if code.contains("NotFound") || code.starts_with("NoSuch") || code == "ResourceNotFoundException" {
+        } else if code.contains("NotFound")
+            || code.starts_with("NoSuch")
+            || code == "ResourceNotFoundException"
+        {
             ErrorClass::NotFound
-        } else if code.contains("AccessDenied") || code == "UnauthorizedOperation" || code == "AuthorizationError" {
+        } else if code.contains("AccessDenied")
+            || code == "UnauthorizedOperation"
+            || code == "AuthorizationError"
+        {
             ErrorClass::AccessDenied
-        } else if matches!(status, Some(s) if s >= 500) || code == "ServiceUnavailable" || code == "InternalFailure" {
+        } else if matches!(status, Some(s) if s >= 500)
+            || code == "ServiceUnavailable"
+            || code == "InternalFailure"
+        {
             ErrorClass::Transient
         } else if status == Some(429) {
             ErrorClass::Throttling

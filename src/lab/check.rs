@@ -573,9 +573,7 @@ impl<'de> Visitor<'de> for CheckVisitor {
         }
         match spec {
             Some(spec) => Ok(Check { spec, timeout, label }),
-            None => Err(de::Error::custom(
-                "a check needs a kind such as `service_stable` or `http`",
-            )),
+            None => Err(de::Error::custom("a check needs a kind such as `service_stable` or `http`")),
         }
     }
 }

@@ -28,7 +28,9 @@ impl LabDirs {
         let labs = manifest.parent().unwrap_or(Path::new(""));
         match labs.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.join("content").join(id),
-            _ if labs.as_os_str().is_empty() || labs == Path::new(".") => Path::new("..").join("content").join(id),
+            _ if labs.as_os_str().is_empty() || labs == Path::new(".") => {
+                Path::new("..").join("content").join(id)
+            }
             _ => Path::new("content").join(id),
         }
     }
@@ -48,10 +50,9 @@ pub struct NotFound {
 /// Resolves a lab argument: a manifest path, or a lab id under `dirs.labs`.
 pub fn find_lab(dirs: &LabDirs, wanted: &str) -> Result<PathBuf, NotFound> {
     let as_path = Path::new(wanted);
-    if wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/') {
-        if as_path.is_file() {
-            return Ok(as_path.to_path_buf());
-        }
+    let looks_like_path = wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/');
+    if looks_like_path && as_path.is_file() {
+        return Ok(as_path.to_path_buf());
     }
     for ext in ["yaml", "yml"] {
         let candidate = dirs.labs.join(format!("{wanted}.{ext}"));
@@ -134,11 +135,11 @@ fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
                     None => step.location.clone(),
                 };
                 errors.push(
-                    LabError::new(location, format!("variable `{name}` is used but not declared in the manifest"))
-                        .with_hint(&format!(
-                            "declare it under `variables:` in {}",
-                            lab.manifest_path.display()
-                        )),
+                    LabError::new(
+                        location,
+                        format!("variable `{name}` is used but not declared in the manifest"),
+                    )
+                    .with_hint(&format!("declare it under `variables:` in {}", lab.manifest_path.display())),
                 );
             }
         }

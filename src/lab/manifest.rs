@@ -76,8 +76,12 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
     match yaml::format_version(text, Origin::FILE) {
         Err(e) => return Err(vec![err(e.line, e.column, e.message)]),
         Ok(FormatField::Missing) => {
-            return Err(vec![err(1, 1, "missing `format`: a lab manifest starts with its format version".into())
-                .with_hint(&format!("add `format: {FORMAT_VERSION}` as the first line"))])
+            return Err(vec![err(
+                1,
+                1,
+                "missing `format`: a lab manifest starts with its format version".into(),
+            )
+            .with_hint(&format!("add `format: {FORMAT_VERSION}` as the first line"))])
         }
         Ok(FormatField::Invalid) => {
             return Err(vec![LabError::new(
@@ -88,9 +92,13 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
         Ok(FormatField::Version(v)) if v > u64::from(FORMAT_VERSION) => {
             return Err(vec![LabError::new(
                 locate_in(file, text, "format:"),
-                format!("this lab is written in lab format {v}, but this labrunner reads format {FORMAT_VERSION}"),
+                format!(
+                    "this lab is written in lab format {v}, but this labrunner reads format {FORMAT_VERSION}"
+                ),
             )
-            .with_hint("upgrade labrunner to a release that reads this format (see the README's install section)")])
+            .with_hint(
+                "upgrade labrunner to a release that reads this format (see the README's install section)",
+            )])
         }
         Ok(FormatField::Version(v)) if v < u64::from(FORMAT_VERSION) => {
             return Err(vec![LabError::new(
@@ -121,7 +129,8 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
         );
     }
     if raw.modules.is_empty() {
-        errors.push(LabError::new(locate_in(file, text, "modules:"), "a lab needs at least one module".into()));
+        errors
+            .push(LabError::new(locate_in(file, text, "modules:"), "a lab needs at least one module".into()));
     }
 
     let mut variables: Vec<Variable> = Vec::new();
@@ -140,8 +149,11 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
             (RawSource::Command, Some(cmd)) => VariableSource::Command(cmd),
             (RawSource::Command, None) => {
                 errors.push(
-                    LabError::new(location.clone(), format!("variable `{}` comes `from: command` but has no `command`", v.name))
-                        .with_hint("add `command: \"aws ... --output text\"`"),
+                    LabError::new(
+                        location.clone(),
+                        format!("variable `{}` comes `from: command` but has no `command`", v.name),
+                    )
+                    .with_hint("add `command: \"aws ... --output text\"`"),
                 );
                 continue;
             }
@@ -163,7 +175,11 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
                 let detail = e.to_string();
                 errors.push(LabError::new(
                     locate_in(file, text, p),
-                    format!("pattern of `{}` is not a valid regular expression: {}", v.name, detail.lines().last().unwrap_or("").trim()),
+                    format!(
+                        "pattern of `{}` is not a valid regular expression: {}",
+                        v.name,
+                        detail.lines().last().unwrap_or("").trim()
+                    ),
                 ));
             }
         }
@@ -190,7 +206,10 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
                 errors.push(
                     LabError::new(
                         locate_in(file, text, &format!("${{{}}}", r.name)),
-                        format!("the default of `{}` uses `${{{}}}`, which is not declared before it", v.name, r.name),
+                        format!(
+                            "the default of `{}` uses `${{{}}}`, which is not declared before it",
+                            v.name, r.name
+                        ),
                     )
                     .with_hint("declare that variable earlier in `variables`"),
                 );

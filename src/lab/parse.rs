@@ -102,19 +102,19 @@ pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
                 html_block = true;
                 let raw = &text[range.clone()];
                 match read_marker(raw, range.start, &at) {
-                    Ok(Some(marker)) => markers.push(FoundMarker { start: range.start, end: range.end, marker }),
+                    Ok(Some(marker)) => {
+                        markers.push(FoundMarker { start: range.start, end: range.end, marker })
+                    }
                     Ok(None) => {}
                     Err(e) => errors.push(e),
                 }
             }
             Event::End(TagEnd::HtmlBlock) => html_block = false,
-            Event::InlineHtml(html) | Event::Html(html) if !html_block => {
-                if html.contains("labrunner:") {
-                    errors.push(LabError::new(
-                        at(range.start),
-                        "a labrunner metadata comment must start on a line of its own".into(),
-                    ).with_hint("put a blank line before `<!-- labrunner:step` and start it at the beginning of the line"));
-                }
+            Event::InlineHtml(html) | Event::Html(html) if !html_block && html.contains("labrunner:") => {
+                errors.push(
+                    LabError::new(at(range.start), "a labrunner metadata comment must start on a line of its own".into())
+                        .with_hint("put a blank line before `<!-- labrunner:step` and start it at the beginning of the line"),
+                );
             }
             Event::Start(Tag::Heading { .. }) => heading = Some((range.start, String::new())),
             Event::End(TagEnd::Heading(_)) => headings.extend(heading.take()),
@@ -221,10 +221,7 @@ fn declared_steps(
             .title
             .clone()
             .or_else(|| {
-                headings
-                    .iter()
-                    .find(|(o, _)| body_range.contains(o))
-                    .map(|(_, h)| h.trim().to_string())
+                headings.iter().find(|(o, _)| body_range.contains(o)).map(|(_, h)| h.trim().to_string())
             })
             .unwrap_or_else(|| meta.id.clone());
         steps.push(Step {
@@ -251,10 +248,8 @@ fn plain_steps(
     codes: &[FoundCode],
     headings: &[(usize, String)],
 ) -> (String, Vec<Step>) {
-    let shell: Vec<&FoundCode> = codes
-        .iter()
-        .filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()) || c.lang == "console")
-        .collect();
+    let shell: Vec<&FoundCode> =
+        codes.iter().filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()) || c.lang == "console").collect();
     if shell.is_empty() {
         return (text.trim().to_string(), Vec::new());
     }
@@ -323,8 +318,8 @@ fn parse_info(info: &str) -> Result<(String, bool), String> {
             "run" => show_only = false,
             other => {
                 return Err(format!(
-                    "unknown code block option `labrunner={other}`: expected `labrunner=show` or `labrunner=run`"
-                ))
+                "unknown code block option `labrunner={other}`: expected `labrunner=show` or `labrunner=run`"
+            ))
             }
         }
     }
@@ -332,17 +327,14 @@ fn parse_info(info: &str) -> Result<(String, bool), String> {
 }
 
 /// Reads a `<!-- labrunner:... -->` HTML block; `Ok(None)` for any other HTML.
-fn read_marker(
-    raw: &str,
-    offset: usize,
-    at: &dyn Fn(usize) -> Location,
-) -> Result<Option<Marker>, LabError> {
+fn read_marker(raw: &str, offset: usize, at: &dyn Fn(usize) -> Location) -> Result<Option<Marker>, LabError> {
     let Some(open) = raw.find("<!--") else { return Ok(None) };
     let after_open = &raw[open + 4..];
     let lead = after_open.len() - after_open.trim_start().len();
     let body = &after_open[lead..];
     let Some(rest) = body.strip_prefix("labrunner:") else { return Ok(None) };
-    let keyword_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
+    let keyword_len =
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
     let keyword = &rest[..keyword_len];
     let marker_at = at(offset + open);
     let Some(close) = rest.find("-->") else {
@@ -372,17 +364,24 @@ fn read_marker(
                 block: marker_at.clone(),
             };
             if yaml_text.trim().is_empty() {
-                return Err(LabError::new(marker_at, "empty step metadata: a step needs at least an `id`".into())
-                    .with_hint("write `id: my-step` on the line after `<!-- labrunner:step`"));
+                return Err(LabError::new(
+                    marker_at,
+                    "empty step metadata: a step needs at least an `id`".into(),
+                )
+                .with_hint("write `id: my-step` on the line after `<!-- labrunner:step`"));
             }
             let meta: StepMeta = yaml::from_str(yaml_text, Origin { line: start.line, column: start.column })
-                .map_err(|e| LabError::new(Location::new(&start.file, e.line, e.column), domain_words(&e.message)))?;
+                .map_err(|e| {
+                    LabError::new(Location::new(&start.file, e.line, e.column), domain_words(&e.message))
+                })?;
             validate_meta(&meta, &source)?;
             Ok(Some(Marker::Step(Box::new(meta), source)))
         }
         other => Err(LabError::new(
             marker_at,
-            format!("unknown metadata block `labrunner:{other}`: expected `labrunner:step` or `labrunner:end`"),
+            format!(
+                "unknown metadata block `labrunner:{other}`: expected `labrunner:step` or `labrunner:end`"
+            ),
         )),
     }
 }
@@ -491,10 +490,7 @@ mod tests {
                 "<!-- labrunner:step\nid: a\nchecks:\n  - cluster_activ: { cluster: c }\n-->\n",
                 "m.md:4:5: checks[0]: unknown check kind `cluster_activ`, expected one of `caller_identity`",
             ),
-            (
-                "<!-- labrunner:step\nid: a\nchekcs: []\n-->\n",
-                "m.md:3:1: unknown field `chekcs`",
-            ),
+            ("<!-- labrunner:step\nid: a\nchekcs: []\n-->\n", "m.md:3:1: unknown field `chekcs`"),
             (
                 "<!-- labrunner:step\nid: a\nchecks:\n  - cluster_active: { cluster: c, colour: red }\n-->\n",
                 "m.md:4:35: checks[0].cluster_active: unknown field `colour`, expected `cluster`",

@@ -121,10 +121,8 @@ fn clean_message(message: &str) -> String {
     let mut msg = message.to_string();
     if let Some(idx) = msg.find(" at line ") {
         let tail = &msg[idx + " at line ".len()..];
-        let is_position = tail
-            .split_whitespace()
-            .next()
-            .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+        let is_position =
+            tail.split_whitespace().next().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if is_position {
             let rest = tail.find(',').map(|i| tail[i..].to_string()).unwrap_or_default();
             msg = format!("{}{}", &msg[..idx], rest);

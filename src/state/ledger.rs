@@ -43,7 +43,13 @@ pub struct Ledger {
 impl Ledger {
     /// An empty ledger.
     pub fn new(lab: &str, account: &str, region: &str) -> Self {
-        Ledger { version: LEDGER_VERSION, lab: lab.into(), account: account.into(), region: region.into(), entries: Vec::new() }
+        Ledger {
+            version: LEDGER_VERSION,
+            lab: lab.into(),
+            account: account.into(),
+            region: region.into(),
+            entries: Vec::new(),
+        }
     }
 
     /// Reads the run's ledger; missing means empty. A corrupt ledger is an error and is left

@@ -49,8 +49,11 @@ impl RunDir {
     /// Every run directory of `lab` (all accounts and regions), sorted.
     pub fn all_for_lab(state_dir: &Path, lab: &str) -> Vec<RunDir> {
         let Ok(entries) = std::fs::read_dir(state_dir.join(lab)) else { return Vec::new() };
-        let mut dirs: Vec<RunDir> =
-            entries.filter_map(Result::ok).filter(|e| e.path().is_dir()).map(|e| RunDir { dir: e.path() }).collect();
+        let mut dirs: Vec<RunDir> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| RunDir { dir: e.path() })
+            .collect();
         dirs.sort_by(|a, b| a.dir.cmp(&b.dir));
         dirs
     }
@@ -167,7 +170,9 @@ pub fn read_versioned<T: DeserializeOwned>(
         if v > u64::from(current) {
             return Err(Error::State {
                 path: path.to_path_buf(),
-                message: format!("this {what} was written by a newer labrunner (format {v}; this one reads {current})"),
+                message: format!(
+                    "this {what} was written by a newer labrunner (format {v}; this one reads {current})"
+                ),
                 hint: "upgrade labrunner; the file is left untouched".into(),
             });
         }

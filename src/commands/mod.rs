@@ -1,0 +1,78 @@
+//! One module per subcommand, all dispatched from one exhaustive `match`.
+//!
+//! A command takes the UI and its resolved context, does its work and returns an exit code
+//! (0 or 1) or an [`Error`] that `run` renders.
+
+mod lint;
+mod list;
+mod show;
+
+use std::path::PathBuf;
+
+use crate::aws::{AwsOptions, Clients};
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::Error;
+use crate::lab::{find_lab, load_lab, Lab, LabDirs};
+use crate::ui::Ui;
+
+/// What every command may need, resolved from the global options.
+pub struct Context {
+    /// Where labs are.
+    pub dirs: LabDirs,
+    /// `--state-dir`, if given (resolved lazily: most commands never need it).
+    pub state_dir: Option<PathBuf>,
+    /// AWS options.
+    pub aws: AwsOptions,
+}
+
+impl Context {
+    /// The context for these global options.
+    pub fn new(global: &GlobalArgs) -> Self {
+        Context {
+            dirs: LabDirs::new(&global.labs_dir),
+            state_dir: global.state_dir.clone(),
+            aws: AwsOptions {
+                profile: global.profile.clone(),
+                region: global.region.clone(),
+                endpoint_url: global.endpoint_url.clone(),
+            },
+        }
+    }
+
+    /// Finds and loads a lab by id or manifest path.
+    pub fn load_lab(&self, wanted: &str) -> Result<Lab, Error> {
+        let path = find_lab(&self.dirs, wanted)?;
+        Ok(load_lab(&path)?)
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> Result<PathBuf, Error> {
+        crate::state::state_dir(self.state_dir.as_deref())
+    }
+
+    /// AWS clients from the options and the standard chain.
+    pub async fn clients(&self) -> Result<Clients, Error> {
+        Ok(Clients::new(crate::aws::load_config(&self.aws).await?))
+    }
+}
+
+/// Runs the command `cli` names.
+pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
+    let ctx = Context::new(&cli.global);
+    match &cli.command {
+        Command::List => list::cmd_list(ui, &ctx),
+        Command::Show(args) => show::cmd_show(ui, &ctx, args),
+        Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
+        Command::Verify(_)
+        | Command::Start(_)
+        | Command::Resume(_)
+        | Command::Status(_)
+        | Command::Reset(_)
+        | Command::Cleanup(_)
+        | Command::Validate(_)
+        | Command::Preflight(_) => Err(Error::usage(
+            "this command is not available in this build yet",
+            "see `labrunner --help` for the commands that are",
+        )),
+    }
+}
