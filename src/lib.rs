@@ -14,6 +14,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod exec;
 pub mod lab;
 pub mod state;
 pub mod ui;
