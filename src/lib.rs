@@ -1,1 +1,3 @@
 //! labrunner library.
+
+pub mod ui;

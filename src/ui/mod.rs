@@ -1,0 +1,3 @@
+//! Terminal user interface: rendering and interaction.
+
+pub mod markdown;
