@@ -268,6 +268,8 @@ def request_stop(task: Any, reason: str, stop_code: str, failure: bool = False) 
     task.stopping_at = now_dt()
     ts.stop_requested_at = mono()
     ts.stop_counts_as_failure = failure
+    if failure and ts.failure != "pull":
+        _record_failure(task)
     if task.last_status in ("PROVISIONING", "PENDING"):
         # Never started: nothing to drain.
         _finish_stop(task)
@@ -416,15 +418,27 @@ def _finish_stop(task: Any) -> None:
                 except Exception:
                     pass
         att["status"] = "DELETED"
-    if ts.service_uid is not None:
-        svc = _find_service(task)
-        if svc is not None and ts.stop_counts_as_failure:
-            st = svc_state(svc)
-            dep = st.deps.get(ts.deployment_id)
-            if dep is not None:
-                dep.failed += 1
-                dep.consecutive_failures += 1
-            st.stopped_batch.append((task.id, task.stopped_reason))
+    if ts.failure == "pull":
+        _record_failure(task)
+
+
+def _record_failure(task: Any) -> None:
+    """Count a failed task against its deployment and tell the service."""
+    ts: TaskState = task._sbx
+    if ts.service_uid is None:
+        return
+    svc = _find_service(task)
+    if svc is None:
+        return
+    st = svc_state(svc)
+    dep = st.deps.get(ts.deployment_id)
+    if dep is not None:
+        dep.failed += 1
+        dep.consecutive_failures += 1
+    text = task.stopped_reason
+    if ts.failure_detail and ts.failure_detail not in text:
+        text = f"{text}: {ts.failure_detail}"
+    st.stopped_batch.append((task.id, text))
 
 
 def _find_service(task: Any) -> Any | None:
