@@ -511,6 +511,7 @@ def _reconcile_service(backend: Any, service: Any) -> None:
             and pdep.failed >= CONFIG.circuit_breaker_threshold
         ):
             _trip_circuit_breaker(backend, service, primary, bool(cb.get("rollback")))
+            _update_counts(service, _service_tasks(backend, service))
             return  # re-evaluate next tick with the new deployment list
 
         # Scale the primary deployment up or down.
