@@ -246,6 +246,40 @@ def apply() -> None:
 
     elbv2_models.FakeTargetGroup.deregister = deregister
 
+    # -- IAM: per-account start-up cost -----------------------------------
+    # moto.iam.models.get_account_id_from runs on every request and touches
+    # iam_backends[account][partition] for every account and partition,
+    # creating the missing ones; with MOTO_IAM_LOAD_MANAGED_POLICIES each new
+    # backend parses the ~1,300 AWS-managed policies again (about 0.35 s).
+    # A fresh account thus cost seconds.  Look only at backends that exist
+    # (an access key can only live in one), and parse the policy JSON once.
+    from moto.iam import models as iam_models
+
+    def get_account_id_from(access_key: str) -> str:
+        for account_id, account in list(dict.items(iam_models.iam_backends)):
+            for backend in list(dict.values(account)):
+                if access_key in backend.access_keys:
+                    return account_id
+        return iam_models.DEFAULT_ACCOUNT_ID
+
+    iam_models.get_account_id_from = get_account_id_from
+
+    import json as _json
+
+    parsed_policies: dict = {}
+
+    def _init_aws_policies(self: Any) -> list:
+        if not iam_models.load_iam_aws_managed_policies():
+            return []
+        if not parsed_policies:
+            parsed_policies.update(_json.loads(iam_models.aws_managed_policies_data))
+        return [
+            iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, d)
+            for name, d in parsed_policies.items()
+        ]
+
+    iam_models.IAMBackend._init_aws_policies = _init_aws_policies
+
     # -- Cloud Map private DNS namespaces ----------------------------------
     # ServiceDiscoveryBackend.create_private_dns_namespace names the hosted
     # zone "<namespace>-hz" (AWS: "<namespace>.") and refuses a second
