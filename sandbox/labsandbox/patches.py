@@ -62,6 +62,11 @@ def apply() -> None:
         existing = self.services.get(f"{cluster.name}:{service_name}")
         if existing is not None and existing.status != "INACTIVE":
             raise InvalidParameterException("Creation of service was not idempotent.")
+        # Service._validate_network reads awsvpcConfiguration["securityGroups"],
+        # which AWS treats as optional (the VPC's default group): KeyError -> 500.
+        net = kwargs.get("network_configuration")
+        if net and "awsvpcConfiguration" in net:
+            net["awsvpcConfiguration"].setdefault("securityGroups", [])
         return orig_create(self, cluster_str, service_name, *args, **kwargs)
 
     Backend.create_service = create_service
