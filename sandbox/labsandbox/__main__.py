@@ -1,0 +1,93 @@
+"""Run the sandbox: ``python -m labsandbox --port P [--dns-port D] [--proxy-port X]``.
+
+Each port 0 (the default for DNS and proxy) lets the OS pick a free one.  When
+everything listens, one line goes to stdout:
+
+    LABSANDBOX READY {"port": P, "dns_port": D, "proxy_port": X, "pid": N, "endpoint": "http://127.0.0.1:P"}
+
+With ``--exit-on-stdin-eof`` the server exits when its standard input closes,
+so a parent that dies (a test binary, say) takes the sandbox with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="labsandbox")
+    parser.add_argument("--port", type=int, default=0, help="AWS endpoint + /_sandbox control port (0 = free)")
+    parser.add_argument("--dns-port", type=int, default=0, help="UDP DNS responder port (0 = free)")
+    parser.add_argument("--proxy-port", type=int, default=0, help="HTTP proxy port (0 = free)")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    # Must be set before moto reads them.  MOTO_ACCOUNT_ID would pin every
+    # request to one account and break multi-account isolation.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    if os.environ.pop("MOTO_ACCOUNT_ID", None):
+        print("labsandbox: ignoring MOTO_ACCOUNT_ID", file=sys.stderr)
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    from .app import SandboxApp, SimulatorThread
+    from .dns import DnsServer
+    from .proxy import ProxyServer
+
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    dns = DnsServer(args.dns_port)
+    proxy = ProxyServer(args.proxy_port)
+    ports = {"dns_port": dns.port, "proxy_port": proxy.port}
+    app = SandboxApp(ports)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_port
+    ports["port"] = port
+    os.environ["MOTO_PORT"] = str(port)  # moto uses it when calling itself
+
+    sim = SimulatorThread()
+    dns.start()
+    proxy.start()
+    sim.start()
+
+    def shutdown(*_: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    if args.exit_on_stdin_eof:
+
+        def watch_stdin() -> None:
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            finally:
+                os._exit(0)
+
+        threading.Thread(target=watch_stdin, name="labsandbox-stdin", daemon=True).start()
+
+    ready = {"port": port, "dns_port": dns.port, "proxy_port": proxy.port, "pid": os.getpid(), "endpoint": f"http://127.0.0.1:{port}"}
+    print("LABSANDBOX READY " + json.dumps(ready), flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        sim.stop.set()
+        proxy.httpd.shutdown()
+        dns.sock.close()
+        sys.stdout.flush()
+        # Daemon threads (stdin watcher, request threads) must not block the
+        # interpreter's shutdown.
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
