@@ -3,3 +3,4 @@
 pub mod aws;
 pub mod error;
 pub mod lab;
+pub mod verify;
