@@ -522,7 +522,7 @@ mod tests {
         let cases = vec![
             ("healthy", p(None, None), vec![i("10.0.0.1", Some("HEALTHY"))], Pass, "1 healthy instance(s) of 1"),
             ("unknown counts as healthy", p(None, None), vec![i("10.0.0.1", Some("UNKNOWN"))], Pass, "UNKNOWN"),
-            ("unhealthy does not", p(None, None), vec![i("10.0.0.1", Some("UNHEALTHY"))], Fail, "0 healthy instance(s) of 1, need 1"),
+            ("unhealthy does not", p(None, None), vec![i("10.0.0.1", Some("UNHEALTHY"))], Fail, "0 healthy instance(s) of 1 (10.0.0.1 UNHEALTHY), need 1"),
             ("unhealthy counts when not healthy_only", p(None, Some(false)), vec![i("10.0.0.1", Some("UNHEALTHY"))], Pass, "1 instance(s)"),
             ("no health checking", p(Some(2), None), vec![i("10.0.0.1", None), i("10.0.0.2", None)], Pass, "2 healthy"),
             ("none", p(None, None), vec![], Fail, "0 healthy instance(s) of 0"),

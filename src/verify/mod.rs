@@ -24,6 +24,8 @@ mod scaling;
 mod text;
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod testing;
 
 use std::future::Future;
