@@ -18,7 +18,9 @@ pub(crate) fn evaluate_alarm(p: &Alarm, found: Option<(&str, &str)>) -> Verdict 
     };
     let evidence = format!("alarm {} is {state}: {}", p.name, truncate(reason, 160));
     match &p.state {
-        Some(want) if !want.eq_ignore_ascii_case(state) => Verdict::fail(format!("{evidence} (waiting for {want})")),
+        Some(want) if !want.eq_ignore_ascii_case(state) => {
+            Verdict::fail(format!("{evidence} (waiting for {want})"))
+        }
         _ => Verdict::pass(evidence),
     }
 }
@@ -38,12 +40,22 @@ pub(crate) async fn alarm(ctx: &Ctx<'_>, p: &Alarm) -> Result<Verdict, LookError
         .metric_alarms()
         .iter()
         .find(|a| a.alarm_name() == Some(p.name.as_str()))
-        .map(|a| (a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"), a.state_reason().unwrap_or("")));
+        .map(|a| {
+            (
+                a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"),
+                a.state_reason().unwrap_or(""),
+            )
+        });
     let composite = out
         .composite_alarms()
         .iter()
         .find(|a| a.alarm_name() == Some(p.name.as_str()))
-        .map(|a| (a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"), a.state_reason().unwrap_or("")));
+        .map(|a| {
+            (
+                a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"),
+                a.state_reason().unwrap_or(""),
+            )
+        });
     Ok(evaluate_alarm(p, metric.or(composite)))
 }
 
@@ -62,15 +74,23 @@ pub(crate) fn evaluate_log_group(p: &LogGroup, o: &LogGroupObs) -> Verdict {
     if !o.exists {
         return Verdict::fail(format!("log group {} not found", p.name));
     }
-    let retention = o.retention_days.map_or("never expires".to_string(), |d| format!("retention {d} days"));
-    let stored = o.stored_bytes.map(|b| format!(", {b} bytes stored")).unwrap_or_default();
+    let retention = o.retention_days.map_or("never expires".to_string(), |d| {
+        format!("retention {d} days")
+    });
+    let stored = o
+        .stored_bytes
+        .map(|b| format!(", {b} bytes stored"))
+        .unwrap_or_default();
     match (&p.pattern, &o.matched) {
-        (Some(pattern), Some(Some(message))) => {
-            Verdict::pass(format!("log group {}: event matching {pattern:?}: {}", p.name, one_line(message, 160)))
-        }
-        (Some(pattern), _) => {
-            Verdict::fail(format!("log group {}: no event matching {pattern:?} in the last hour", p.name))
-        }
+        (Some(pattern), Some(Some(message))) => Verdict::pass(format!(
+            "log group {}: event matching {pattern:?}: {}",
+            p.name,
+            one_line(message, 160)
+        )),
+        (Some(pattern), _) => Verdict::fail(format!(
+            "log group {}: no event matching {pattern:?} in the last hour",
+            p.name
+        )),
         (None, _) => Verdict::pass(format!("log group {} exists ({retention}{stored})", p.name)),
     }
 }
@@ -85,10 +105,19 @@ fn now_ms() -> i64 {
 /// `log_group`: DescribeLogGroups (prefix, then the exact name), and with a pattern up to three
 /// FilterLogEvents pages over the last hour.
 pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, LookError> {
-    let request = ctx.clients.logs.describe_log_groups().log_group_name_prefix(&p.name).send();
+    let request = ctx
+        .clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&p.name)
+        .send();
     let out = ctx.call_opt("DescribeLogGroups", request).await?;
     // The exact name sorts first among the names it prefixes, so one page is enough.
-    let group = out.as_ref().and_then(|o| o.log_groups().iter().find(|g| g.log_group_name() == Some(p.name.as_str())));
+    let group = out.as_ref().and_then(|o| {
+        o.log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(p.name.as_str()))
+    });
     let mut o = LogGroupObs {
         exists: group.is_some(),
         retention_days: group.and_then(|g| g.retention_in_days()),
@@ -109,7 +138,9 @@ pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, Lo
                 .limit(1)
                 .set_next_token(token.take())
                 .send();
-            let Some(page) = ctx.call_opt("FilterLogEvents", request).await? else { break };
+            let Some(page) = ctx.call_opt("FilterLogEvents", request).await? else {
+                break;
+            };
             if let Some(e) = page.events().first() {
                 found = Some(e.message().unwrap_or_default().to_string());
                 break;
@@ -125,7 +156,10 @@ pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, Lo
 }
 
 /// The latest five events of the most recently written stream.
-pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_log_group(
+    ctx: &Ctx<'_>,
+    p: &LogGroup,
+) -> Result<Vec<String>, LookError> {
     let request = ctx
         .clients
         .logs
@@ -138,7 +172,11 @@ pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Ve
     let Some(streams) = ctx.call_opt("DescribeLogStreams", request).await? else {
         return Ok(vec![format!("log group {} does not exist", p.name)]);
     };
-    let Some(stream) = streams.log_streams().first().and_then(|s| s.log_stream_name()) else {
+    let Some(stream) = streams
+        .log_streams()
+        .first()
+        .and_then(|s| s.log_stream_name())
+    else {
         return Ok(vec![format!("log group {} has no log streams yet", p.name)]);
     };
     let request = ctx
@@ -154,7 +192,12 @@ pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Ve
     let mut lines: Vec<String> = events
         .events()
         .iter()
-        .map(|e| format!("log {stream}: {}", one_line(e.message().unwrap_or_default(), 200)))
+        .map(|e| {
+            format!(
+                "log {stream}: {}",
+                one_line(e.message().unwrap_or_default(), 200)
+            )
+        })
         .collect();
     if lines.is_empty() {
         lines.push(format!("log stream {stream} has no events"));
@@ -163,17 +206,31 @@ pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Ve
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // case tables are tuples
 mod tests {
     use super::*;
     use crate::verify::Status::{Fail, Pass};
 
     #[test]
     fn alarm_table() {
-        let p = |state: Option<&str>| Alarm { name: "cpu-high".into(), state: state.map(String::from) };
+        let p = |state: Option<&str>| Alarm {
+            name: "cpu-high".into(),
+            state: state.map(String::from),
+        };
         let cases = [
-            (p(None), Some(("OK", "Threshold not crossed")), Pass, "alarm cpu-high is OK: Threshold not crossed"),
+            (
+                p(None),
+                Some(("OK", "Threshold not crossed")),
+                Pass,
+                "alarm cpu-high is OK: Threshold not crossed",
+            ),
             (p(Some("alarm")), Some(("ALARM", "")), Pass, "is ALARM"),
-            (p(Some("ALARM")), Some(("INSUFFICIENT_DATA", "")), Fail, "(waiting for ALARM)"),
+            (
+                p(Some("ALARM")),
+                Some(("INSUFFICIENT_DATA", "")),
+                Fail,
+                "(waiting for ALARM)",
+            ),
             (p(None), None, Fail, "alarm cpu-high not found"),
         ];
         for (p, found, status, evidence) in cases {
@@ -185,8 +242,16 @@ mod tests {
 
     #[test]
     fn log_group_table() {
-        let p = |pattern: Option<&str>| LogGroup { name: "/ecs/inv".into(), pattern: pattern.map(String::from) };
-        let exists = LogGroupObs { exists: true, retention_days: Some(7), stored_bytes: Some(10), matched: None };
+        let p = |pattern: Option<&str>| LogGroup {
+            name: "/ecs/inv".into(),
+            pattern: pattern.map(String::from),
+        };
+        let exists = LogGroupObs {
+            exists: true,
+            retention_days: Some(7),
+            stored_bytes: Some(10),
+            matched: None,
+        };
         #[rustfmt::skip]
         let cases = vec![
             (p(None), exists.clone(), Pass, "log group /ecs/inv exists (retention 7 days, 10 bytes stored)"),

@@ -40,7 +40,10 @@ enum Step {
 
 /// Parses `$.a.b[0]['c d']`.
 fn parse_path(path: &str) -> Result<Vec<Step>, String> {
-    let rest = path.trim().strip_prefix('$').ok_or_else(|| format!("JSON path {path:?} must start with $"))?;
+    let rest = path
+        .trim()
+        .strip_prefix('$')
+        .ok_or_else(|| format!("JSON path {path:?} must start with $"))?;
     let chars: Vec<char> = rest.chars().collect();
     let mut steps = Vec::new();
     let mut i = 0;
@@ -60,7 +63,9 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
             }
             '[' => {
                 let close = chars[i..].iter().position(|&c| c == ']').map(|p| p + i);
-                let Some(close) = close else { return Err(format!("JSON path {path:?}: unclosed [")) };
+                let Some(close) = close else {
+                    return Err(format!("JSON path {path:?}: unclosed ["));
+                };
                 let inner: String = chars[i + 1..close].iter().collect();
                 let inner = inner.trim();
                 let quoted = inner
@@ -70,7 +75,11 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
                 match (quoted, inner.parse::<i64>()) {
                     (Some(key), _) => steps.push(Step::Key(key.to_string())),
                     (None, Ok(n)) => steps.push(Step::Index(n)),
-                    _ => return Err(format!("JSON path {path:?}: [{inner}] is neither an index nor a quoted key")),
+                    _ => {
+                        return Err(format!(
+                            "JSON path {path:?}: [{inner}] is neither an index nor a quoted key"
+                        ))
+                    }
                 }
                 i = close + 1;
             }
@@ -118,7 +127,10 @@ pub(crate) fn evaluate_http(p: &Http, obs: &HttpObs) -> Verdict {
     let want = p.status.unwrap_or(200);
     let head = format!("{head} → {status}");
     if status != want {
-        return Verdict::fail(format!("{head} (expected {want}): {}", one_line(&truncate(body, 120), 120)));
+        return Verdict::fail(format!(
+            "{head} (expected {want}): {}",
+            one_line(&truncate(body, 120), 120)
+        ));
     }
     if let Some(text) = &p.body_contains {
         if !body.contains(text.as_str()) {
@@ -144,7 +156,9 @@ pub(crate) fn evaluate_http(p: &Http, obs: &HttpObs) -> Verdict {
             let got = value_text(v);
             let shown = truncate(&one_line(&got, 200), 80);
             match &p.equals {
-                Some(want) if &got != want => Verdict::fail(format!("{head}, {path} = {shown:?}, expected {want:?}")),
+                Some(want) if &got != want => {
+                    Verdict::fail(format!("{head}, {path} = {shown:?}, expected {want:?}"))
+                }
                 _ => Verdict::pass(format!("{head}, {path} = {shown:?}")),
             }
         }
@@ -154,7 +168,10 @@ pub(crate) fn evaluate_http(p: &Http, obs: &HttpObs) -> Verdict {
 async fn request(ctx: &Ctx<'_>, p: &Http) -> Result<HttpObs, String> {
     let method = reqwest::Method::from_bytes(p.method_or_get().to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("{} is not an HTTP method", p.method_or_get()))?;
-    let mut req = ctx.http.request(method, &p.url).timeout(REQUEST_TIMEOUT.min(ctx.remaining.max(Duration::from_secs(1))));
+    let mut req = ctx
+        .http
+        .request(method, &p.url)
+        .timeout(REQUEST_TIMEOUT.min(ctx.remaining.max(Duration::from_secs(1))));
     for (k, v) in &p.headers {
         req = req.header(k, v);
     }
@@ -176,7 +193,11 @@ async fn request(ctx: &Ctx<'_>, p: &Http) -> Result<HttpObs, String> {
 
 /// reqwest's message and its causes ("error sending request: connection refused").
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    let mut text = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        e.to_string()
+    };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));
@@ -197,7 +218,11 @@ pub(crate) async fn http(ctx: &Ctx<'_>, p: &Http) -> Result<Verdict, LookError> 
 pub(crate) async fn diagnose(ctx: &Ctx<'_>, p: &Http) -> Result<Vec<String>, LookError> {
     Ok(match request(ctx, p).await {
         Ok(HttpObs::Response { status, body }) => {
-            let cut: String = body.char_indices().take_while(|(i, _)| *i < 200).map(|(_, c)| c).collect();
+            let cut: String = body
+                .char_indices()
+                .take_while(|(i, _)| *i < 200)
+                .map(|(_, c)| c)
+                .collect();
             vec![format!("HTTP {status}; body: {}", one_line(&cut, 220))]
         }
         Ok(HttpObs::Failed(why)) => vec![format!("no response: {why}")],
@@ -206,6 +231,7 @@ pub(crate) async fn diagnose(ctx: &Ctx<'_>, p: &Http) -> Result<Vec<String>, Loo
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // case tables are tuples
 mod tests {
     use super::*;
     use crate::verify::Status::{Fail, Pass};
@@ -262,7 +288,10 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> HttpObs {
-        HttpObs::Response { status, body: body.into() }
+        HttpObs::Response {
+            status,
+            body: body.into(),
+        }
     }
 
     #[test]
@@ -288,8 +317,17 @@ mod tests {
         ];
         for (name, p, obs, status, definitive, evidence) in cases {
             let v = evaluate_http(&p, &obs);
-            assert_eq!((v.status, v.definitive), (status, definitive), "{name}: {}", v.evidence);
-            assert!(v.evidence.contains(evidence), "{name}: {:?} lacks {evidence:?}", v.evidence);
+            assert_eq!(
+                (v.status, v.definitive),
+                (status, definitive),
+                "{name}: {}",
+                v.evidence
+            );
+            assert!(
+                v.evidence.contains(evidence),
+                "{name}: {:?} lacks {evidence:?}",
+                v.evidence
+            );
         }
     }
 }

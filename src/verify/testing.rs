@@ -11,7 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
 
-use super::{Clock, VerifySettings, Verifier};
+use super::{Clock, Verifier, VerifySettings};
 use crate::aws::Clients;
 
 /// A clock whose sleeps return at once and move its time forward.
@@ -24,7 +24,11 @@ pub(crate) struct FakeClock {
 
 impl FakeClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(FakeClock { base: Instant::now(), offset: Mutex::new(Duration::ZERO), sleeps: Mutex::new(vec![]) })
+        Arc::new(FakeClock {
+            base: Instant::now(),
+            offset: Mutex::new(Duration::ZERO),
+            sleeps: Mutex::new(vec![]),
+        })
     }
 
     pub fn sleeps(&self) -> Vec<Duration> {
@@ -55,7 +59,12 @@ pub(crate) struct Mocks {
 }
 
 fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
-    rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny).allow_passthrough(), |i, r| i.with_rule(r))
+    rules.iter().fold(
+        MockResponseInterceptor::new()
+            .rule_mode(RuleMode::MatchAny)
+            .allow_passthrough(),
+        |i, r| i.with_rule(r),
+    )
 }
 
 impl Mocks {
@@ -64,19 +73,27 @@ impl Mocks {
         let config = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKID", "SECRET", None, None, "test")))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKID", "SECRET", None, None, "test",
+            )))
             .retry_config(RetryConfig::disabled())
             .http_client(create_mock_http_client())
             .build();
         let mut clients = Clients::new(config.clone());
         clients.ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&config).interceptor(interceptor(&self.ecs)).build(),
+            aws_sdk_ecs::config::Builder::from(&config)
+                .interceptor(interceptor(&self.ecs))
+                .build(),
         );
         clients.elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(interceptor(&self.elbv2)).build(),
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                .interceptor(interceptor(&self.elbv2))
+                .build(),
         );
         clients.sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&config).interceptor(interceptor(&self.sts)).build(),
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(interceptor(&self.sts))
+                .build(),
         );
         clients.servicediscovery = aws_sdk_servicediscovery::Client::from_conf(
             aws_sdk_servicediscovery::config::Builder::from(&config)
@@ -84,7 +101,9 @@ impl Mocks {
                 .build(),
         );
         clients.iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config).interceptor(interceptor(&self.iam)).build(),
+            aws_sdk_iam::config::Builder::from(&config)
+                .interceptor(interceptor(&self.iam))
+                .build(),
         );
         clients
     }
