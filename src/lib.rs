@@ -11,6 +11,7 @@
 //! - [`commands`]: one module per subcommand.
 
 pub mod aws;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod exec;
 pub mod lab;
 pub mod state;
 pub mod ui;
+pub mod verify;
 
 use std::ffi::OsString;
 
