@@ -1,0 +1,1 @@
+//! Deletion paths against mocked AWS clients.
