@@ -95,6 +95,7 @@ fn ledger_of(resources: Vec<(ResourceSpec, BTreeMap<String, String>)>) -> Ledger
     ledger
 }
 
+#[allow(clippy::result_large_err)] // the crate's `Error`, as `execute` takes it
 async fn run_with(
     mocks: &Mocks,
     resources: Vec<(ResourceSpec, BTreeMap<String, String>)>,
@@ -461,6 +462,447 @@ mod ledger {
                 error: "not attempted: cleanup was interrupted".into(),
                 advice: "run cleanup again to finish".into(),
             }]
+        );
+    }
+}
+
+/// A shared log of the calls mocks answered, in order.
+#[derive(Clone, Default)]
+struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    fn push(&self, call: &str) {
+        self.0.lock().unwrap().push(call.to_string());
+    }
+    fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+mod task_definition {
+    use aws_sdk_ecs::operation::delete_task_definitions::DeleteTaskDefinitionsError;
+    use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::types::{TaskDefinition, TaskDefinitionStatus};
+    use aws_sdk_ecs::Client;
+
+    use super::*;
+
+    const REV1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1";
+    const REV2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2";
+
+    fn described(status: TaskDefinitionStatus) -> DescribeTaskDefinitionOutput {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(TaskDefinition::builder().status(status).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn recorded_revisions_are_deregistered_and_unimplemented_delete_is_noted() {
+        let calls = Calls::default();
+        let log = calls.clone();
+        let mocks = Mocks {
+            ecs: vec![
+                // Both ACTIVE when first looked up; INACTIVE from then on.
+                mock!(Client::describe_task_definition)
+                    .sequence()
+                    .output(|| described(TaskDefinitionStatus::Active))
+                    .times(2)
+                    .build(),
+                mock!(Client::describe_task_definition)
+                    .then_output(|| described(TaskDefinitionStatus::Inactive)),
+                mock!(Client::deregister_task_definition).then_compute_output(move |r| {
+                    log.push(&format!("deregister {}", r.task_definition().unwrap_or_default()));
+                    DeregisterTaskDefinitionOutput::builder().build()
+                }),
+                mock!(Client::delete_task_definitions)
+                    .match_requests(|r| r.task_definitions() == [REV1, REV2])
+                    .then_error(|| {
+                        DeleteTaskDefinitionsError::generic(meta(
+                            "InvalidAction",
+                            "The delete_task_definitions action has not been implemented",
+                        ))
+                    }),
+            ],
+            ..Mocks::default()
+        };
+        let ids = BTreeMap::from([
+            ("revision:web:1".to_string(), REV1.to_string()),
+            ("revision:web:2".to_string(), REV2.to_string()),
+        ]);
+        let run = run(&mocks, vec![(ResourceSpec::TaskDefinition { family: "web".into() }, ids)]).await;
+        assert_eq!(calls.get(), [format!("deregister {REV1}"), format!("deregister {REV2}")]);
+        assert_eq!(
+            run.report.deleted,
+            ["task_definition web (deregistered only: this endpoint cannot delete task definitions)"]
+        );
+        assert!(run.ledger.is_empty());
+    }
+}
+
+mod cloudmap {
+    use aws_sdk_servicediscovery::operation::delete_namespace::DeleteNamespaceOutput;
+    use aws_sdk_servicediscovery::operation::get_operation::GetOperationOutput;
+    use aws_sdk_servicediscovery::operation::list_namespaces::ListNamespacesOutput;
+    use aws_sdk_servicediscovery::types::{NamespaceSummary, Operation, OperationStatus};
+    use aws_sdk_servicediscovery::Client;
+
+    use super::*;
+
+    fn operation(status: OperationStatus) -> GetOperationOutput {
+        GetOperationOutput::builder()
+            .operation(Operation::builder().id("op-1").status(status).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_namespace_is_deleted_and_its_operation_waited_for() {
+        let mocks = Mocks {
+            servicediscovery: vec![
+                mock!(Client::list_namespaces)
+                    .sequence()
+                    .output(|| {
+                        ListNamespacesOutput::builder()
+                            .namespaces(
+                                NamespaceSummary::builder()
+                                    .name("lab.local")
+                                    .id("ns-1")
+                                    .arn("arn:ns")
+                                    .build(),
+                            )
+                            .build()
+                    })
+                    .build(),
+                mock!(Client::list_namespaces).then_output(|| ListNamespacesOutput::builder().build()),
+                mock!(Client::get_namespace).then_error(|| {
+                    aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError::generic(meta(
+                        "NamespaceNotFound",
+                        "gone",
+                    ))
+                }),
+                mock!(Client::delete_namespace)
+                    .match_requests(|r| r.id() == Some("ns-1"))
+                    .then_output(|| DeleteNamespaceOutput::builder().operation_id("op-1").build()),
+                mock!(Client::get_operation)
+                    .sequence()
+                    .output(|| operation(OperationStatus::Pending))
+                    .build(),
+                mock!(Client::get_operation).then_output(|| operation(OperationStatus::Success)),
+            ],
+            ..Mocks::default()
+        };
+        let run =
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+        assert!(run.has_event(&CleanupEvent::Waiting {
+            resource: "cloudmap_namespace lab.local".into(),
+            what: "the namespace deletion to finish".into(),
+        }));
+        assert_eq!(run.report.deleted, ["cloudmap_namespace lab.local"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_namespace_operation_remains_with_its_reason() {
+        let mocks = Mocks {
+            servicediscovery: vec![
+                mock!(Client::list_namespaces).then_output(|| {
+                    ListNamespacesOutput::builder()
+                        .namespaces(NamespaceSummary::builder().name("lab.local").id("ns-1").build())
+                        .build()
+                }),
+                mock!(Client::delete_namespace)
+                    .then_output(|| DeleteNamespaceOutput::builder().operation_id("op-1").build()),
+                mock!(Client::get_operation).then_output(|| {
+                    GetOperationOutput::builder()
+                        .operation(
+                            Operation::builder()
+                                .status(OperationStatus::Fail)
+                                .error_message("namespace has services")
+                                .build(),
+                        )
+                        .build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let run =
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+        assert_eq!(run.report.remaining.len(), 1);
+        assert_eq!(run.report.remaining[0].error, "the namespace deletion failed: namespace has services");
+        assert_eq!(run.ledger.entries.len(), 1);
+    }
+}
+
+mod iam {
+    use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role};
+    use aws_sdk_iam::Client;
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_role_is_emptied_then_deleted() {
+        let calls = Calls::default();
+        let (l1, l2, l3, l4) = (calls.clone(), calls.clone(), calls.clone(), calls.clone());
+        let role = || {
+            Role::builder()
+                .path("/")
+                .role_name("task-role")
+                .role_id("AROA1")
+                .arn("arn:aws:iam::123456789012:role/task-role")
+                .create_date(DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        };
+        let mocks = Mocks {
+            iam: vec![
+                mock!(Client::get_role)
+                    .sequence()
+                    .output(move || GetRoleOutput::builder().role(role()).build())
+                    .build(),
+                mock!(Client::get_role)
+                    .then_error(|| GetRoleError::generic(meta("NoSuchEntity", "The role cannot be found"))),
+                mock!(Client::list_attached_role_policies).then_output(|| {
+                    ListAttachedRolePoliciesOutput::builder()
+                        .attached_policies(AttachedPolicy::builder().policy_arn("arn:policy/read").build())
+                        .build()
+                }),
+                mock!(Client::detach_role_policy).then_compute_output(move |r| {
+                    l1.push(&format!("detach {}", r.policy_arn().unwrap_or_default()));
+                    aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyOutput::builder().build()
+                }),
+                mock!(Client::list_role_policies).then_output(|| {
+                    ListRolePoliciesOutput::builder().policy_names("inline").build().unwrap()
+                }),
+                mock!(Client::delete_role_policy).then_compute_output(move |r| {
+                    l2.push(&format!("delete inline {}", r.policy_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyOutput::builder().build()
+                }),
+                mock!(Client::list_instance_profiles_for_role).then_output(|| {
+                    let profile = InstanceProfile::builder()
+                        .path("/")
+                        .instance_profile_name("profile")
+                        .instance_profile_id("AIPA1")
+                        .arn("arn:profile")
+                        .create_date(DateTime::from_secs(0))
+                        .set_roles(Some(vec![]))
+                        .build()
+                        .unwrap();
+                    ListInstanceProfilesForRoleOutput::builder().instance_profiles(profile).build().unwrap()
+                }),
+                mock!(Client::remove_role_from_instance_profile).then_compute_output(move |r| {
+                    l3.push(&format!("leave {}", r.instance_profile_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::remove_role_from_instance_profile::RemoveRoleFromInstanceProfileOutput::builder().build()
+                }),
+                mock!(Client::delete_role).then_compute_output(move |r| {
+                    l4.push(&format!("delete role {}", r.role_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::delete_role::DeleteRoleOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(ResourceSpec::IamRole { name: "task-role".into() }, no_ids())]).await;
+        assert_eq!(
+            calls.get(),
+            ["detach arn:policy/read", "delete inline inline", "leave profile", "delete role task-role"]
+        );
+        assert_eq!(run.report.deleted, ["iam_role task-role"]);
+    }
+}
+
+mod lookup_and_scan {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+    use aws_sdk_elasticloadbalancingv2::types::{Listener, LoadBalancer, Rule as ElbRule};
+
+    use super::*;
+
+    fn alarms(names: &[&str]) -> DescribeAlarmsOutput {
+        let mut out = DescribeAlarmsOutput::builder();
+        for name in names {
+            out = out.metric_alarms(
+                MetricAlarm::builder().alarm_name(*name).alarm_arn(format!("arn:alarm:{name}")).build(),
+            );
+        }
+        out.build()
+    }
+
+    #[tokio::test]
+    async fn a_listener_rule_is_found_through_its_load_balancer_and_listener() {
+        use aws_sdk_elasticloadbalancingv2::Client;
+        let mocks = Mocks {
+            elbv2: vec![
+                mock!(Client::describe_load_balancers).match_requests(|r| r.names() == ["lb"]).then_output(
+                    || {
+                        DescribeLoadBalancersOutput::builder()
+                            .load_balancers(LoadBalancer::builder().load_balancer_arn("arn:lb").build())
+                            .build()
+                    },
+                ),
+                mock!(Client::describe_listeners)
+                    .match_requests(|r| r.load_balancer_arn() == Some("arn:lb"))
+                    .then_output(|| {
+                        DescribeListenersOutput::builder()
+                            .listeners(Listener::builder().port(443).listener_arn("arn:l443").build())
+                            .listeners(Listener::builder().port(80).listener_arn("arn:l80").build())
+                            .build()
+                    }),
+                mock!(Client::describe_rules)
+                    .match_requests(|r| r.listener_arn() == Some("arn:l80"))
+                    .then_output(|| {
+                        DescribeRulesOutput::builder()
+                            .rules(
+                                ElbRule::builder()
+                                    .priority("default")
+                                    .rule_arn("arn:default")
+                                    .is_default(true)
+                                    .build(),
+                            )
+                            .rules(ElbRule::builder().priority("10").rule_arn("arn:r10").build())
+                            .build()
+                    }),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let spec = ResourceSpec::ListenerRule { load_balancer: "lb".into(), port: 80, priority: 10 };
+        let ids = lookup(&clients, &spec).await.unwrap().unwrap();
+        let want: BTreeMap<String, String> =
+            [("arn", "arn:r10"), ("listener_arn", "arn:l80"), ("load_balancer_arn", "arn:lb")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(ids, want);
+        let missing = ResourceSpec::ListenerRule { load_balancer: "lb".into(), port: 80, priority: 20 };
+        assert_eq!(lookup(&clients, &missing).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn scan_reports_declared_resources_that_exist_but_are_not_recorded() {
+        use aws_sdk_cloudwatch::Client;
+        let mocks = Mocks {
+            cloudwatch: vec![
+                mock!(Client::describe_alarms)
+                    .match_requests(|r| r.alarm_names() == ["cpu-high"])
+                    .then_output(|| alarms(&["cpu-high"])),
+                mock!(Client::describe_alarms).then_output(|| alarms(&[])),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let recorded = ResourceSpec::Alarm { name: "recorded".into() };
+        let ledger = ledger_of(vec![(recorded.clone(), no_ids())]);
+        let declared = vec![
+            ("s1".to_string(), recorded),
+            ("s2".to_string(), ResourceSpec::Alarm { name: "never-created".into() }),
+            ("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }),
+            ("s4".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }),
+        ];
+        let found = scan(&clients, &declared, &ledger).await;
+        let arn = BTreeMap::from([("arn".to_string(), "arn:alarm:cpu-high".to_string())]);
+        assert_eq!(found, [("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }, arn)]);
+    }
+
+    #[tokio::test]
+    async fn a_resource_found_again_by_the_verification_pass_goes_back_into_the_ledger() {
+        use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsOutput;
+        use aws_sdk_cloudwatch::Client;
+        let mocks = Mocks {
+            cloudwatch: vec![
+                // There, gone after the delete, there again when verified.
+                mock!(Client::describe_alarms)
+                    .sequence()
+                    .output(|| alarms(&["cpu-high"]))
+                    .output(|| alarms(&[]))
+                    .output(|| alarms(&["cpu-high"]))
+                    .build(),
+                mock!(Client::delete_alarms).then_output(|| DeleteAlarmsOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(ResourceSpec::Alarm { name: "cpu-high".into() }, no_ids())]).await;
+        assert_eq!(run.saves, [vec![], vec!["alarm cpu-high".to_string()]]);
+        assert_eq!(run.ledger.entries.len(), 1);
+        assert_eq!(run.ledger.entries[0].ids.get("arn").map(String::as_str), Some("arn:alarm:cpu-high"));
+        assert!(run.report.deleted.is_empty());
+        assert_eq!(
+            run.report.remaining[0].error,
+            "still exists: the verification pass found it again after cleanup"
+        );
+    }
+}
+
+mod cancel {
+    use aws_sdk_ecs::operation::delete_service::DeleteServiceOutput;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::Service;
+    use aws_sdk_ecs::Client;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn cancelling_during_a_wait_stops_there_and_keeps_the_ledger() {
+        let draining = || {
+            DescribeServicesOutput::builder().services(Service::builder().status("DRAINING").build()).build()
+        };
+        let mocks = Mocks {
+            ecs: vec![
+                mock!(Client::describe_services).then_output(draining),
+                mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build()),
+                mock!(Client::delete_service).then_output(|| DeleteServiceOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let mut ledger = ledger_of(vec![
+            (ResourceSpec::EcsService { cluster: "c".into(), service: "web".into() }, no_ids()),
+            // A later wave that must not start.
+            (ResourceSpec::EcsCluster { cluster: "c".into() }, no_ids()),
+        ]);
+        let before = ledger.clone();
+        let plan = plan(&ledger.entries);
+        let cancel = CancellationToken::new();
+        let events = Mutex::new(Vec::new());
+        let emit = |e: CleanupEvent| {
+            if matches!(e, CleanupEvent::Waiting { .. }) {
+                cancel.cancel();
+            }
+            events.lock().unwrap().push(e);
+        };
+        let mut saves = 0;
+        let mut save = |_: &Ledger| {
+            saves += 1;
+            Ok(())
+        };
+        let report =
+            execute(&clients, &plan, &mut ledger, &mut save, &emit, &InstantSleeper::default(), &cancel)
+                .await;
+        assert_eq!(saves, 0);
+        assert_eq!(ledger, before);
+        let events = events.into_inner().unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&CleanupEvent::Failed {
+                resource: "ecs_service c/web".into(),
+                error: "cleanup was interrupted".into()
+            })
+        );
+        assert_eq!(events.iter().filter(|e| matches!(e, CleanupEvent::WaveStarted { .. })).count(), 1);
+        let remaining: Vec<(&str, &str)> =
+            report.remaining.iter().map(|r| (r.resource.as_str(), r.error.as_str())).collect();
+        assert_eq!(
+            remaining,
+            [
+                ("ecs_service c/web", "cleanup was interrupted"),
+                ("ecs_cluster c", "not attempted: cleanup was interrupted")
+            ]
         );
     }
 }
