@@ -60,7 +60,9 @@ pub(crate) fn family_revision(arn: &str) -> Option<(&str, &str)> {
 async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, CleanupError> {
     match spec {
         ResourceSpec::EcsCluster { cluster } => {
-            let out = clients.ecs.describe_clusters().clusters(cluster).send().await?;
+            let Some(out) = absent(clients.ecs.describe_clusters().clusters(cluster).send().await)? else {
+                return Ok(None);
+            };
             Ok(out
                 .clusters()
                 .iter()

@@ -848,6 +848,7 @@ mod cancel {
     use super::*;
 
     #[tokio::test]
+    #[allow(clippy::result_large_err)] // the crate's `Error`, as `execute` takes it
     async fn cancelling_during_a_wait_stops_there_and_keeps_the_ledger() {
         let draining = || {
             DescribeServicesOutput::builder().services(Service::builder().status("DRAINING").build()).build()
