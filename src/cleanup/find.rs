@@ -1,0 +1,467 @@
+//! Finding a resource as it is now: by its identifying fields (names) first, then by the ids
+//! recorded in the ledger, so that a ledger written yesterday still finds what it lists.
+//!
+//! Every function answers `Ok(None)` for "does not exist", including states AWS keeps listing
+//! for a while after deletion (an INACTIVE ECS service or cluster, a deregistered task
+//! definition, a table being deleted is still there).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_ecs::types::TaskDefinitionStatus;
+use aws_sdk_iam::types::PolicyScopeType;
+use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFilterName};
+
+use super::CleanupError;
+use crate::aws::Clients;
+use crate::lab::ResourceSpec;
+
+/// Ids of a live resource.
+pub(crate) type Ids = BTreeMap<String, String>;
+
+/// The live resource `spec` names, or (when the names find nothing) the one `recorded` ids point at.
+pub(crate) async fn find(
+    clients: &Clients,
+    spec: &ResourceSpec,
+    recorded: &Ids,
+) -> Result<Option<Ids>, CleanupError> {
+    if let ResourceSpec::TaskDefinition { family } = spec {
+        return task_definition(clients, family, recorded).await;
+    }
+    if let Some(ids) = by_spec(clients, spec).await? {
+        return Ok(Some(ids));
+    }
+    by_recorded_ids(clients, spec, recorded).await
+}
+
+/// Turns "not found" into `None`.
+fn absent<T, E: Into<CleanupError>>(result: Result<T, E>) -> Result<Option<T>, CleanupError> {
+    match result.map_err(Into::into) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn ids<const N: usize>(pairs: [(&str, Option<&str>); N]) -> Ids {
+    pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))).collect()
+}
+
+fn ec2_filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The task definition revision ARN's family and revision: `...:task-definition/web:3` → ("web", "3").
+pub(crate) fn family_revision(arn: &str) -> Option<(&str, &str)> {
+    arn.rsplit('/').next()?.rsplit_once(':')
+}
+
+async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, CleanupError> {
+    match spec {
+        ResourceSpec::EcsCluster { cluster } => {
+            let Some(out) = absent(clients.ecs.describe_clusters().clusters(cluster).send().await)? else {
+                return Ok(None);
+            };
+            Ok(out
+                .clusters()
+                .iter()
+                .find(|c| c.status() != Some("INACTIVE"))
+                .map(|c| ids([("arn", c.cluster_arn())])))
+        }
+        ResourceSpec::EcsService { cluster, service } => {
+            let Some(out) =
+                absent(clients.ecs.describe_services().cluster(cluster).services(service).send().await)?
+            else {
+                return Ok(None);
+            };
+            Ok(out
+                .services()
+                .iter()
+                .find(|s| s.status() != Some("INACTIVE"))
+                .map(|s| ids([("arn", s.service_arn()), ("status", s.status())])))
+        }
+        ResourceSpec::TaskDefinition { .. } => Ok(None),
+        ResourceSpec::LoadBalancer { name } => {
+            Ok(load_balancer_arn(clients, name).await?.map(|arn| ids([("arn", Some(&arn))])))
+        }
+        ResourceSpec::Listener { load_balancer, port } => {
+            let Some(lb) = load_balancer_arn(clients, load_balancer).await? else { return Ok(None) };
+            Ok(listener_arn(clients, &lb, *port)
+                .await?
+                .map(|arn| ids([("arn", Some(&arn)), ("load_balancer_arn", Some(&lb))])))
+        }
+        ResourceSpec::ListenerRule { load_balancer, port, priority } => {
+            let Some(lb) = load_balancer_arn(clients, load_balancer).await? else { return Ok(None) };
+            let Some(listener) = listener_arn(clients, &lb, *port).await? else { return Ok(None) };
+            let Some(out) = absent(clients.elbv2.describe_rules().listener_arn(&listener).send().await)?
+            else {
+                return Ok(None);
+            };
+            let wanted = priority.to_string();
+            Ok(out.rules().iter().find(|r| r.priority() == Some(wanted.as_str())).map(|r| {
+                ids([
+                    ("arn", r.rule_arn()),
+                    ("listener_arn", Some(&listener)),
+                    ("load_balancer_arn", Some(&lb)),
+                ])
+            }))
+        }
+        ResourceSpec::TargetGroup { name } => {
+            let Some(out) = absent(clients.elbv2.describe_target_groups().names(name).send().await)? else {
+                return Ok(None);
+            };
+            Ok(out.target_groups().first().map(|t| ids([("arn", t.target_group_arn())])))
+        }
+        ResourceSpec::CloudmapNamespace { name } => Ok(namespace(clients, name)
+            .await?
+            .map(|(id, arn)| ids([("id", Some(&id)), ("arn", arn.as_deref())]))),
+        ResourceSpec::CloudmapService { namespace: ns, name } => {
+            let Some((ns_id, _)) = namespace(clients, ns).await? else { return Ok(None) };
+            let filter = ServiceFilter::builder()
+                .name(ServiceFilterName::NamespaceId)
+                .values(&ns_id)
+                .condition(FilterCondition::Eq)
+                .build()
+                .map_err(|e| CleanupError::other(e.to_string()))?;
+            let mut token = None;
+            loop {
+                let out = clients
+                    .servicediscovery
+                    .list_services()
+                    .filters(filter.clone())
+                    .set_next_token(token)
+                    .send()
+                    .await?;
+                if let Some(s) = out.services().iter().find(|s| s.name() == Some(name.as_str())) {
+                    return Ok(Some(ids([("id", s.id()), ("arn", s.arn()), ("namespace_id", Some(&ns_id))])));
+                }
+                token = out.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(None);
+                }
+            }
+        }
+        ResourceSpec::ScalableTarget { service_namespace, resource_id, dimension } => {
+            let out = clients
+                .autoscaling
+                .describe_scalable_targets()
+                .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
+                .resource_ids(resource_id)
+                .scalable_dimension(ScalableDimension::from(dimension.as_str()))
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out
+                .scalable_targets()
+                .iter()
+                .find(|t| t.resource_id() == resource_id)
+                .map(|t| ids([("arn", t.scalable_target_arn()), ("resource_id", Some(t.resource_id()))])))
+        }
+        ResourceSpec::ScalingPolicy { service_namespace, resource_id, dimension, policy_name } => {
+            let out = clients
+                .autoscaling
+                .describe_scaling_policies()
+                .service_namespace(ServiceNamespace::from(service_namespace.as_str()))
+                .resource_id(resource_id)
+                .scalable_dimension(ScalableDimension::from(dimension.as_str()))
+                .policy_names(policy_name)
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out
+                .scaling_policies()
+                .iter()
+                .find(|p| p.policy_name() == policy_name)
+                .map(|p| ids([("arn", Some(p.policy_arn()))])))
+        }
+        ResourceSpec::Alarm { name } => {
+            let out = clients.cloudwatch.describe_alarms().alarm_names(name).send().await?;
+            let metric = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name.as_str()));
+            let found = match metric {
+                Some(a) => Some(ids([("arn", a.alarm_arn())])),
+                None => out
+                    .composite_alarms()
+                    .iter()
+                    .find(|a| a.alarm_name() == Some(name.as_str()))
+                    .map(|a| ids([("arn", a.alarm_arn())])),
+            };
+            Ok(found)
+        }
+        ResourceSpec::Dashboard { name } => {
+            let out = clients.cloudwatch.list_dashboards().dashboard_name_prefix(name).send().await?;
+            Ok(out
+                .dashboard_entries()
+                .iter()
+                .find(|d| d.dashboard_name() == Some(name.as_str()))
+                .map(|d| ids([("arn", d.dashboard_arn())])))
+        }
+        ResourceSpec::LogGroup { name } => {
+            let out = clients.logs.describe_log_groups().log_group_name_prefix(name).send().await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())).map(|g| {
+                let arn = g
+                    .log_group_arn()
+                    .map(str::to_string)
+                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").into()));
+                ids([("arn", arn.as_deref())])
+            }))
+        }
+        ResourceSpec::DynamodbTable { table } => {
+            let Some(out) = absent(clients.dynamodb.describe_table().table_name(table).send().await)? else {
+                return Ok(None);
+            };
+            Ok(out
+                .table()
+                .map(|t| ids([("arn", t.table_arn()), ("status", t.table_status().map(|s| s.as_str()))])))
+        }
+        ResourceSpec::IamRole { name } => {
+            let Some(out) = absent(clients.iam.get_role().role_name(name).send().await)? else {
+                return Ok(None);
+            };
+            Ok(out.role().map(|r| ids([("arn", Some(r.arn())), ("id", Some(r.role_id()))])))
+        }
+        ResourceSpec::IamPolicy { name } => {
+            let mut marker = None;
+            loop {
+                let out = clients
+                    .iam
+                    .list_policies()
+                    .scope(PolicyScopeType::Local)
+                    .set_marker(marker)
+                    .send()
+                    .await?;
+                if let Some(p) = out.policies().iter().find(|p| p.policy_name() == Some(name.as_str())) {
+                    return Ok(Some(ids([("arn", p.arn()), ("id", p.policy_id())])));
+                }
+                marker = out.marker().map(str::to_string);
+                if !out.is_truncated() || marker.is_none() {
+                    return Ok(None);
+                }
+            }
+        }
+        ResourceSpec::SecurityGroup { name, vpc } => {
+            let out = clients
+                .ec2
+                .describe_security_groups()
+                .filters(ec2_filter("group-name", name))
+                .filters(ec2_filter("vpc-id", vpc))
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.security_groups().first().map(|g| ids([("id", g.group_id())])))
+        }
+        ResourceSpec::Subnet { vpc, cidr } => {
+            let out = clients
+                .ec2
+                .describe_subnets()
+                .filters(ec2_filter("vpc-id", vpc))
+                .filters(ec2_filter("cidr-block", cidr))
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.subnets().first().map(|s| ids([("id", s.subnet_id())])))
+        }
+        ResourceSpec::RouteTable { vpc, name } => {
+            let out = clients
+                .ec2
+                .describe_route_tables()
+                .filters(ec2_filter("vpc-id", vpc))
+                .filters(ec2_filter("tag:Name", name))
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.route_tables().first().map(|t| ids([("id", t.route_table_id())])))
+        }
+        ResourceSpec::InternetGateway { vpc } => {
+            let out = clients
+                .ec2
+                .describe_internet_gateways()
+                .filters(ec2_filter("attachment.vpc-id", vpc))
+                .send()
+                .await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.internet_gateways().first().map(|g| ids([("id", g.internet_gateway_id())])))
+        }
+        ResourceSpec::Vpc { name } => {
+            let out = clients.ec2.describe_vpcs().filters(ec2_filter("tag:Name", name)).send().await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            Ok(out.vpcs().first().map(|v| ids([("id", v.vpc_id())])))
+        }
+    }
+}
+
+/// When the names find nothing: the resource the recorded `arn`/`id` points at, if it still exists.
+///
+/// Only for types whose ids outlive a rename or a changed parent (EC2 ids, ELB and Cloud Map
+/// ids, policy ARNs); for the rest the name is the identity.
+async fn by_recorded_ids(
+    clients: &Clients,
+    spec: &ResourceSpec,
+    recorded: &Ids,
+) -> Result<Option<Ids>, CleanupError> {
+    let arn = recorded.get("arn").cloned();
+    let id = recorded.get("id").cloned();
+    let keep = |present: bool| if present { Some(recorded.clone()) } else { None };
+    match spec {
+        ResourceSpec::LoadBalancer { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.elbv2.describe_load_balancers().load_balancer_arns(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.load_balancers().is_empty())))
+        }
+        ResourceSpec::Listener { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.elbv2.describe_listeners().listener_arns(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.listeners().is_empty())))
+        }
+        ResourceSpec::ListenerRule { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.elbv2.describe_rules().rule_arns(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.rules().is_empty())))
+        }
+        ResourceSpec::TargetGroup { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.elbv2.describe_target_groups().target_group_arns(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.target_groups().is_empty())))
+        }
+        ResourceSpec::CloudmapNamespace { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.servicediscovery.get_namespace().id(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.namespace().is_some())))
+        }
+        ResourceSpec::CloudmapService { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.servicediscovery.get_service().id(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.service().is_some())))
+        }
+        ResourceSpec::IamPolicy { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.iam.get_policy().policy_arn(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.policy().is_some())))
+        }
+        ResourceSpec::SecurityGroup { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_security_groups().group_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.security_groups().is_empty())))
+        }
+        ResourceSpec::Subnet { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_subnets().subnet_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.subnets().is_empty())))
+        }
+        ResourceSpec::RouteTable { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_route_tables().route_table_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.route_tables().is_empty())))
+        }
+        ResourceSpec::InternetGateway { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_internet_gateways().internet_gateway_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.internet_gateways().is_empty())))
+        }
+        ResourceSpec::Vpc { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_vpcs().vpc_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.vpcs().is_empty())))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A task definition family's live revisions as `revision:<family>:<n>` → ARN.
+///
+/// With recorded revisions: those of them still ACTIVE (the lab's, nothing else). Without: every
+/// ACTIVE revision of the family (what a step just registered).
+async fn task_definition(
+    clients: &Clients,
+    family: &str,
+    recorded: &Ids,
+) -> Result<Option<Ids>, CleanupError> {
+    let recorded_arns: Vec<&String> =
+        recorded.iter().filter(|(k, _)| k.starts_with("revision:")).map(|(_, v)| v).collect();
+    let mut live = Ids::new();
+    if recorded_arns.is_empty() {
+        let mut token = None;
+        loop {
+            let out = clients
+                .ecs
+                .list_task_definitions()
+                .family_prefix(family)
+                .status(TaskDefinitionStatus::Active)
+                .set_next_token(token)
+                .send()
+                .await?;
+            for arn in out.task_definition_arns() {
+                if let Some((f, rev)) = family_revision(arn) {
+                    if f == family {
+                        live.insert(format!("revision:{f}:{rev}"), arn.clone());
+                    }
+                }
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    } else {
+        for arn in recorded_arns {
+            let out = absent(clients.ecs.describe_task_definition().task_definition(arn).send().await)?;
+            let active = out
+                .as_ref()
+                .and_then(|o| o.task_definition())
+                .is_some_and(|t| t.status() == Some(&TaskDefinitionStatus::Active));
+            if active {
+                if let Some((f, rev)) = family_revision(arn) {
+                    live.insert(format!("revision:{f}:{rev}"), arn.clone());
+                }
+            }
+        }
+    }
+    Ok(if live.is_empty() { None } else { Some(live) })
+}
+
+/// The ARN of the load balancer called `name`.
+pub(crate) async fn load_balancer_arn(clients: &Clients, name: &str) -> Result<Option<String>, CleanupError> {
+    let out = absent(clients.elbv2.describe_load_balancers().names(name).send().await)?;
+    Ok(out.and_then(|o| o.load_balancers().first().and_then(|l| l.load_balancer_arn()).map(str::to_string)))
+}
+
+async fn listener_arn(clients: &Clients, lb_arn: &str, port: u16) -> Result<Option<String>, CleanupError> {
+    let Some(out) = absent(clients.elbv2.describe_listeners().load_balancer_arn(lb_arn).send().await)? else {
+        return Ok(None);
+    };
+    Ok(out
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(i32::from(port)))
+        .and_then(|l| l.listener_arn())
+        .map(str::to_string))
+}
+
+/// The id and ARN of the Cloud Map namespace called `name`.
+async fn namespace(clients: &Clients, name: &str) -> Result<Option<(String, Option<String>)>, CleanupError> {
+    let mut token = None;
+    loop {
+        let out = clients.servicediscovery.list_namespaces().set_next_token(token).send().await?;
+        if let Some(ns) = out.namespaces().iter().find(|n| n.name() == Some(name)) {
+            return Ok(ns.id().map(|id| (id.to_string(), ns.arn().map(str::to_string))));
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definition_arns_split_into_family_and_revision() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/flask-inventory-invsys:12";
+        assert_eq!(family_revision(arn), Some(("flask-inventory-invsys", "12")));
+        assert_eq!(family_revision("web:3"), Some(("web", "3")));
+        assert_eq!(family_revision("nothing"), None);
+    }
+}

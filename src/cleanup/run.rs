@@ -1,0 +1,479 @@
+//! Running a plan: waves of concurrent deletions, retries with back-off, waits with budgets,
+//! the ledger kept in step with what is confirmed gone, and the final verification pass.
+//!
+//! Budgets are measured in time asked of the [`Sleeper`] (not wall time), so tests with an
+//! instant sleeper exercise the same give-up paths in no time.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::find::{self, Ids};
+use super::report::{advice, Remaining, Report};
+use super::{delete, CleanupError, CleanupEvent, Plan, Sleeper};
+use crate::aws::Clients;
+use crate::error::Error;
+use crate::lab::ResourceSpec;
+use crate::state::ledger::{Ledger, LedgerEntry};
+
+/// How many deletions of one wave run at once.
+const CONCURRENCY: usize = 8;
+/// Retries of a throttled or transient failure before giving up.
+const TRANSIENT_RETRIES: u32 = 6;
+
+/// Why a resource's deletion stopped short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// The cancellation token fired.
+    Cancelled,
+    /// A call failed for good, or the resource would not go in time.
+    Failed(CleanupError),
+}
+
+impl From<CleanupError> for Halt {
+    fn from(e: CleanupError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// Errors worth waiting out, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    /// Service error codes that mean "busy, try later".
+    pub codes: &'static [&'static str],
+    /// Total pause allowed across retries.
+    pub budget: Duration,
+    /// First pause; doubles up to `max`.
+    pub first: Duration,
+    /// Longest pause.
+    pub max: Duration,
+}
+
+impl Patience {
+    /// Only throttling and transient failures are retried.
+    pub const NONE: Patience =
+        Patience { codes: &[], budget: Duration::ZERO, first: Duration::ZERO, max: Duration::ZERO };
+}
+
+/// A poll loop's interval and budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    /// Pause between polls.
+    pub every: Duration,
+    /// Total pause allowed.
+    pub budget: Duration,
+}
+
+/// What one resource's deletion needs: the clients, the pause, the cancel token, the events.
+pub(crate) struct Ctx<'a> {
+    /// The service clients.
+    pub clients: &'a Clients,
+    sleeper: &'a dyn Sleeper,
+    cancel: &'a CancellationToken,
+    events: &'a (dyn Fn(CleanupEvent) + Send + Sync),
+    /// `describe()` of the resource, for events.
+    pub resource: String,
+}
+
+impl Ctx<'_> {
+    /// Stops here if cleanup was cancelled.
+    pub fn check(&self) -> Result<(), Halt> {
+        if self.cancel.is_cancelled() {
+            Err(Halt::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps, unless cancelled first.
+    pub async fn pause(&self, d: Duration) -> Result<(), Halt> {
+        self.check()?;
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(Halt::Cancelled),
+            _ = self.sleeper.sleep(d) => Ok(()),
+        }
+    }
+
+    /// Sends a `Waiting` event.
+    pub fn waiting(&self, what: &str) {
+        (self.events)(CleanupEvent::Waiting { resource: self.resource.clone(), what: what.into() });
+    }
+
+    /// Runs one AWS call, retrying throttling and transient failures with back-off, and the
+    /// codes of `busy` for as long as its budget allows.
+    pub async fn call<T, F, Fut>(&self, busy: &Patience, mut f: F) -> Result<T, Halt>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CleanupError>>,
+    {
+        let mut attempt = 0u32;
+        let mut transient = 0u32;
+        let mut busy_spent = Duration::ZERO;
+        let mut busy_next = busy.first;
+        loop {
+            self.check()?;
+            let err = match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let delay = if err.class.is_retryable() && transient < TRANSIENT_RETRIES {
+                transient += 1;
+                backoff(transient)
+            } else if err.has_code(busy.codes) && busy_spent + busy_next <= busy.budget {
+                let d = busy_next;
+                busy_spent += d;
+                busy_next = (busy_next * 2).min(busy.max);
+                d
+            } else {
+                return Err(Halt::Failed(err));
+            };
+            attempt += 1;
+            (self.events)(CleanupEvent::Retrying {
+                resource: self.resource.clone(),
+                attempt,
+                error: err.message.clone(),
+            });
+            self.pause(delay).await?;
+        }
+    }
+
+    /// Polls `done` until it says yes, pausing `wait.every` between polls; fails with
+    /// "still <what> after <budget>" when the budget runs out.
+    pub async fn wait_until<F, Fut>(&self, what: &str, wait: Wait, mut done: F) -> Result<(), Halt>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<bool, CleanupError>>,
+    {
+        let mut spent = Duration::ZERO;
+        loop {
+            if self.call(&Patience::NONE, &mut done).await? {
+                return Ok(());
+            }
+            if spent >= wait.budget {
+                return Err(Halt::Failed(CleanupError::other(format!(
+                    "gave up waiting for {what} after {}",
+                    humantime::format_duration(wait.budget)
+                ))));
+            }
+            self.waiting(what);
+            self.pause(wait.every).await?;
+            spent += wait.every;
+        }
+    }
+
+    /// The live resource, found by names then recorded ids, with retries.
+    pub async fn find(&self, spec: &ResourceSpec, recorded: &Ids) -> Result<Option<Ids>, Halt> {
+        self.call(&Patience::NONE, || find::find(self.clients, spec, recorded)).await
+    }
+}
+
+/// 1 s, 2 s, 4 s ... capped at 30 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// How one resource ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Deleted and confirmed gone; with a note for the report line.
+    Deleted(Option<String>),
+    /// Not there when looked up.
+    AlreadyGone,
+    /// Still there.
+    Failed(Halt),
+}
+
+/// Looks the resource up, deletes it, and confirms it is gone.
+async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry) -> Outcome {
+    let spec = &entry.resource;
+    let live = match ctx.find(spec, &entry.ids).await {
+        Ok(Some(ids)) => ids,
+        Ok(None) => return Outcome::AlreadyGone,
+        Err(halt) => return Outcome::Failed(halt),
+    };
+    (ctx.events)(CleanupEvent::Deleting { resource: ctx.resource.clone() });
+    let note = match delete::delete(ctx, spec, &live).await {
+        Ok(note) => note,
+        Err(Halt::Cancelled) => return Outcome::Failed(Halt::Cancelled),
+        Err(Halt::Failed(e)) => {
+            // A refusal can race with the resource going away (moto answers a missing scaling
+            // policy with ValidationException): only a resource still there has failed.
+            return match ctx.find(spec, &live).await {
+                Ok(None) => Outcome::Deleted(None),
+                _ => Outcome::Failed(Halt::Failed(e)),
+            };
+        }
+    };
+    let (wait, what) = delete::confirm_wait(spec);
+    let confirmed = ctx
+        .wait_until(what, wait, || async { Ok(find::find(ctx.clients, spec, &live).await?.is_none()) })
+        .await;
+    match confirmed {
+        Ok(()) => Outcome::Deleted(note),
+        Err(halt) => Outcome::Failed(halt),
+    }
+}
+
+/// Runs futures, at most `limit` at a time, handing back each result as it completes.
+struct Bounded<'a, T> {
+    queued: VecDeque<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
+    running: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
+    limit: usize,
+}
+
+impl<'a, T> Bounded<'a, T> {
+    fn new(limit: usize) -> Self {
+        Bounded { queued: VecDeque::new(), running: Vec::new(), limit: limit.max(1) }
+    }
+
+    fn push(&mut self, f: impl Future<Output = T> + Send + 'a) {
+        self.queued.push_back(Box::pin(f));
+    }
+
+    /// The next result, or `None` when everything has completed.
+    async fn next(&mut self) -> Option<T> {
+        while self.running.len() < self.limit {
+            match self.queued.pop_front() {
+                Some(f) => self.running.push(f),
+                None => break,
+            }
+        }
+        if self.running.is_empty() {
+            return None;
+        }
+        let running = &mut self.running;
+        // Every future shares this task's waker, so any wake-up polls them all again.
+        std::future::poll_fn(|cx| {
+            for i in 0..running.len() {
+                if let Poll::Ready(v) = running[i].as_mut().poll(cx) {
+                    drop(running.swap_remove(i));
+                    return Poll::Ready(Some(v));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Runs the plan: each wave's deletions concurrently; waits where AWS needs it; removes an entry
+/// from the ledger (and saves it) only once the resource is confirmed gone; ends with a
+/// verification pass that looks every planned resource up again.
+pub async fn execute(
+    clients: &Clients,
+    plan: &Plan,
+    ledger: &mut Ledger,
+    save: &mut (dyn FnMut(&Ledger) -> Result<(), Error> + Send),
+    events: &(dyn Fn(CleanupEvent) + Send + Sync),
+    sleeper: &dyn Sleeper,
+    cancel: &CancellationToken,
+) -> Report {
+    let ctx_for =
+        |entry: &LedgerEntry| Ctx { clients, sleeper, cancel, events, resource: entry.resource.describe() };
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.items.len()];
+    let mut save_error: Option<String> = None;
+
+    let mut start = 0;
+    while start < plan.items.len() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let wave = plan.items[start].wave;
+        let end =
+            plan.items[start..].iter().position(|i| i.wave != wave).map_or(plan.items.len(), |n| start + n);
+        events(CleanupEvent::WaveStarted { wave, count: end - start });
+        let mut running = Bounded::new(CONCURRENCY);
+        for (index, item) in plan.items.iter().enumerate().take(end).skip(start) {
+            let ctx = ctx_for(&item.entry);
+            running.push(async move {
+                let outcome = remove_one(&ctx, &item.entry).await;
+                (index, outcome)
+            });
+        }
+        while let Some((index, outcome)) = running.next().await {
+            let entry = &plan.items[index].entry;
+            let resource = entry.resource.describe();
+            match &outcome {
+                Outcome::Deleted(_) | Outcome::AlreadyGone => {
+                    ledger.remove(&entry.resource);
+                    if let Err(e) = save(ledger) {
+                        save_error = Some(e.to_string());
+                    }
+                    events(if matches!(outcome, Outcome::AlreadyGone) {
+                        CleanupEvent::AlreadyGone { resource }
+                    } else {
+                        CleanupEvent::Deleted { resource }
+                    });
+                }
+                Outcome::Failed(halt) => {
+                    events(CleanupEvent::Failed { resource, error: halt_message(halt) });
+                }
+            }
+            outcomes[index] = Some(outcome);
+        }
+        start = end;
+    }
+
+    if !cancel.is_cancelled() {
+        verify(plan, &mut outcomes, ledger, save, &mut save_error, &ctx_for).await;
+    }
+    build_report(plan, &outcomes, save_error)
+}
+
+/// Looks every planned resource up again: one that was counted gone but is there goes back into
+/// the ledger and the report's remaining list; one that failed but is gone leaves the ledger.
+async fn verify<'a>(
+    plan: &'a Plan,
+    outcomes: &mut [Option<Outcome>],
+    ledger: &mut Ledger,
+    save: &mut (dyn FnMut(&Ledger) -> Result<(), Error> + Send),
+    save_error: &mut Option<String>,
+    ctx_for: &impl Fn(&LedgerEntry) -> Ctx<'a>,
+) {
+    let mut running = Bounded::new(CONCURRENCY);
+    for (index, item) in plan.items.iter().enumerate() {
+        let ctx = ctx_for(&item.entry);
+        running.push(async move { (index, ctx.find(&item.entry.resource, &item.entry.ids).await) });
+    }
+    let mut changed = false;
+    while let Some((index, found)) = running.next().await {
+        let entry = &plan.items[index].entry;
+        let outcome = &mut outcomes[index];
+        match (found, outcome.as_ref()) {
+            (Ok(Some(ids)), Some(Outcome::Deleted(_) | Outcome::AlreadyGone)) => {
+                let mut back = entry.clone();
+                back.ids.extend(ids);
+                ledger.entries.push(back);
+                *outcome = Some(Outcome::Failed(Halt::Failed(CleanupError::other(
+                    "still exists: the verification pass found it again after cleanup",
+                ))));
+                changed = true;
+            }
+            (Ok(None), Some(Outcome::Failed(_))) => {
+                ledger.remove(&entry.resource);
+                *outcome = Some(Outcome::Deleted(None));
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    if changed {
+        if let Err(e) = save(ledger) {
+            *save_error = Some(e.to_string());
+        }
+    }
+}
+
+fn halt_message(halt: &Halt) -> String {
+    match halt {
+        Halt::Cancelled => "cleanup was interrupted".into(),
+        Halt::Failed(e) => e.message.clone(),
+    }
+}
+
+fn build_report(plan: &Plan, outcomes: &[Option<Outcome>], save_error: Option<String>) -> Report {
+    let mut report = Report::default();
+    for (item, outcome) in plan.items.iter().zip(outcomes) {
+        let resource = item.entry.resource.describe();
+        match outcome {
+            Some(Outcome::Deleted(None)) => report.deleted.push(resource),
+            Some(Outcome::Deleted(Some(note))) => report.deleted.push(format!("{resource} ({note})")),
+            Some(Outcome::AlreadyGone) => report.already_gone.push(resource),
+            Some(Outcome::Failed(halt)) => {
+                let error = halt_message(halt);
+                let advice = match halt {
+                    Halt::Cancelled => advice::INTERRUPTED.to_string(),
+                    Halt::Failed(e) => advice::for_error(&item.entry.resource, e),
+                };
+                report.remaining.push(Remaining { resource, error, advice });
+            }
+            None => report.remaining.push(Remaining {
+                resource,
+                error: "not attempted: cleanup was interrupted".into(),
+                advice: advice::INTERRUPTED.into(),
+            }),
+        }
+    }
+    if let Some(error) = save_error {
+        report.remaining.push(Remaining {
+            resource: "cleanup ledger".into(),
+            error: format!("could not be saved: {error}"),
+            advice: advice::LEDGER.into(),
+        });
+    }
+    report
+}
+
+/// `--scan`: resources the lab declares (already resolved specs) that exist but are not in the ledger.
+pub async fn scan(
+    clients: &Clients,
+    declared: &[(String, ResourceSpec)],
+    ledger: &Ledger,
+) -> Vec<(String, ResourceSpec, Ids)> {
+    let mut running = Bounded::new(CONCURRENCY);
+    for (index, (_, spec)) in declared.iter().enumerate() {
+        if ledger.entries.iter().any(|e| &e.resource == spec) {
+            continue;
+        }
+        running.push(async move { (index, find::find(clients, spec, &Ids::new()).await) });
+    }
+    let mut found = Vec::new();
+    while let Some((index, result)) = running.next().await {
+        if let Ok(Some(ids)) = result {
+            found.push((index, ids));
+        }
+    }
+    found.sort_by_key(|(index, _)| *index);
+    // A spec declared by two steps is reported once, for the first.
+    let mut seen: Vec<&ResourceSpec> = Vec::new();
+    let mut out = Vec::new();
+    for (index, ids) in found {
+        let (step, spec) = &declared[index];
+        if !seen.contains(&spec) {
+            seen.push(spec);
+            out.push((step.clone(), spec.clone(), ids));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let got: Vec<u64> = (1..=8).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[tokio::test]
+    async fn bounded_runs_at_most_limit_and_returns_everything() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let live = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let mut b = Bounded::new(3);
+        for i in 0..10 {
+            let (live, peak) = (&live, &peak);
+            b.push(async move {
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                live.fetch_sub(1, Ordering::SeqCst);
+                i
+            });
+        }
+        let mut got = Vec::new();
+        while let Some(i) = b.next().await {
+            got.push(i);
+        }
+        got.sort();
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+}

@@ -1,0 +1,92 @@
+//! Tagging recorded resources with `labrunner:lab = <lab id>`, so they can be found in the
+//! console (and by Resource Groups) even without the ledger. Best effort: types whose API
+//! takes no tags (scaling policies, dashboards) are left as they are.
+
+use super::{CleanupError, LAB_TAG};
+use crate::aws::Clients;
+use crate::lab::ResourceSpec;
+use crate::state::ledger::LedgerEntry;
+
+fn build_error(e: impl std::fmt::Display) -> CleanupError {
+    CleanupError::other(format!("cannot build the tag: {e}"))
+}
+
+/// Tags the resource `entry` records, using the ids recorded with it.
+pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Result<(), CleanupError> {
+    let arn = entry.ids.get("arn").map(String::as_str);
+    let id = entry.ids.get("id").map(String::as_str);
+    match &entry.resource {
+        ResourceSpec::EcsCluster { .. } | ResourceSpec::EcsService { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_ecs::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.ecs.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::TaskDefinition { .. } => {
+            for (_, arn) in entry.ids.iter().filter(|(k, _)| k.starts_with("revision:")) {
+                let tag = aws_sdk_ecs::types::Tag::builder().key(LAB_TAG).value(lab).build();
+                clients.ecs.tag_resource().resource_arn(arn).tags(tag).send().await?;
+            }
+        }
+        ResourceSpec::LoadBalancer { .. }
+        | ResourceSpec::Listener { .. }
+        | ResourceSpec::ListenerRule { .. }
+        | ResourceSpec::TargetGroup { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.elbv2.add_tags().resource_arns(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::CloudmapNamespace { .. } | ResourceSpec::CloudmapService { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_servicediscovery::types::Tag::builder()
+                .key(LAB_TAG)
+                .value(lab)
+                .build()
+                .map_err(build_error)?;
+            clients.servicediscovery.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::ScalableTarget { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            clients.autoscaling.tag_resource().resource_arn(arn).tags(LAB_TAG, lab).send().await?;
+        }
+        ResourceSpec::Alarm { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_cloudwatch::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.cloudwatch.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::LogGroup { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            clients.logs.tag_resource().resource_arn(arn).tags(LAB_TAG, lab).send().await?;
+        }
+        ResourceSpec::DynamodbTable { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_dynamodb::types::Tag::builder()
+                .key(LAB_TAG)
+                .value(lab)
+                .build()
+                .map_err(build_error)?;
+            clients.dynamodb.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::IamRole { name } => {
+            let tag =
+                aws_sdk_iam::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients.iam.tag_role().role_name(name).tags(tag).send().await?;
+        }
+        ResourceSpec::IamPolicy { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag =
+                aws_sdk_iam::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients.iam.tag_policy().policy_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::SecurityGroup { .. }
+        | ResourceSpec::Subnet { .. }
+        | ResourceSpec::RouteTable { .. }
+        | ResourceSpec::InternetGateway { .. }
+        | ResourceSpec::Vpc { .. } => {
+            let Some(id) = id else { return Ok(()) };
+            let tag = aws_sdk_ec2::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.ec2.create_tags().resources(id).tags(tag).send().await?;
+        }
+        ResourceSpec::ScalingPolicy { .. } | ResourceSpec::Dashboard { .. } => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,909 @@
+//! Deletion paths against mocked AWS clients (aws-smithy-mocks): the order of calls, waits,
+//! retries, give-ups, and when the ledger is saved.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::state::ledger::Ledger;
+
+/// Builds a client of `$krate` answering only from `$rules` (any order), with SDK retries off
+/// so that throttling reaches the engine.
+macro_rules! client {
+    ($krate:ident, $rules:expr) => {{
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in $rules.iter() {
+            interceptor = interceptor.with_rule(rule);
+        }
+        $krate::Client::from_conf(
+            $krate::Config::builder()
+                .behavior_version($krate::config::BehaviorVersion::latest())
+                .region($krate::config::Region::new("us-east-1"))
+                .credentials_provider($krate::config::Credentials::new("test", "test", None, None, "test"))
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .retry_config($krate::config::retry::RetryConfig::disabled())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
+/// Mock rules per service; a call no rule matches panics the test.
+#[derive(Default)]
+struct Mocks {
+    ecs: Vec<Rule>,
+    elbv2: Vec<Rule>,
+    servicediscovery: Vec<Rule>,
+    autoscaling: Vec<Rule>,
+    cloudwatch: Vec<Rule>,
+    logs: Vec<Rule>,
+    iam: Vec<Rule>,
+    dynamodb: Vec<Rule>,
+    ec2: Vec<Rule>,
+}
+
+impl Mocks {
+    fn clients(&self) -> Clients {
+        Clients {
+            config: aws_types::SdkConfig::builder().build(),
+            ecs: client!(aws_sdk_ecs, self.ecs),
+            sts: client!(aws_sdk_sts, Vec::<Rule>::new()),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2, self.elbv2),
+            servicediscovery: client!(aws_sdk_servicediscovery, self.servicediscovery),
+            route53: client!(aws_sdk_route53, Vec::<Rule>::new()),
+            autoscaling: client!(aws_sdk_applicationautoscaling, self.autoscaling),
+            cloudwatch: client!(aws_sdk_cloudwatch, self.cloudwatch),
+            logs: client!(aws_sdk_cloudwatchlogs, self.logs),
+            iam: client!(aws_sdk_iam, self.iam),
+            dynamodb: client!(aws_sdk_dynamodb, self.dynamodb),
+            ec2: client!(aws_sdk_ec2, self.ec2),
+        }
+    }
+}
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+/// What one `execute` did.
+struct Run {
+    report: Report,
+    events: Vec<CleanupEvent>,
+    /// The resources left in the ledger at each save.
+    saves: Vec<Vec<String>>,
+    ledger: Ledger,
+    slept: Vec<Duration>,
+}
+
+impl Run {
+    fn has_event(&self, want: &CleanupEvent) -> bool {
+        self.events.contains(want)
+    }
+}
+
+fn ledger_of(resources: Vec<(ResourceSpec, BTreeMap<String, String>)>) -> Ledger {
+    let mut ledger = Ledger::new("lab", "123456789012", "us-east-1");
+    for (spec, ids) in resources {
+        ledger.record(spec, ids, "step");
+    }
+    ledger
+}
+
+#[allow(clippy::result_large_err)] // the crate's `Error`, as `execute` takes it
+async fn run_with(
+    mocks: &Mocks,
+    resources: Vec<(ResourceSpec, BTreeMap<String, String>)>,
+    cancel: &CancellationToken,
+    on_save: impl Fn(&Ledger) + Send + Sync,
+) -> Run {
+    let clients = mocks.clients();
+    let mut ledger = ledger_of(resources);
+    let plan = plan(&ledger.entries);
+    let saves = Mutex::new(Vec::new());
+    let mut save = |l: &Ledger| -> Result<(), crate::error::Error> {
+        on_save(l);
+        saves.lock().unwrap().push(l.entries.iter().map(|e| e.resource.describe()).collect());
+        Ok(())
+    };
+    let events = Mutex::new(Vec::new());
+    let emit = |e: CleanupEvent| events.lock().unwrap().push(e);
+    let sleeper = InstantSleeper::default();
+    let report = execute(&clients, &plan, &mut ledger, &mut save, &emit, &sleeper, cancel).await;
+    Run {
+        report,
+        events: events.into_inner().unwrap(),
+        saves: saves.into_inner().unwrap(),
+        ledger,
+        slept: sleeper.slept(),
+    }
+}
+
+async fn run(mocks: &Mocks, resources: Vec<(ResourceSpec, BTreeMap<String, String>)>) -> Run {
+    run_with(mocks, resources, &CancellationToken::new(), |_| {}).await
+}
+
+fn no_ids() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+mod ecs_service {
+    use aws_sdk_ecs::operation::delete_service::DeleteServiceOutput;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
+    use aws_sdk_ecs::types::Service;
+    use aws_sdk_ecs::Client;
+
+    use super::*;
+
+    fn described(status: &str) -> DescribeServicesOutput {
+        DescribeServicesOutput::builder()
+            .services(Service::builder().service_arn("arn:svc").status(status).build())
+            .build()
+    }
+
+    fn service() -> ResourceSpec {
+        ResourceSpec::EcsService { cluster: "c".into(), service: "web".into() }
+    }
+
+    #[tokio::test]
+    async fn is_scaled_to_zero_deleted_with_force_and_waited_until_inactive() {
+        let calls = Arc::new(Mutex::new(Vec::<&str>::new()));
+        let (c1, c2) = (calls.clone(), calls.clone());
+        let mocks = Mocks {
+            ecs: vec![
+                // Found ACTIVE, then DRAINING twice while tasks stop, then INACTIVE for good
+                // (moto keeps it listed that way).
+                mock!(Client::describe_services)
+                    .sequence()
+                    .output(|| described("ACTIVE"))
+                    .output(|| described("DRAINING"))
+                    .times(2)
+                    .build(),
+                mock!(Client::describe_services).then_output(|| described("INACTIVE")),
+                mock!(Client::update_service)
+                    .match_requests(|r| r.cluster() == Some("c") && r.desired_count() == Some(0))
+                    .then_output(move || {
+                        c1.lock().unwrap().push("scale to 0");
+                        UpdateServiceOutput::builder().build()
+                    }),
+                mock!(Client::delete_service).match_requests(|r| r.force() == Some(true)).then_output(
+                    move || {
+                        c2.lock().unwrap().push("delete --force");
+                        DeleteServiceOutput::builder().build()
+                    },
+                ),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(service(), no_ids())]).await;
+        assert_eq!(*calls.lock().unwrap(), ["scale to 0", "delete --force"]);
+        let resource = "ecs_service c/web".to_string();
+        assert_eq!(
+            run.events,
+            [
+                CleanupEvent::WaveStarted { wave: 1, count: 1 },
+                CleanupEvent::Deleting { resource: resource.clone() },
+                CleanupEvent::Waiting {
+                    resource: resource.clone(),
+                    what: "the service to become INACTIVE".into()
+                },
+                CleanupEvent::Waiting {
+                    resource: resource.clone(),
+                    what: "the service to become INACTIVE".into()
+                },
+                CleanupEvent::Deleted { resource: resource.clone() },
+            ]
+        );
+        assert_eq!(run.slept, [Duration::from_secs(10), Duration::from_secs(10)]);
+        assert_eq!(run.report.deleted, [resource]);
+        assert!(run.report.is_clean());
+        assert_eq!(run.saves, [Vec::<String>::new()]);
+        assert!(run.ledger.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_service_already_draining_is_still_deleted() {
+        let mocks = Mocks {
+            ecs: vec![
+                mock!(Client::describe_services).sequence().output(|| described("DRAINING")).build(),
+                mock!(Client::describe_services).then_output(|| described("INACTIVE")),
+                mock!(Client::update_service).then_error(|| {
+                    UpdateServiceError::generic(meta("ServiceNotActiveException", "Service was not ACTIVE."))
+                }),
+                mock!(Client::delete_service).then_output(|| DeleteServiceOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(service(), no_ids())]).await;
+        assert_eq!(run.report.deleted, ["ecs_service c/web"]);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_back_off() {
+        let mocks = Mocks {
+            ecs: vec![
+                mock!(Client::describe_services).sequence().output(|| described("ACTIVE")).build(),
+                mock!(Client::describe_services).then_output(|| described("INACTIVE")),
+                mock!(Client::update_service)
+                    .sequence()
+                    .error(|| UpdateServiceError::generic(meta("ThrottlingException", "Rate exceeded")))
+                    .times(2)
+                    .output(|| UpdateServiceOutput::builder().build())
+                    .build(),
+                mock!(Client::delete_service).then_output(|| DeleteServiceOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(service(), no_ids())]).await;
+        let retry = |attempt| CleanupEvent::Retrying {
+            resource: "ecs_service c/web".into(),
+            attempt,
+            error: "ThrottlingException: Rate exceeded".into(),
+        };
+        assert!(run.has_event(&retry(1)) && run.has_event(&retry(2)), "{:?}", run.events);
+        assert_eq!(run.slept, [Duration::from_secs(1), Duration::from_secs(2)]);
+        assert_eq!(run.report.deleted, ["ecs_service c/web"]);
+    }
+}
+
+mod already_gone {
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersError;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn not_found_counts_as_already_deleted_and_leaves_the_ledger() {
+        let mocks = Mocks {
+            dynamodb: vec![mock!(aws_sdk_dynamodb::Client::describe_table).then_error(|| {
+                DescribeTableError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .message("Requested resource not found")
+                        .meta(meta("ResourceNotFoundException", "Requested resource not found"))
+                        .build(),
+                )
+            })],
+            elbv2: vec![mock!(aws_sdk_elasticloadbalancingv2::Client::describe_load_balancers).then_error(
+                || DescribeLoadBalancersError::generic(meta("LoadBalancerNotFound", "One or more not found")),
+            )],
+            ..Mocks::default()
+        };
+        let resources = vec![
+            (ResourceSpec::DynamodbTable { table: "inventory".into() }, no_ids()),
+            (ResourceSpec::LoadBalancer { name: "lb".into() }, no_ids()),
+        ];
+        let run = run(&mocks, resources).await;
+        // Plan order: the load balancer's wave comes first.
+        assert_eq!(run.report.already_gone, ["load_balancer lb", "dynamodb_table inventory"]);
+        assert!(run.report.deleted.is_empty() && run.report.is_clean());
+        assert_eq!(run.saves, [vec!["dynamodb_table inventory".to_string()], vec![]]);
+        assert!(run.has_event(&CleanupEvent::AlreadyGone { resource: "load_balancer lb".into() }));
+        assert!(!run.events.iter().any(|e| matches!(e, CleanupEvent::Deleting { .. })));
+    }
+}
+
+mod network {
+    use aws_sdk_ec2::operation::delete_security_group::{
+        DeleteSecurityGroupError, DeleteSecurityGroupOutput,
+    };
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::types::SecurityGroup;
+    use aws_sdk_ec2::Client;
+
+    use super::*;
+
+    fn group() -> DescribeSecurityGroupsOutput {
+        DescribeSecurityGroupsOutput::builder()
+            .security_groups(SecurityGroup::builder().group_id("sg-1").group_name("web").build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_dependency_violation_that_persists_ends_as_remaining_with_advice() {
+        let mocks = Mocks {
+            ec2: vec![
+                mock!(Client::describe_security_groups).then_output(group),
+                mock!(Client::delete_security_group)
+                    .match_requests(|r| r.group_id() == Some("sg-1"))
+                    .then_error(|| {
+                        DeleteSecurityGroupError::generic(meta(
+                            "DependencyViolation",
+                            "resource sg-1 has a dependent object",
+                        ))
+                    }),
+            ],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::SecurityGroup { name: "web".into(), vpc: "vpc-1".into() };
+        let run = run(&mocks, vec![(spec.clone(), no_ids())]).await;
+        assert_eq!(run.report.remaining.len(), 1, "{}", run.report);
+        let rem = &run.report.remaining[0];
+        assert_eq!(rem.resource, "security_group web in vpc-1");
+        assert_eq!(rem.error, "DependencyViolation: resource sg-1 has a dependent object");
+        assert!(rem.advice.contains("network interfaces"), "{}", rem.advice);
+        // It waited, with back-off, within the 15-minute budget, then gave up.
+        let total: Duration = run.slept.iter().sum();
+        assert!(total > Duration::from_secs(10 * 60) && total <= Duration::from_secs(15 * 60), "{total:?}");
+        assert_eq!(
+            run.slept[..3],
+            [Duration::from_secs(10), Duration::from_secs(20), Duration::from_secs(40)]
+        );
+        // Never saved: the entry stays.
+        assert!(run.saves.is_empty());
+        assert_eq!(run.ledger.entries.len(), 1);
+        assert!(run.has_event(&CleanupEvent::Failed {
+            resource: "security_group web in vpc-1".into(),
+            error: "DependencyViolation: resource sg-1 has a dependent object".into(),
+        }));
+    }
+
+    #[tokio::test]
+    async fn a_dependency_violation_that_clears_is_deleted() {
+        let mocks = Mocks {
+            ec2: vec![
+                mock!(Client::describe_security_groups).sequence().output(group).build(),
+                mock!(Client::describe_security_groups)
+                    .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
+                mock!(Client::delete_security_group)
+                    .sequence()
+                    .error(|| DeleteSecurityGroupError::generic(meta("DependencyViolation", "in use")))
+                    .times(3)
+                    .output(|| DeleteSecurityGroupOutput::builder().build())
+                    .build(),
+            ],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::SecurityGroup { name: "web".into(), vpc: "vpc-1".into() };
+        let run = run(&mocks, vec![(spec, no_ids())]).await;
+        assert_eq!(run.report.deleted, ["security_group web in vpc-1"]);
+        assert_eq!(run.saves, [Vec::<String>::new()]);
+    }
+}
+
+mod ledger {
+    use aws_sdk_elasticloadbalancingv2::operation::delete_target_group::{
+        DeleteTargetGroupError, DeleteTargetGroupOutput,
+    };
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::{
+        DescribeTargetGroupsError, DescribeTargetGroupsOutput,
+    };
+    use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+    use aws_sdk_elasticloadbalancingv2::Client;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_entry_leaves_the_ledger_only_once_the_resource_is_confirmed_gone() {
+        let confirmed = Arc::new(AtomicBool::new(false));
+        let flag = confirmed.clone();
+        let found = || {
+            DescribeTargetGroupsOutput::builder()
+                .target_groups(TargetGroup::builder().target_group_arn("arn:tg").build())
+                .build()
+        };
+        let mocks = Mocks {
+            elbv2: vec![
+                // Found, still there after the delete call, then not found.
+                mock!(Client::describe_target_groups).sequence().output(found).times(2).build(),
+                mock!(Client::describe_target_groups).then_error(move || {
+                    flag.store(true, Ordering::SeqCst);
+                    DescribeTargetGroupsError::generic(meta("TargetGroupNotFound", "not found"))
+                }),
+                // Still used by a listener a moment ago: retried.
+                mock!(Client::delete_target_group)
+                    .match_requests(|r| r.target_group_arn() == Some("arn:tg"))
+                    .sequence()
+                    .error(|| DeleteTargetGroupError::generic(meta("ResourceInUse", "in use by a listener")))
+                    .output(|| DeleteTargetGroupOutput::builder().build())
+                    .build(),
+            ],
+            ..Mocks::default()
+        };
+        let recorded = BTreeMap::from([("arn".to_string(), "arn:tg".to_string())]);
+        let other = ResourceSpec::LogGroup { name: "/ecs/web".into() };
+        let logs_gone = vec![mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups).then_output(|| {
+            aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
+        })];
+        let mocks = Mocks { logs: logs_gone, ..mocks };
+        let seen = confirmed.clone();
+        let run = run_with(
+            &mocks,
+            vec![(ResourceSpec::TargetGroup { name: "tg".into() }, recorded), (other, no_ids())],
+            &CancellationToken::new(),
+            move |l| {
+                if !l.entries.iter().any(|e| matches!(e.resource, ResourceSpec::TargetGroup { .. })) {
+                    assert!(
+                        seen.load(Ordering::SeqCst),
+                        "saved without the target group before it was confirmed gone"
+                    );
+                }
+            },
+        )
+        .await;
+        assert!(run.has_event(&CleanupEvent::Retrying {
+            resource: "target_group tg".into(),
+            attempt: 1,
+            error: "ResourceInUse: in use by a listener".into(),
+        }));
+        assert_eq!(
+            run.saves,
+            [vec!["log_group /ecs/web".to_string()], vec![]],
+            "one save per confirmed resource, in plan order"
+        );
+        assert_eq!(run.report.deleted, ["target_group tg"]);
+        assert_eq!(run.report.already_gone, ["log_group /ecs/web"]);
+    }
+
+    #[tokio::test]
+    async fn cancelled_before_starting_touches_nothing() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let run = run_with(
+            &Mocks::default(),
+            vec![(ResourceSpec::TargetGroup { name: "tg".into() }, no_ids())],
+            &cancel,
+            |_| {},
+        )
+        .await;
+        assert!(run.events.is_empty());
+        assert!(run.saves.is_empty());
+        assert_eq!(run.ledger.entries.len(), 1);
+        assert_eq!(
+            run.report.remaining,
+            [Remaining {
+                resource: "target_group tg".into(),
+                error: "not attempted: cleanup was interrupted".into(),
+                advice: "run cleanup again to finish".into(),
+            }]
+        );
+    }
+}
+
+/// A shared log of the calls mocks answered, in order.
+#[derive(Clone, Default)]
+struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    fn push(&self, call: &str) {
+        self.0.lock().unwrap().push(call.to_string());
+    }
+    fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+mod task_definition {
+    use aws_sdk_ecs::operation::delete_task_definitions::DeleteTaskDefinitionsError;
+    use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+    use aws_sdk_ecs::types::{TaskDefinition, TaskDefinitionStatus};
+    use aws_sdk_ecs::Client;
+
+    use super::*;
+
+    const REV1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1";
+    const REV2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2";
+
+    fn described(status: TaskDefinitionStatus) -> DescribeTaskDefinitionOutput {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(TaskDefinition::builder().status(status).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn recorded_revisions_are_deregistered_and_unimplemented_delete_is_noted() {
+        let calls = Calls::default();
+        let log = calls.clone();
+        let mocks = Mocks {
+            ecs: vec![
+                // Both ACTIVE when first looked up; INACTIVE from then on.
+                mock!(Client::describe_task_definition)
+                    .sequence()
+                    .output(|| described(TaskDefinitionStatus::Active))
+                    .times(2)
+                    .build(),
+                mock!(Client::describe_task_definition)
+                    .then_output(|| described(TaskDefinitionStatus::Inactive)),
+                mock!(Client::deregister_task_definition).then_compute_output(move |r| {
+                    log.push(&format!("deregister {}", r.task_definition().unwrap_or_default()));
+                    DeregisterTaskDefinitionOutput::builder().build()
+                }),
+                mock!(Client::delete_task_definitions)
+                    .match_requests(|r| r.task_definitions() == [REV1, REV2])
+                    .then_error(|| {
+                        DeleteTaskDefinitionsError::generic(meta(
+                            "InvalidAction",
+                            "The delete_task_definitions action has not been implemented",
+                        ))
+                    }),
+            ],
+            ..Mocks::default()
+        };
+        let ids = BTreeMap::from([
+            ("revision:web:1".to_string(), REV1.to_string()),
+            ("revision:web:2".to_string(), REV2.to_string()),
+        ]);
+        let run = run(&mocks, vec![(ResourceSpec::TaskDefinition { family: "web".into() }, ids)]).await;
+        assert_eq!(calls.get(), [format!("deregister {REV1}"), format!("deregister {REV2}")]);
+        assert_eq!(
+            run.report.deleted,
+            ["task_definition web (deregistered only: this endpoint cannot delete task definitions)"]
+        );
+        assert!(run.ledger.is_empty());
+    }
+}
+
+mod cloudmap {
+    use aws_sdk_servicediscovery::operation::delete_namespace::DeleteNamespaceOutput;
+    use aws_sdk_servicediscovery::operation::get_operation::GetOperationOutput;
+    use aws_sdk_servicediscovery::operation::list_namespaces::ListNamespacesOutput;
+    use aws_sdk_servicediscovery::types::{NamespaceSummary, Operation, OperationStatus};
+    use aws_sdk_servicediscovery::Client;
+
+    use super::*;
+
+    fn operation(status: OperationStatus) -> GetOperationOutput {
+        GetOperationOutput::builder()
+            .operation(Operation::builder().id("op-1").status(status).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_namespace_is_deleted_and_its_operation_waited_for() {
+        let mocks = Mocks {
+            servicediscovery: vec![
+                mock!(Client::list_namespaces)
+                    .sequence()
+                    .output(|| {
+                        ListNamespacesOutput::builder()
+                            .namespaces(
+                                NamespaceSummary::builder()
+                                    .name("lab.local")
+                                    .id("ns-1")
+                                    .arn("arn:ns")
+                                    .build(),
+                            )
+                            .build()
+                    })
+                    .build(),
+                mock!(Client::list_namespaces).then_output(|| ListNamespacesOutput::builder().build()),
+                mock!(Client::get_namespace).then_error(|| {
+                    aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError::generic(meta(
+                        "NamespaceNotFound",
+                        "gone",
+                    ))
+                }),
+                mock!(Client::delete_namespace)
+                    .match_requests(|r| r.id() == Some("ns-1"))
+                    .then_output(|| DeleteNamespaceOutput::builder().operation_id("op-1").build()),
+                mock!(Client::get_operation)
+                    .sequence()
+                    .output(|| operation(OperationStatus::Pending))
+                    .build(),
+                mock!(Client::get_operation).then_output(|| operation(OperationStatus::Success)),
+            ],
+            ..Mocks::default()
+        };
+        let run =
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+        assert!(run.has_event(&CleanupEvent::Waiting {
+            resource: "cloudmap_namespace lab.local".into(),
+            what: "the namespace deletion to finish".into(),
+        }));
+        assert_eq!(run.report.deleted, ["cloudmap_namespace lab.local"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_namespace_operation_remains_with_its_reason() {
+        let mocks = Mocks {
+            servicediscovery: vec![
+                mock!(Client::list_namespaces).then_output(|| {
+                    ListNamespacesOutput::builder()
+                        .namespaces(NamespaceSummary::builder().name("lab.local").id("ns-1").build())
+                        .build()
+                }),
+                mock!(Client::delete_namespace)
+                    .then_output(|| DeleteNamespaceOutput::builder().operation_id("op-1").build()),
+                mock!(Client::get_operation).then_output(|| {
+                    GetOperationOutput::builder()
+                        .operation(
+                            Operation::builder()
+                                .status(OperationStatus::Fail)
+                                .error_message("namespace has services")
+                                .build(),
+                        )
+                        .build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let run =
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+        assert_eq!(run.report.remaining.len(), 1);
+        assert_eq!(run.report.remaining[0].error, "the namespace deletion failed: namespace has services");
+        assert_eq!(run.ledger.entries.len(), 1);
+    }
+}
+
+mod iam {
+    use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role};
+    use aws_sdk_iam::Client;
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_role_is_emptied_then_deleted() {
+        let calls = Calls::default();
+        let (l1, l2, l3, l4) = (calls.clone(), calls.clone(), calls.clone(), calls.clone());
+        let role = || {
+            Role::builder()
+                .path("/")
+                .role_name("task-role")
+                .role_id("AROA1")
+                .arn("arn:aws:iam::123456789012:role/task-role")
+                .create_date(DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        };
+        let mocks = Mocks {
+            iam: vec![
+                mock!(Client::get_role)
+                    .sequence()
+                    .output(move || GetRoleOutput::builder().role(role()).build())
+                    .build(),
+                mock!(Client::get_role)
+                    .then_error(|| GetRoleError::generic(meta("NoSuchEntity", "The role cannot be found"))),
+                mock!(Client::list_attached_role_policies).then_output(|| {
+                    ListAttachedRolePoliciesOutput::builder()
+                        .attached_policies(AttachedPolicy::builder().policy_arn("arn:policy/read").build())
+                        .build()
+                }),
+                mock!(Client::detach_role_policy).then_compute_output(move |r| {
+                    l1.push(&format!("detach {}", r.policy_arn().unwrap_or_default()));
+                    aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyOutput::builder().build()
+                }),
+                mock!(Client::list_role_policies).then_output(|| {
+                    ListRolePoliciesOutput::builder().policy_names("inline").build().unwrap()
+                }),
+                mock!(Client::delete_role_policy).then_compute_output(move |r| {
+                    l2.push(&format!("delete inline {}", r.policy_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyOutput::builder().build()
+                }),
+                mock!(Client::list_instance_profiles_for_role).then_output(|| {
+                    let profile = InstanceProfile::builder()
+                        .path("/")
+                        .instance_profile_name("profile")
+                        .instance_profile_id("AIPA1")
+                        .arn("arn:profile")
+                        .create_date(DateTime::from_secs(0))
+                        .set_roles(Some(vec![]))
+                        .build()
+                        .unwrap();
+                    ListInstanceProfilesForRoleOutput::builder().instance_profiles(profile).build().unwrap()
+                }),
+                mock!(Client::remove_role_from_instance_profile).then_compute_output(move |r| {
+                    l3.push(&format!("leave {}", r.instance_profile_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::remove_role_from_instance_profile::RemoveRoleFromInstanceProfileOutput::builder().build()
+                }),
+                mock!(Client::delete_role).then_compute_output(move |r| {
+                    l4.push(&format!("delete role {}", r.role_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::delete_role::DeleteRoleOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(ResourceSpec::IamRole { name: "task-role".into() }, no_ids())]).await;
+        assert_eq!(
+            calls.get(),
+            ["detach arn:policy/read", "delete inline inline", "leave profile", "delete role task-role"]
+        );
+        assert_eq!(run.report.deleted, ["iam_role task-role"]);
+    }
+}
+
+mod lookup_and_scan {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+    use aws_sdk_elasticloadbalancingv2::types::{Listener, LoadBalancer, Rule as ElbRule};
+
+    use super::*;
+
+    fn alarms(names: &[&str]) -> DescribeAlarmsOutput {
+        let mut out = DescribeAlarmsOutput::builder();
+        for name in names {
+            out = out.metric_alarms(
+                MetricAlarm::builder().alarm_name(*name).alarm_arn(format!("arn:alarm:{name}")).build(),
+            );
+        }
+        out.build()
+    }
+
+    #[tokio::test]
+    async fn a_listener_rule_is_found_through_its_load_balancer_and_listener() {
+        use aws_sdk_elasticloadbalancingv2::Client;
+        let mocks = Mocks {
+            elbv2: vec![
+                mock!(Client::describe_load_balancers).match_requests(|r| r.names() == ["lb"]).then_output(
+                    || {
+                        DescribeLoadBalancersOutput::builder()
+                            .load_balancers(LoadBalancer::builder().load_balancer_arn("arn:lb").build())
+                            .build()
+                    },
+                ),
+                mock!(Client::describe_listeners)
+                    .match_requests(|r| r.load_balancer_arn() == Some("arn:lb"))
+                    .then_output(|| {
+                        DescribeListenersOutput::builder()
+                            .listeners(Listener::builder().port(443).listener_arn("arn:l443").build())
+                            .listeners(Listener::builder().port(80).listener_arn("arn:l80").build())
+                            .build()
+                    }),
+                mock!(Client::describe_rules)
+                    .match_requests(|r| r.listener_arn() == Some("arn:l80"))
+                    .then_output(|| {
+                        DescribeRulesOutput::builder()
+                            .rules(
+                                ElbRule::builder()
+                                    .priority("default")
+                                    .rule_arn("arn:default")
+                                    .is_default(true)
+                                    .build(),
+                            )
+                            .rules(ElbRule::builder().priority("10").rule_arn("arn:r10").build())
+                            .build()
+                    }),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let spec = ResourceSpec::ListenerRule { load_balancer: "lb".into(), port: 80, priority: 10 };
+        let ids = lookup(&clients, &spec).await.unwrap().unwrap();
+        let want: BTreeMap<String, String> =
+            [("arn", "arn:r10"), ("listener_arn", "arn:l80"), ("load_balancer_arn", "arn:lb")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(ids, want);
+        let missing = ResourceSpec::ListenerRule { load_balancer: "lb".into(), port: 80, priority: 20 };
+        assert_eq!(lookup(&clients, &missing).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn scan_reports_declared_resources_that_exist_but_are_not_recorded() {
+        use aws_sdk_cloudwatch::Client;
+        let mocks = Mocks {
+            cloudwatch: vec![
+                mock!(Client::describe_alarms)
+                    .match_requests(|r| r.alarm_names() == ["cpu-high"])
+                    .then_output(|| alarms(&["cpu-high"])),
+                mock!(Client::describe_alarms).then_output(|| alarms(&[])),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let recorded = ResourceSpec::Alarm { name: "recorded".into() };
+        let ledger = ledger_of(vec![(recorded.clone(), no_ids())]);
+        let declared = vec![
+            ("s1".to_string(), recorded),
+            ("s2".to_string(), ResourceSpec::Alarm { name: "never-created".into() }),
+            ("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }),
+            ("s4".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }),
+        ];
+        let found = scan(&clients, &declared, &ledger).await;
+        let arn = BTreeMap::from([("arn".to_string(), "arn:alarm:cpu-high".to_string())]);
+        assert_eq!(found, [("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }, arn)]);
+    }
+
+    #[tokio::test]
+    async fn a_resource_found_again_by_the_verification_pass_goes_back_into_the_ledger() {
+        use aws_sdk_cloudwatch::operation::delete_alarms::DeleteAlarmsOutput;
+        use aws_sdk_cloudwatch::Client;
+        let mocks = Mocks {
+            cloudwatch: vec![
+                // There, gone after the delete, there again when verified.
+                mock!(Client::describe_alarms)
+                    .sequence()
+                    .output(|| alarms(&["cpu-high"]))
+                    .output(|| alarms(&[]))
+                    .output(|| alarms(&["cpu-high"]))
+                    .build(),
+                mock!(Client::delete_alarms).then_output(|| DeleteAlarmsOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(&mocks, vec![(ResourceSpec::Alarm { name: "cpu-high".into() }, no_ids())]).await;
+        assert_eq!(run.saves, [vec![], vec!["alarm cpu-high".to_string()]]);
+        assert_eq!(run.ledger.entries.len(), 1);
+        assert_eq!(run.ledger.entries[0].ids.get("arn").map(String::as_str), Some("arn:alarm:cpu-high"));
+        assert!(run.report.deleted.is_empty());
+        assert_eq!(
+            run.report.remaining[0].error,
+            "still exists: the verification pass found it again after cleanup"
+        );
+    }
+}
+
+mod cancel {
+    use aws_sdk_ecs::operation::delete_service::DeleteServiceOutput;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use aws_sdk_ecs::types::Service;
+    use aws_sdk_ecs::Client;
+
+    use super::*;
+
+    #[tokio::test]
+    #[allow(clippy::result_large_err)] // the crate's `Error`, as `execute` takes it
+    async fn cancelling_during_a_wait_stops_there_and_keeps_the_ledger() {
+        let draining = || {
+            DescribeServicesOutput::builder().services(Service::builder().status("DRAINING").build()).build()
+        };
+        let mocks = Mocks {
+            ecs: vec![
+                mock!(Client::describe_services).then_output(draining),
+                mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().build()),
+                mock!(Client::delete_service).then_output(|| DeleteServiceOutput::builder().build()),
+            ],
+            ..Mocks::default()
+        };
+        let clients = mocks.clients();
+        let mut ledger = ledger_of(vec![
+            (ResourceSpec::EcsService { cluster: "c".into(), service: "web".into() }, no_ids()),
+            // A later wave that must not start.
+            (ResourceSpec::EcsCluster { cluster: "c".into() }, no_ids()),
+        ]);
+        let before = ledger.clone();
+        let plan = plan(&ledger.entries);
+        let cancel = CancellationToken::new();
+        let events = Mutex::new(Vec::new());
+        let emit = |e: CleanupEvent| {
+            if matches!(e, CleanupEvent::Waiting { .. }) {
+                cancel.cancel();
+            }
+            events.lock().unwrap().push(e);
+        };
+        let mut saves = 0;
+        let mut save = |_: &Ledger| {
+            saves += 1;
+            Ok(())
+        };
+        let report =
+            execute(&clients, &plan, &mut ledger, &mut save, &emit, &InstantSleeper::default(), &cancel)
+                .await;
+        assert_eq!(saves, 0);
+        assert_eq!(ledger, before);
+        let events = events.into_inner().unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&CleanupEvent::Failed {
+                resource: "ecs_service c/web".into(),
+                error: "cleanup was interrupted".into()
+            })
+        );
+        assert_eq!(events.iter().filter(|e| matches!(e, CleanupEvent::WaveStarted { .. })).count(), 1);
+        let remaining: Vec<(&str, &str)> =
+            report.remaining.iter().map(|r| (r.resource.as_str(), r.error.as_str())).collect();
+        assert_eq!(
+            remaining,
+            [
+                ("ecs_service c/web", "cleanup was interrupted"),
+                ("ecs_cluster c", "not attempted: cleanup was interrupted")
+            ]
+        );
+    }
+}
