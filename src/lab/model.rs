@@ -150,7 +150,7 @@ impl VariableSource {
             VariableSource::Prompt => "prompt",
             VariableSource::Command(_) => "command",
             VariableSource::Account => "account",
-            VariableSource::CallerArn => "caller-arn",
+            VariableSource::CallerArn => "caller_arn",
             VariableSource::Region => "region",
             VariableSource::Step => "step",
         }

@@ -68,9 +68,7 @@ fn parser_options() -> Options {
 
 /// Drops control characters (escape sequences included) except line breaks and tabs.
 fn strip_control_chars(text: &str) -> String {
-    text.chars()
-        .filter(|&c| !c.is_control() || c == '\n' || c == '\t' || c == '\r')
-        .collect()
+    text.chars().filter(|&c| !c.is_control() || c == '\n' || c == '\t' || c == '\r').collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -225,10 +223,7 @@ impl WrappedLine {
 
 /// A unit of wrapping: an unbreakable word, a breakable space, or a forced break.
 enum Token {
-    Word {
-        fragments: Vec<Fragment>,
-        width: usize,
-    },
+    Word { fragments: Vec<Fragment>, width: usize },
     Space(Marks),
     Break,
 }
@@ -247,10 +242,7 @@ fn tokenize(pieces: &[Piece]) -> Vec<Token> {
     fn finish_word(tokens: &mut Vec<Token>, word: &mut Vec<Fragment>) {
         if !word.is_empty() {
             let fragments = std::mem::take(word);
-            let width = fragments
-                .iter()
-                .map(|(text, _)| text.width())
-                .fold(0, usize::saturating_add);
+            let width = fragments.iter().map(|(text, _)| text.width()).fold(0, usize::saturating_add);
             tokens.push(Token::Word { fragments, width });
         }
     }
@@ -302,15 +294,10 @@ fn wrap_pieces(pieces: &[Piece], width: usize) -> Vec<WrappedLine> {
                     pending_space = Some(marks);
                 }
             }
-            Token::Word {
-                fragments,
-                width: word_width,
-            } => {
+            Token::Word { fragments, width: word_width } => {
                 let current = lines.last().map_or(0, |line| line.width);
                 let space_width = usize::from(pending_space.is_some());
-                let needed = current
-                    .saturating_add(space_width)
-                    .saturating_add(word_width);
+                let needed = current.saturating_add(space_width).saturating_add(word_width);
                 if current > 0 && needed > width {
                     lines.push(WrappedLine::default());
                 } else if let (Some(marks), Some(line)) = (pending_space, lines.last_mut()) {
@@ -412,12 +399,7 @@ fn decode_entities(text: &str) -> String {
 
 /// Whether an inline HTML tag is a line break (`<br>`, `<br/>`, `<br />`).
 fn is_line_break_tag(html: &str) -> bool {
-    let inner = html
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim_end_matches('/')
-        .trim();
+    let inner = html.trim().trim_start_matches('<').trim_end_matches('>').trim_end_matches('/').trim();
     inner.eq_ignore_ascii_case("br")
 }
 
@@ -451,10 +433,7 @@ fn parse_marker(comment: &str) -> Marker {
                 None => (rest, String::new()),
             };
             let kind = if kind.is_empty() { "note" } else { kind };
-            Marker::CalloutOpen {
-                kind: unquote(kind),
-                title: (!title.is_empty()).then_some(title),
-            }
+            Marker::CalloutOpen { kind: unquote(kind), title: (!title.is_empty()).then_some(title) }
         }
         "/labrunner-callout" => Marker::CalloutClose,
         "labrunner-tabs" => Marker::TabsOpen,
@@ -472,10 +451,7 @@ fn parse_marker(comment: &str) -> Marker {
 fn unquote(text: &str) -> String {
     let text = text.trim();
     for quote in ['"', '\''] {
-        if let Some(inner) = text
-            .strip_prefix(quote)
-            .and_then(|rest| rest.strip_suffix(quote))
-        {
+        if let Some(inner) = text.strip_prefix(quote).and_then(|rest| rest.strip_suffix(quote)) {
             return inner.trim().to_string();
         }
     }
@@ -518,10 +494,7 @@ enum ContainerKind {
 impl ContainerKind {
     /// Whether the container comes from a labrunner comment marker (not Markdown).
     fn is_marker(&self) -> bool {
-        matches!(
-            self,
-            ContainerKind::Callout | ContainerKind::Tabs | ContainerKind::Tab
-        )
+        matches!(self, ContainerKind::Callout | ContainerKind::Tabs | ContainerKind::Tab)
     }
 }
 
@@ -670,10 +643,7 @@ fn alert_kind_name(kind: BlockQuoteKind) -> &'static str {
 
 /// The language shown above a code block: the info string's first word.
 fn code_language(info: &str) -> String {
-    info.split(|c: char| c.is_whitespace() || c == '{' || c == ',')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    info.split(|c: char| c.is_whitespace() || c == '{' || c == ',').next().unwrap_or_default().to_string()
 }
 
 impl Renderer {
@@ -700,16 +670,9 @@ impl Renderer {
         if let Some(html) = self.html.take() {
             self.render_html(&html);
         }
-        let start = self
-            .lines
-            .iter()
-            .position(|line| !line.trim().is_empty())
-            .unwrap_or(self.lines.len());
-        let end = self
-            .lines
-            .iter()
-            .rposition(|line| !line.trim().is_empty())
-            .map_or(start, |index| index + 1);
+        let start = self.lines.iter().position(|line| !line.trim().is_empty()).unwrap_or(self.lines.len());
+        let end =
+            self.lines.iter().rposition(|line| !line.trim().is_empty()).map_or(start, |index| index + 1);
         let kept = self.lines.get(start..end).unwrap_or_default();
         if kept.is_empty() {
             String::new()
@@ -725,9 +688,7 @@ impl Renderer {
             Event::Start(tag) => self.start(tag, rest),
             Event::End(tag) => self.end(*tag),
             Event::Text(text) => self.text(text),
-            Event::Code(code) | Event::InlineMath(code) | Event::DisplayMath(code) => {
-                self.inline_code(code)
-            }
+            Event::Code(code) | Event::InlineMath(code) | Event::DisplayMath(code) => self.inline_code(code),
             Event::Html(html) => match self.html.as_mut() {
                 Some(buffer) => buffer.push_str(html),
                 None => self.render_html(html),
@@ -759,18 +720,14 @@ impl Renderer {
                 self.begin_block();
                 self.emit_pending_blank();
                 match kind {
-                    Some(kind) => {
-                        self.open_callout(ContainerKind::Alert, alert_kind_name(*kind), None)
-                    }
+                    Some(kind) => self.open_callout(ContainerKind::Alert, alert_kind_name(*kind), None),
                     None => {
                         let bar = QUOTE_BAR.to_string();
-                        self.containers.push(
-                            Container::new(ContainerKind::BlockQuote).with_prefix(
-                                bar.clone(),
-                                bar,
-                                PrefixStyle::Quote,
-                            ),
-                        );
+                        self.containers.push(Container::new(ContainerKind::BlockQuote).with_prefix(
+                            bar.clone(),
+                            bar,
+                            PrefixStyle::Quote,
+                        ));
                     }
                 }
             }
@@ -780,10 +737,7 @@ impl Renderer {
                     CodeBlockKind::Fenced(info) => code_language(info),
                     CodeBlockKind::Indented => String::new(),
                 };
-                self.code = Some(CodeState {
-                    language,
-                    text: String::new(),
-                });
+                self.code = Some(CodeState { language, text: String::new() });
             }
             Tag::HtmlBlock => {
                 self.flush_inline();
@@ -792,12 +746,8 @@ impl Renderer {
             Tag::List(start) => {
                 self.begin_block();
                 let count = count_list_items(rest);
-                let number_width = start.map_or(0, |first| {
-                    first
-                        .saturating_add(count.saturating_sub(1))
-                        .to_string()
-                        .len()
-                });
+                let number_width =
+                    start.map_or(0, |first| first.saturating_add(count.saturating_sub(1)).to_string().len());
                 self.containers.push(Container::new(ContainerKind::List {
                     next_number: *start,
                     number_width,
@@ -848,9 +798,7 @@ impl Renderer {
             | TagEnd::MetadataBlock(_) => self.flush_inline(),
             TagEnd::BlockQuote(_) => {
                 self.flush_inline();
-                self.pop_container(|kind| {
-                    matches!(kind, ContainerKind::BlockQuote | ContainerKind::Alert)
-                });
+                self.pop_container(|kind| matches!(kind, ContainerKind::BlockQuote | ContainerKind::Alert));
                 self.pending_blank = true;
             }
             TagEnd::CodeBlock => self.finish_code_block(),
@@ -921,10 +869,7 @@ impl Renderer {
     }
 
     fn inline_code(&mut self, code: &str) {
-        let marks = Marks {
-            code: true,
-            ..self.marks.current()
-        };
+        let marks = Marks { code: true, ..self.marks.current() };
         let quote = self.styles.code_quote;
         let text = format!("{quote}{code}{quote}");
         self.inline.push(Piece::Text { text, marks });
@@ -942,26 +887,14 @@ impl Renderer {
         if url.is_empty() || same {
             return;
         }
-        let url_marks = Marks {
-            dim: true,
-            ..Marks::default()
-        };
+        let url_marks = Marks { dim: true, ..Marks::default() };
         if text.is_empty() {
             self.inline.truncate(start);
-            let marks = Marks {
-                link: true,
-                ..self.marks.current()
-            };
+            let marks = Marks { link: true, ..self.marks.current() };
             self.inline.push(Piece::Text { text: url, marks });
         } else {
-            self.inline.push(Piece::Text {
-                text: " ".to_string(),
-                marks: Marks::default(),
-            });
-            self.inline.push(Piece::Text {
-                text: format!("({url})"),
-                marks: url_marks,
-            });
+            self.inline.push(Piece::Text { text: " ".to_string(), marks: Marks::default() });
+            self.inline.push(Piece::Text { text: format!("({url})"), marks: url_marks });
         }
     }
 
@@ -973,15 +906,8 @@ impl Renderer {
         let alt = pieces_plain_text(self.inline.get(start..).unwrap_or_default());
         let alt = alt.split_whitespace().collect::<Vec<_>>().join(" ");
         self.inline.truncate(start);
-        let text = if alt.is_empty() {
-            "[image]".to_string()
-        } else {
-            format!("[image: {alt}]")
-        };
-        let marks = Marks {
-            dim: true,
-            ..self.marks.current()
-        };
+        let text = if alt.is_empty() { "[image]".to_string() } else { format!("[image: {alt}]") };
+        let marks = Marks { dim: true, ..self.marks.current() };
         self.inline.push(Piece::Text { text, marks });
     }
 
@@ -1003,32 +929,26 @@ impl Renderer {
     fn begin_block(&mut self) {
         self.flush_inline();
         // Inside a tight list item, blocks follow the item's text directly.
-        let tight_item_continues =
-            self.containers.last().is_some_and(|container| {
-                container.kind == ContainerKind::Item && container.first_used
-            }) && !self.parent_list_is_loose();
+        let tight_item_continues = self
+            .containers
+            .last()
+            .is_some_and(|container| container.kind == ContainerKind::Item && container.first_used)
+            && !self.parent_list_is_loose();
         if tight_item_continues {
             self.pending_blank = false;
         }
     }
 
     fn parent_list_is_loose(&self) -> bool {
-        self.containers
-            .iter()
-            .rev()
-            .find_map(|container| match container.kind {
-                ContainerKind::List { loose, .. } => Some(loose),
-                _ => None,
-            })
-            == Some(true)
+        self.containers.iter().rev().find_map(|container| match container.kind {
+            ContainerKind::List { loose, .. } => Some(loose),
+            _ => None,
+        }) == Some(true)
     }
 
     /// A paragraph directly inside a list item makes the list loose.
     fn mark_parent_list_loose(&mut self) {
-        let in_item = self
-            .containers
-            .last()
-            .is_some_and(|container| container.kind == ContainerKind::Item);
+        let in_item = self.containers.last().is_some_and(|container| container.kind == ContainerKind::Item);
         if !in_item {
             return;
         }
@@ -1057,12 +977,7 @@ impl Renderer {
         {
             first_item = !list.first_used;
             list.first_used = true;
-            if let ContainerKind::List {
-                next_number,
-                number_width,
-                loose: list_loose,
-            } = &mut list.kind
-            {
+            if let ContainerKind::List { next_number, number_width, loose: list_loose } = &mut list.kind {
                 loose = *list_loose;
                 if let Some(number) = next_number {
                     marker = format!("{:>width$}. ", number, width = *number_width);
@@ -1074,21 +989,16 @@ impl Renderer {
             self.pending_blank = loose;
         }
         let indent = " ".repeat(marker.width());
-        self.containers
-            .push(Container::new(ContainerKind::Item).with_prefix(
-                marker,
-                indent,
-                PrefixStyle::None,
-            ));
+        self.containers.push(Container::new(ContainerKind::Item).with_prefix(
+            marker,
+            indent,
+            PrefixStyle::None,
+        ));
     }
 
     /// Removes the innermost container matching `is_match` and everything inside it.
     fn pop_container(&mut self, is_match: impl Fn(&ContainerKind) -> bool) {
-        if let Some(index) = self
-            .containers
-            .iter()
-            .rposition(|container| is_match(&container.kind))
-        {
+        if let Some(index) = self.containers.iter().rposition(|container| is_match(&container.kind)) {
             self.containers.truncate(index);
         }
     }
@@ -1125,23 +1035,13 @@ impl Renderer {
             }
             Marker::TabsClose => self.close_marker(&ContainerKind::Tabs),
             Marker::TabOpen(name) => {
-                let name = if name.is_empty() {
-                    "Tab".to_string()
-                } else {
-                    name
-                };
-                if self
-                    .containers
-                    .last()
-                    .is_some_and(|container| container.kind == ContainerKind::Tab)
-                {
+                let name = if name.is_empty() { "Tab".to_string() } else { name };
+                if self.containers.last().is_some_and(|container| container.kind == ContainerKind::Tab) {
                     self.close_marker(&ContainerKind::Tab);
                 }
                 self.begin_block();
                 self.containers.push(Container::new(ContainerKind::Tab));
-                let label = self
-                    .styles
-                    .paint(&self.styles.tab_label, &format!("[{name}]"));
+                let label = self.styles.paint(&self.styles.tab_label, &format!("[{name}]"));
                 self.emit_line(label);
             }
             Marker::TabClose => self.close_marker(&ContainerKind::Tab),
@@ -1185,9 +1085,7 @@ impl Renderer {
         }
         let text = code.text.replace('\t', "    ").replace('\r', "");
         let text = text.strip_suffix('\n').unwrap_or(&text);
-        let frame = self
-            .styles
-            .paint(&self.styles.code_frame, self.styles.code_frame_text);
+        let frame = self.styles.paint(&self.styles.code_frame, self.styles.code_frame_text);
         if !text.is_empty() || code.language.is_empty() {
             for line in text.split('\n') {
                 if line.is_empty() {
@@ -1232,10 +1130,7 @@ impl Renderer {
         }
         self.begin_block();
         self.block = InlineBlock::Paragraph;
-        self.inline.push(Piece::Text {
-            text,
-            marks: Marks::default(),
-        });
+        self.inline.push(Piece::Text { text, marks: Marks::default() });
         self.flush_inline();
     }
 
@@ -1265,21 +1160,10 @@ impl Renderer {
     fn emit_heading(&mut self, level: u8, mut pieces: Vec<Piece>, available: usize) {
         let style = self.styles.heading(level).clone();
         if level >= 3 {
-            pieces.insert(
-                0,
-                Piece::Text {
-                    text: MINOR_HEADING_MARKER.to_string(),
-                    marks: Marks::default(),
-                },
-            );
+            pieces.insert(0, Piece::Text { text: MINOR_HEADING_MARKER.to_string(), marks: Marks::default() });
         }
         let lines = wrap_pieces(&pieces, available);
-        let underline_width = lines
-            .iter()
-            .map(|line| line.width)
-            .max()
-            .unwrap_or(0)
-            .min(available);
+        let underline_width = lines.iter().map(|line| line.width).max().unwrap_or(0).min(available);
         for line in &lines {
             let rendered = self.render_fragments(&line.fragments, &style);
             self.emit_line(rendered);
@@ -1290,9 +1174,7 @@ impl Renderer {
             _ => None,
         };
         if let Some(character) = underline {
-            let rendered = self
-                .styles
-                .paint(&style, &character.repeat(underline_width));
+            let rendered = self.styles.paint(&style, &character.repeat(underline_width));
             self.emit_line(rendered);
         }
     }
@@ -1353,21 +1235,12 @@ impl Renderer {
             })
             .collect();
         let alignments: Vec<Alignment> = (0..columns)
-            .map(|column| {
-                table
-                    .alignments
-                    .get(column)
-                    .copied()
-                    .unwrap_or(Alignment::None)
-            })
+            .map(|column| table.alignments.get(column).copied().unwrap_or(Alignment::None))
             .collect();
         if !table.header.is_empty() {
             self.emit_table_row(&table.header, &widths, &alignments, &header_style);
-            let rule = widths
-                .iter()
-                .map(|width| "─".repeat(*width))
-                .collect::<Vec<_>>()
-                .join(TABLE_RULE_SEPARATOR);
+            let rule =
+                widths.iter().map(|width| "─".repeat(*width)).collect::<Vec<_>>().join(TABLE_RULE_SEPARATOR);
             let rule = self.styles.paint(&self.styles.rule, &rule);
             self.emit_line(rule);
         }
@@ -1399,22 +1272,15 @@ impl Renderer {
             let texts: Vec<(String, usize)> = widths
                 .iter()
                 .enumerate()
-                .map(
-                    |(column, _)| match cells.get(column).and_then(|c| c.get(line_index)) {
-                        Some(line) => (self.render_fragments(&line.fragments, base), line.width),
-                        None => (String::new(), 0),
-                    },
-                )
+                .map(|(column, _)| match cells.get(column).and_then(|c| c.get(line_index)) {
+                    Some(line) => (self.render_fragments(&line.fragments, base), line.width),
+                    None => (String::new(), 0),
+                })
                 .collect();
             // Trailing empty cells are left out rather than padded.
-            let used = texts
-                .iter()
-                .rposition(|(text, _)| !text.is_empty())
-                .map_or(1, |last| last + 1);
+            let used = texts.iter().rposition(|(text, _)| !text.is_empty()).map_or(1, |last| last + 1);
             let mut rendered = String::new();
-            for (column, ((text, text_width), width)) in
-                texts.iter().zip(widths).take(used).enumerate()
-            {
+            for (column, ((text, text_width), width)) in texts.iter().zip(widths).take(used).enumerate() {
                 if column > 0 {
                     rendered.push_str(&separator);
                 }
@@ -1433,12 +1299,7 @@ impl Renderer {
         let prefix: usize = self
             .containers
             .iter()
-            .map(|container| {
-                container
-                    .rest_prefix
-                    .width()
-                    .max(container.first_prefix.width())
-            })
+            .map(|container| container.rest_prefix.width().max(container.first_prefix.width()))
             .fold(0, usize::saturating_add);
         self.width.saturating_sub(prefix).max(1)
     }
@@ -1478,10 +1339,7 @@ impl Renderer {
                 *text = text.trim_end().to_string();
             }
         }
-        parts
-            .iter()
-            .map(|(text, style)| self.paint_prefix(text, style))
-            .collect()
+        parts.iter().map(|(text, style)| self.paint_prefix(text, style)).collect()
     }
 
     /// Writes the blank line owed between blocks, if any.
@@ -1505,12 +1363,8 @@ impl Renderer {
 
 /// Shrinks the widest columns until the table fits `available` (if it can).
 fn fit_column_widths(natural: &[usize], available: usize) -> Vec<usize> {
-    let total = |cap: usize| {
-        natural
-            .iter()
-            .map(|width| (*width).min(cap))
-            .fold(0usize, usize::saturating_add)
-    };
+    let total =
+        |cap: usize| natural.iter().map(|width| (*width).min(cap)).fold(0usize, usize::saturating_add);
     let widest = natural.iter().copied().max().unwrap_or(0);
     if total(widest) <= available {
         return natural.to_vec();
@@ -1525,20 +1379,11 @@ fn fit_column_widths(natural: &[usize], available: usize) -> Vec<usize> {
             high = middle - 1;
         }
     }
-    natural
-        .iter()
-        .map(|width| (*width).min(low).max(1))
-        .collect()
+    natural.iter().map(|width| (*width).min(low).max(1)).collect()
 }
 
 /// Pads a rendered cell to `width` columns according to its alignment.
-fn pad_cell(
-    text: &str,
-    text_width: usize,
-    width: usize,
-    alignment: Alignment,
-    last: bool,
-) -> String {
+fn pad_cell(text: &str, text_width: usize, width: usize, alignment: Alignment, last: bool) -> String {
     let free = width.saturating_sub(text_width);
     let (left, right) = match alignment {
         Alignment::Right => (free, 0),
@@ -1555,13 +1400,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn plain(markdown: &str, width: usize) -> String {
-        render(
-            markdown,
-            RenderOptions {
-                color: false,
-                width,
-            },
-        )
+        render(markdown, RenderOptions { color: false, width })
     }
 
     fn colored(markdown: &str, width: usize) -> String {
@@ -1582,18 +1421,8 @@ mod tests {
     #[test]
     fn headings() {
         check(&[
-            (
-                "h1 underlined",
-                "# Title\n\nText",
-                80,
-                "Title\n═════\n\nText\n",
-            ),
-            (
-                "h2 underlined",
-                "## Sub section",
-                80,
-                "Sub section\n───────────\n",
-            ),
+            ("h1 underlined", "# Title\n\nText", 80, "Title\n═════\n\nText\n"),
+            ("h2 underlined", "## Sub section", 80, "Sub section\n───────────\n"),
             ("h3 marker", "### Deeper\ntext", 80, "▸ Deeper\n\ntext\n"),
             ("h5 marker", "##### Deepest", 80, "▸ Deepest\n"),
             ("setext h1", "Title\n===", 80, "Title\n═════\n"),
@@ -1603,18 +1432,8 @@ mod tests {
                 12,
                 "Deploy the\nweb\napplication\n═══════════\n",
             ),
-            (
-                "heading attributes hidden",
-                "## Setup {#setup}",
-                80,
-                "Setup\n─────\n",
-            ),
-            (
-                "emphasis inside heading",
-                "# A *big* `deal`",
-                80,
-                "A big `deal`\n════════════\n",
-            ),
+            ("heading attributes hidden", "## Setup {#setup}", 80, "Setup\n─────\n"),
+            ("emphasis inside heading", "# A *big* `deal`", 80, "A big `deal`\n════════════\n"),
         ]);
     }
 
@@ -1633,88 +1452,33 @@ mod tests {
                 10,
                 "a\nsupercalif\nragilistic\nb\n",
             ),
-            (
-                "wide characters by display width",
-                "日本語 日本語 日本語",
-                13,
-                "日本語 日本語\n日本語\n",
-            ),
+            ("wide characters by display width", "日本語 日本語 日本語", 13, "日本語 日本語\n日本語\n"),
             ("soft break is a space", "one\ntwo", 80, "one two\n"),
             ("hard break (spaces)", "one  \ntwo", 80, "one\ntwo\n"),
             ("hard break (backslash)", "one\\\ntwo", 80, "one\ntwo\n"),
             ("br tag is a hard break", "one<br>two", 80, "one\ntwo\n"),
-            (
-                "one blank line between blocks",
-                "one\n\n\n\ntwo",
-                80,
-                "one\n\ntwo\n",
-            ),
-            (
-                "leading and trailing blank lines trimmed",
-                "\n\n\n# T\n\n\n",
-                80,
-                "T\n═\n",
-            ),
+            ("one blank line between blocks", "one\n\n\n\ntwo", 80, "one\n\ntwo\n"),
+            ("leading and trailing blank lines trimmed", "\n\n\n# T\n\n\n", 80, "T\n═\n"),
             ("empty input", "", 80, ""),
             ("blank input", "\n  \n\n", 80, ""),
             ("tiny width still makes progress", "abc", 1, "a\nb\nc\n"),
-            (
-                "escape sequences removed",
-                "a\u{1b}[31mred",
-                80,
-                "a[31mred\n",
-            ),
+            ("escape sequences removed", "a\u{1b}[31mred", 80, "a[31mred\n"),
         ]);
     }
 
     #[test]
     fn inline_formatting() {
         check(&[
-            (
-                "markers dropped in plain mode",
-                "*it* **bold** ~~gone~~ _u_",
-                80,
-                "it bold gone u\n",
-            ),
-            (
-                "inline code keeps backticks",
-                "run `ls -l` now",
-                80,
-                "run `ls -l` now\n",
-            ),
-            (
-                "link with text",
-                "see [the docs](https://x.io/a)",
-                80,
-                "see the docs (https://x.io/a)\n",
-            ),
+            ("markers dropped in plain mode", "*it* **bold** ~~gone~~ _u_", 80, "it bold gone u\n"),
+            ("inline code keeps backticks", "run `ls -l` now", 80, "run `ls -l` now\n"),
+            ("link with text", "see [the docs](https://x.io/a)", 80, "see the docs (https://x.io/a)\n"),
             ("autolink", "<https://x.io>", 80, "https://x.io\n"),
-            (
-                "link text equals url",
-                "[https://x.io](https://x.io)",
-                80,
-                "https://x.io\n",
-            ),
+            ("link text equals url", "[https://x.io](https://x.io)", 80, "https://x.io\n"),
             ("email autolink", "<me@x.io>", 80, "me@x.io\n"),
-            (
-                "image",
-                "![VPC diagram](img/vpc.png)",
-                80,
-                "[image: VPC diagram]\n",
-            ),
+            ("image", "![VPC diagram](img/vpc.png)", 80, "[image: VPC diagram]\n"),
             ("image without alt", "![](img/vpc.png)", 80, "[image]\n"),
-            (
-                "linked image",
-                "[![logo](l.png)](https://x.io)",
-                80,
-                "[image: logo] (https://x.io)\n",
-            ),
-            (
-                "url wraps as one word",
-                "a [b](https://example.com/x)",
-                12,
-                "a b\n(https://exa\nmple.com/x)\n",
-            ),
+            ("linked image", "[![logo](l.png)](https://x.io)", 80, "[image: logo] (https://x.io)\n"),
+            ("url wraps as one word", "a [b](https://example.com/x)", 12, "a b\n(https://exa\nmple.com/x)\n"),
         ]);
     }
 
@@ -1722,54 +1486,24 @@ mod tests {
     fn lists() {
         check(&[
             ("bullets", "- one\n- two", 80, "• one\n• two\n"),
-            (
-                "ordered honours start",
-                "3. three\n4. four",
-                80,
-                "3. three\n4. four\n",
-            ),
-            (
-                "numbers right-aligned",
-                "9. nine\n10. ten",
-                80,
-                " 9. nine\n10. ten\n",
-            ),
+            ("ordered honours start", "3. three\n4. four", 80, "3. three\n4. four\n"),
+            ("numbers right-aligned", "9. nine\n10. ten", 80, " 9. nine\n10. ten\n"),
             (
                 "nested with aligned continuation lines",
                 "- alpha beta gamma delta\n  - one two three four\n- last",
                 16,
                 "• alpha beta\n  gamma delta\n  • one two\n    three four\n• last\n",
             ),
-            (
-                "ordered inside unordered",
-                "- a\n  1. x\n  2. y\n- b",
-                80,
-                "• a\n  1. x\n  2. y\n• b\n",
-            ),
-            (
-                "loose list keeps blank lines",
-                "- a\n\n- b",
-                80,
-                "• a\n\n• b\n",
-            ),
+            ("ordered inside unordered", "- a\n  1. x\n  2. y\n- b", 80, "• a\n  1. x\n  2. y\n• b\n"),
+            ("loose list keeps blank lines", "- a\n\n- b", 80, "• a\n\n• b\n"),
             (
                 "loose item with two paragraphs",
                 "1. first\n\n   more\n2. second",
                 80,
                 "1. first\n\n   more\n\n2. second\n",
             ),
-            (
-                "task list",
-                "- [x] done\n- [ ] todo",
-                80,
-                "• [x] done\n• [ ] todo\n",
-            ),
-            (
-                "list separated from paragraphs",
-                "Intro\n\n- a\n\nOutro",
-                80,
-                "Intro\n\n• a\n\nOutro\n",
-            ),
+            ("task list", "- [x] done\n- [ ] todo", 80, "• [x] done\n• [ ] todo\n"),
+            ("list separated from paragraphs", "Intro\n\n- a\n\nOutro", 80, "Intro\n\n• a\n\nOutro\n"),
             ("empty item", "- \n- b", 80, "•\n• b\n"),
             (
                 "code block in item",
@@ -1831,49 +1565,14 @@ mod tests {
                 80,
                 "  yaml\n    a: 1\n",
             ),
-            (
-                "indented code, no label",
-                "text\n\n    x = 1\n      y",
-                80,
-                "text\n\n    x = 1\n      y\n",
-            ),
-            (
-                "blank line inside code kept",
-                "```\na\n\nb\n```",
-                80,
-                "    a\n\n    b\n",
-            ),
-            (
-                "markdown inside code is literal",
-                "```\n# not *a* heading\n```",
-                80,
-                "    # not *a* heading\n",
-            ),
-            (
-                "block quote",
-                "> quoted text\n> more",
-                80,
-                "│ quoted text more\n",
-            ),
-            (
-                "quote wraps under the bar",
-                "> aaa bbb ccc",
-                9,
-                "│ aaa bbb\n│ ccc\n",
-            ),
-            (
-                "quote with two paragraphs",
-                "> a\n>\n> b",
-                80,
-                "│ a\n│\n│ b\n",
-            ),
+            ("indented code, no label", "text\n\n    x = 1\n      y", 80, "text\n\n    x = 1\n      y\n"),
+            ("blank line inside code kept", "```\na\n\nb\n```", 80, "    a\n\n    b\n"),
+            ("markdown inside code is literal", "```\n# not *a* heading\n```", 80, "    # not *a* heading\n"),
+            ("block quote", "> quoted text\n> more", 80, "│ quoted text more\n"),
+            ("quote wraps under the bar", "> aaa bbb ccc", 9, "│ aaa bbb\n│ ccc\n"),
+            ("quote with two paragraphs", "> a\n>\n> b", 80, "│ a\n│\n│ b\n"),
             ("nested quote", "> a\n>> b", 80, "│ a\n│\n│ │ b\n"),
-            (
-                "rule capped at 60",
-                "a\n\n---\n\nb",
-                80,
-                &format!("a\n\n{}\n\nb\n", "─".repeat(60)),
-            ),
+            ("rule capped at 60", "a\n\n---\n\nb", 80, &format!("a\n\n{}\n\nb\n", "─".repeat(60))),
             ("rule at narrow width", "***", 10, "──────────\n"),
         ]);
     }
@@ -1952,22 +1651,13 @@ mod tests {
     fn marker_parsing() {
         assert_eq!(
             parse_marker(" labrunner-callout warning \"Costs apply\" "),
-            Marker::CalloutOpen {
-                kind: "warning".into(),
-                title: Some("Costs apply".into())
-            }
+            Marker::CalloutOpen { kind: "warning".into(), title: Some("Costs apply".into()) }
         );
         assert_eq!(
             parse_marker("labrunner-callout"),
-            Marker::CalloutOpen {
-                kind: "note".into(),
-                title: None
-            }
+            Marker::CalloutOpen { kind: "note".into(), title: None }
         );
-        assert_eq!(
-            parse_marker("labrunner-tab 'Mac OS'"),
-            Marker::TabOpen("Mac OS".into())
-        );
+        assert_eq!(parse_marker("labrunner-tab 'Mac OS'"), Marker::TabOpen("Mac OS".into()));
         assert_eq!(parse_marker("/labrunner-tabs"), Marker::TabsClose);
         assert_eq!(parse_marker("labrunner-shortcode x"), Marker::Hidden);
         assert_eq!(parse_marker("labrunner:step id: x"), Marker::Hidden);
@@ -1977,29 +1667,14 @@ mod tests {
     fn colour_mode() {
         let page = "# Title\n\n*it* **b** `code` [l](https://x.io)\n\n```sh\nls\n```\n\n<!-- labrunner-callout warning -->\nHot\n<!-- /labrunner-callout -->\n\n<!-- labrunner-callout danger -->\nX\n<!-- /labrunner-callout -->";
         let output = colored(page, 80);
-        assert!(
-            output.contains("\u{1b}[1mTitle"),
-            "bold heading: {output:?}"
-        );
-        assert!(
-            output.contains("\u{1b}[3mit"),
-            "italic emphasis: {output:?}"
-        );
+        assert!(output.contains("\u{1b}[1mTitle"), "bold heading: {output:?}");
+        assert!(output.contains("\u{1b}[3mit"), "italic emphasis: {output:?}");
         assert!(output.contains("\u{1b}[4ml"), "underlined link: {output:?}");
         assert!(output.contains("\u{1b}[36m"), "cyan: {output:?}");
-        assert!(
-            !output.contains("`code`"),
-            "no backticks in colour: {output:?}"
-        );
-        assert!(
-            output.contains("\u{1b}[33m▌"),
-            "yellow warning bar: {output:?}"
-        );
+        assert!(!output.contains("`code`"), "no backticks in colour: {output:?}");
+        assert!(output.contains("\u{1b}[33m▌"), "yellow warning bar: {output:?}");
         assert!(output.contains("\u{1b}[31m▌"), "red danger bar: {output:?}");
-        assert!(
-            output.contains("\u{1b}[2m  sh"),
-            "dim code label: {output:?}"
-        );
+        assert!(output.contains("\u{1b}[2m  sh"), "dim code label: {output:?}");
         let stripped = console::strip_ansi_codes(&output);
         assert!(stripped.contains("Title\n═════"));
         assert!(stripped.contains("▌ Warning\n▌ Hot"));

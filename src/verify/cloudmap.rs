@@ -10,9 +10,7 @@
 //! GetInstancesHealthStatus is refused) counts every instance.
 
 use aws_sdk_route53::types::RrType;
-use aws_sdk_servicediscovery::types::{
-    FilterCondition, HealthStatus, ServiceFilter, ServiceFilterName,
-};
+use aws_sdk_servicediscovery::types::{FilterCondition, HealthStatus, ServiceFilter, ServiceFilterName};
 
 use super::text::list;
 use super::{Ctx, LookError, Verdict};
@@ -54,8 +52,7 @@ pub(crate) struct PrivateDnsObs {
 /// Splits `invsys.local` into the service (`invsys`) and the namespace (`local`).
 pub(crate) fn split_name(name: &str) -> Option<(&str, &str)> {
     let name = name.trim_end_matches('.');
-    name.split_once('.')
-        .filter(|(s, n)| !s.is_empty() && !n.is_empty())
+    name.split_once('.').filter(|(s, n)| !s.is_empty() && !n.is_empty())
 }
 
 /// `private_dns`, pure.
@@ -86,17 +83,11 @@ pub(crate) fn evaluate_private_dns(name: &str, min: u32, o: &PrivateDnsObs) -> V
 }
 
 /// `cloudmap_instances`, pure.
-pub(crate) fn evaluate_instances(
-    p: &CloudmapInstances,
-    service: &str,
-    instances: &[InstanceObs],
-) -> Verdict {
+pub(crate) fn evaluate_instances(p: &CloudmapInstances, service: &str, instances: &[InstanceObs]) -> Verdict {
     let min = p.min.unwrap_or(1) as usize;
     let healthy_only = p.healthy_only.unwrap_or(true);
-    let counted: Vec<&InstanceObs> = instances
-        .iter()
-        .filter(|i| !healthy_only || i.health.as_deref() != Some("UNHEALTHY"))
-        .collect();
+    let counted: Vec<&InstanceObs> =
+        instances.iter().filter(|i| !healthy_only || i.health.as_deref() != Some("UNHEALTHY")).collect();
     let labels: Vec<String> = instances
         .iter()
         .map(|i| {
@@ -108,11 +99,7 @@ pub(crate) fn evaluate_instances(
         })
         .collect();
     let what = if healthy_only { "healthy " } else { "" };
-    let mut evidence = format!(
-        "{service}: {} {what}instance(s) of {}",
-        counted.len(),
-        instances.len()
-    );
+    let mut evidence = format!("{service}: {} {what}instance(s) of {}", counted.len(), instances.len());
     if !labels.is_empty() {
         evidence.push_str(&format!(" ({})", list(&labels, 5)));
     }
@@ -155,17 +142,14 @@ pub(crate) fn find_alias<'a>(
     if !sc.enabled {
         return Err("Service Connect is not enabled".into());
     }
-    let all: Vec<String> = sc
-        .services
-        .iter()
-        .flat_map(|s| s.aliases.iter().map(|(d, p)| format!("{d}:{p}")))
-        .collect();
+    let all: Vec<String> =
+        sc.services.iter().flat_map(|s| s.aliases.iter().map(|(d, p)| format!("{d}:{p}"))).collect();
     sc.services
         .iter()
         .find(|s| {
-            s.aliases.iter().any(|(d, p)| {
-                d.eq_ignore_ascii_case(alias) && port.is_none_or(|want| i32::from(want) == *p)
-            })
+            s.aliases
+                .iter()
+                .any(|(d, p)| d.eq_ignore_ascii_case(alias) && port.is_none_or(|want| i32::from(want) == *p))
         })
         .ok_or_else(|| {
             let wanted = match port {
@@ -184,24 +168,17 @@ pub(crate) fn find_alias<'a>(
 async fn find_namespace(ctx: &Ctx<'_>, wanted: &str) -> Result<Option<NamespaceObs>, LookError> {
     let mut token: Option<String> = None;
     for _ in 0..10 {
-        let request = ctx
-            .clients
-            .servicediscovery
-            .list_namespaces()
-            .set_next_token(token.take())
-            .send();
+        let request = ctx.clients.servicediscovery.list_namespaces().set_next_token(token.take()).send();
         let out = ctx.call("ListNamespaces", request).await?;
-        let found = out.namespaces().iter().find(|n| {
-            n.name() == Some(wanted) || n.id() == Some(wanted) || n.arn() == Some(wanted)
-        });
+        let found = out
+            .namespaces()
+            .iter()
+            .find(|n| n.name() == Some(wanted) || n.id() == Some(wanted) || n.arn() == Some(wanted));
         if let Some(n) = found {
             let mut ns = NamespaceObs {
                 id: n.id().unwrap_or_default().to_string(),
                 name: n.name().unwrap_or_default().to_string(),
-                kind: n
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
+                kind: n.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                 hosted_zone: n
                     .properties()
                     .and_then(|p| p.dns_properties())
@@ -209,12 +186,7 @@ async fn find_namespace(ctx: &Ctx<'_>, wanted: &str) -> Result<Option<NamespaceO
                     .map(str::to_string),
             };
             if ns.hosted_zone.is_none() && ns.kind.starts_with("DNS") {
-                let request = ctx
-                    .clients
-                    .servicediscovery
-                    .get_namespace()
-                    .id(&ns.id)
-                    .send();
+                let request = ctx.clients.servicediscovery.get_namespace().id(&ns.id).send();
                 if let Some(full) = ctx.call_opt("GetNamespace", request).await? {
                     ns.hosted_zone = full
                         .namespace()
@@ -253,12 +225,7 @@ async fn list_services(
     Ok(out
         .services()
         .iter()
-        .map(|s| {
-            (
-                s.id().unwrap_or_default().to_string(),
-                s.name().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|s| (s.id().unwrap_or_default().to_string(), s.name().unwrap_or_default().to_string()))
         .collect())
 }
 
@@ -268,22 +235,11 @@ async fn find_service(
     name: &str,
 ) -> Result<Option<String>, LookError> {
     let services = list_services(ctx, namespace_id).await?;
-    Ok(services
-        .into_iter()
-        .find(|(_, n)| n == name)
-        .map(|(id, _)| id))
+    Ok(services.into_iter().find(|(_, n)| n == name).map(|(id, _)| id))
 }
 
-async fn list_instances(
-    ctx: &Ctx<'_>,
-    service_id: &str,
-) -> Result<Option<Vec<InstanceObs>>, LookError> {
-    let request = ctx
-        .clients
-        .servicediscovery
-        .list_instances()
-        .service_id(service_id)
-        .send();
+async fn list_instances(ctx: &Ctx<'_>, service_id: &str) -> Result<Option<Vec<InstanceObs>>, LookError> {
+    let request = ctx.clients.servicediscovery.list_instances().service_id(service_id).send();
     let Some(out) = ctx.call_opt("ListInstances", request).await? else {
         return Ok(None);
     };
@@ -292,10 +248,7 @@ async fn list_instances(
             .iter()
             .map(|i| InstanceObs {
                 id: i.id().unwrap_or_default().to_string(),
-                ipv4: i
-                    .attributes()
-                    .and_then(|a| a.get("AWS_INSTANCE_IPV4"))
-                    .cloned(),
+                ipv4: i.attributes().and_then(|a| a.get("AWS_INSTANCE_IPV4")).cloned(),
                 health: None,
             })
             .collect(),
@@ -333,23 +286,15 @@ async fn observe_private_dns(
     let Some((service, namespace)) = split_name(name) else {
         return Ok(Err(format!("{name} is not <service>.<namespace>")));
     };
-    let mut o = PrivateDnsObs {
-        service: service.into(),
-        namespace: namespace.into(),
-        ..Default::default()
-    };
+    let mut o = PrivateDnsObs { service: service.into(), namespace: namespace.into(), ..Default::default() };
     let Some(ns) = find_namespace(ctx, namespace).await? else {
         return Ok(Ok(o));
     };
     o.namespace_found = true;
     if let Some(id) = find_service(ctx, Some(&ns.id), service).await? {
         o.service_found = true;
-        o.instance_ips = list_instances(ctx, &id)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|i| i.ipv4)
-            .collect();
+        o.instance_ips =
+            list_instances(ctx, &id).await?.unwrap_or_default().into_iter().filter_map(|i| i.ipv4).collect();
     }
     // Records are what a resolver in the VPC would answer; read them only when instances
     // alone do not make the count, to stay within the call budget.
@@ -373,10 +318,7 @@ pub(crate) async fn private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Result<Verdict
 
 /// What is missing behind a private DNS name: the namespaces there are, the services in the
 /// namespace, the instances and records.
-pub(crate) async fn diagnose_private_dns(
-    ctx: &Ctx<'_>,
-    p: &PrivateDns,
-) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Result<Vec<String>, LookError> {
     let Some((service, namespace)) = split_name(&p.name) else {
         return Ok(vec![]);
     };
@@ -387,20 +329,12 @@ pub(crate) async fn diagnose_private_dns(
             .namespaces()
             .iter()
             .map(|n| {
-                format!(
-                    "{} ({})",
-                    n.name().unwrap_or("?"),
-                    n.r#type().map(|t| t.as_str()).unwrap_or("?")
-                )
+                format!("{} ({})", n.name().unwrap_or("?"), n.r#type().map(|t| t.as_str()).unwrap_or("?"))
             })
             .collect();
         return Ok(vec![format!(
             "no Cloud Map namespace {namespace}; namespaces: {}",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                list(&names, 6)
-            }
+            if names.is_empty() { "none".to_string() } else { list(&names, 6) }
         )]);
     };
     let mut lines = vec![format!("namespace {} ({}, {})", ns.name, ns.kind, ns.id)];
@@ -410,19 +344,13 @@ pub(crate) async fn diagnose_private_dns(
             let names: Vec<String> = services.iter().map(|(_, n)| n.clone()).collect();
             lines.push(format!(
                 "no service {service} in namespace {namespace}; services: {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    list(&names, 6)
-                }
+                if names.is_empty() { "none".to_string() } else { list(&names, 6) }
             ));
         }
         Some((id, _)) => {
             let instances = list_instances(ctx, id).await?.unwrap_or_default();
             if instances.is_empty() {
-                lines.push(format!(
-                    "Cloud Map service {service} ({id}) has no registered instances"
-                ));
+                lines.push(format!("Cloud Map service {service} ({id}) has no registered instances"));
             }
             for i in instances {
                 lines.push(format!(
@@ -437,11 +365,7 @@ pub(crate) async fn diagnose_private_dns(
         let records = zone_records(ctx, zone, &p.name).await?;
         lines.push(format!(
             "hosted zone {zone}: {}",
-            if records.is_empty() {
-                format!("no A records for {}", p.name)
-            } else {
-                list(&records, 6)
-            }
+            if records.is_empty() { format!("no A records for {}", p.name) } else { list(&records, 6) }
         ));
     }
     Ok(lines)
@@ -451,14 +375,8 @@ pub(crate) async fn diagnose_private_dns(
 pub(crate) async fn namespace(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
     Ok(match find_namespace(ctx, &p.name).await? {
         Some(ns) => {
-            let zone = ns
-                .hosted_zone
-                .map(|z| format!(", hosted zone {z}"))
-                .unwrap_or_default();
-            Verdict::pass(format!(
-                "namespace {} ({}, {}){zone}",
-                ns.name, ns.kind, ns.id
-            ))
+            let zone = ns.hosted_zone.map(|z| format!(", hosted zone {z}")).unwrap_or_default();
+            Verdict::pass(format!("namespace {} ({}, {}){zone}", ns.name, ns.kind, ns.id))
         }
         None => Verdict::fail(format!("namespace {} not found", p.name)),
     })
@@ -474,11 +392,7 @@ async fn service_id(
         return Ok(Ok(service.to_string()));
     }
     if service.starts_with("arn:") {
-        return Ok(Ok(service
-            .rsplit('/')
-            .next()
-            .unwrap_or(service)
-            .to_string()));
+        return Ok(Ok(service.rsplit('/').next().unwrap_or(service).to_string()));
     }
     let ns_id = match namespace {
         Some(ns) => match find_namespace(ctx, ns).await? {
@@ -503,25 +417,14 @@ pub(crate) async fn instances(ctx: &Ctx<'_>, p: &CloudmapInstances) -> Result<Ve
         Err(missing) => return Ok(Verdict::fail(missing)),
     };
     let Some(mut instances) = list_instances(ctx, &id).await? else {
-        return Ok(Verdict::fail(format!(
-            "Cloud Map service {} not found",
-            p.service
-        )));
+        return Ok(Verdict::fail(format!("Cloud Map service {} not found", p.service)));
     };
     if p.healthy_only.unwrap_or(true) && !instances.is_empty() {
-        let request = ctx
-            .clients
-            .servicediscovery
-            .get_instances_health_status()
-            .service_id(&id)
-            .send();
+        let request = ctx.clients.servicediscovery.get_instances_health_status().service_id(&id).send();
         match ctx.call("GetInstancesHealthStatus", request).await {
             Ok(out) => {
                 for i in &mut instances {
-                    let h = out
-                        .status()
-                        .and_then(|s| s.get(&i.id))
-                        .map_or("UNKNOWN", HealthStatus::as_str);
+                    let h = out.status().and_then(|s| s.get(&i.id)).map_or("UNKNOWN", HealthStatus::as_str);
                     i.health = Some(h.to_string());
                 }
             }
@@ -539,31 +442,19 @@ async fn service_connect_config(
     cluster: &str,
     service: &str,
 ) -> Result<Result<(String, ServiceConnectObs), String>, LookError> {
-    let request = ctx
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send();
+    let request = ctx.clients.ecs.describe_services().cluster(cluster).services(service).send();
     let Some(out) = ctx.call_opt("DescribeServices", request).await? else {
         return Ok(Err(format!("cluster {cluster} not found")));
     };
     let Some(s) = out.services().first() else {
-        return Ok(Err(format!(
-            "service {service} not found in cluster {cluster}"
-        )));
+        return Ok(Err(format!("service {service} not found in cluster {cluster}")));
     };
     let name = s.service_name().unwrap_or(service).to_string();
     let deployments = s.deployments();
     let chosen = deployments
         .iter()
         .find(|d| d.status() == Some("PRIMARY") && d.service_connect_configuration().is_some())
-        .or_else(|| {
-            deployments
-                .iter()
-                .find(|d| d.service_connect_configuration().is_some())
-        });
+        .or_else(|| deployments.iter().find(|d| d.service_connect_configuration().is_some()));
     let Some(cfg) = chosen.and_then(|d| d.service_connect_configuration()) else {
         return Ok(Ok((name, ServiceConnectObs::default())));
     };
@@ -590,10 +481,7 @@ async fn service_connect_config(
 }
 
 /// `service_connect`: DescribeServices, then ListNamespaces + ListServices + ListInstances.
-pub(crate) async fn service_connect(
-    ctx: &Ctx<'_>,
-    p: &ServiceConnect,
-) -> Result<Verdict, LookError> {
+pub(crate) async fn service_connect(ctx: &Ctx<'_>, p: &ServiceConnect) -> Result<Verdict, LookError> {
     let (name, sc) = match service_connect_config(ctx, &p.cluster, &p.service).await? {
         Ok(found) => found,
         Err(missing) => return Ok(Verdict::fail(missing)),
@@ -603,29 +491,19 @@ pub(crate) async fn service_connect(
         Err(why) => return Ok(Verdict::fail(format!("{name}: {why}"))),
     };
     let Some(namespace) = sc.namespace.as_deref() else {
-        return Ok(Verdict::fail(format!(
-            "{name}: Service Connect has no namespace"
-        )));
+        return Ok(Verdict::fail(format!("{name}: Service Connect has no namespace")));
     };
     let ns_label = namespace.rsplit('/').next().unwrap_or(namespace);
     let cm_name = entry.cloudmap_name();
-    let head = format!(
-        "{name}: alias {} → {cm_name} in namespace {ns_label}",
-        p.alias
-    );
+    let head = format!("{name}: alias {} → {cm_name} in namespace {ns_label}", p.alias);
     let Some(ns) = find_namespace(ctx, namespace).await? else {
         return Ok(Verdict::fail(format!("{head}; namespace not found")));
     };
     let Some(id) = find_service(ctx, Some(&ns.id), cm_name).await? else {
-        return Ok(Verdict::fail(format!(
-            "{head}; no Cloud Map service {cm_name} yet"
-        )));
+        return Ok(Verdict::fail(format!("{head}; no Cloud Map service {cm_name} yet")));
     };
     let count = list_instances(ctx, &id).await?.map_or(0, |i| i.len());
-    Ok(Verdict::pass_if(
-        count >= 1,
-        format!("{head}, {count} instance(s)"),
-    ))
+    Ok(Verdict::pass_if(count >= 1, format!("{head}, {count} instance(s)")))
 }
 
 #[cfg(test)]
@@ -637,10 +515,7 @@ mod tests {
     #[test]
     fn names_split_into_service_and_namespace() {
         assert_eq!(split_name("invsys.local"), Some(("invsys", "local")));
-        assert_eq!(
-            split_name("api.corp.internal."),
-            Some(("api", "corp.internal"))
-        );
+        assert_eq!(split_name("api.corp.internal."), Some(("api", "corp.internal")));
         assert_eq!(split_name("local"), None);
         assert_eq!(split_name(".local"), None);
     }
@@ -712,37 +587,18 @@ mod tests {
                 aliases: vec![("carts".into(), 80)],
             }],
         };
-        assert_eq!(
-            find_alias(&sc, "carts", None).unwrap().cloudmap_name(),
-            "carts"
-        );
+        assert_eq!(find_alias(&sc, "carts", None).unwrap().cloudmap_name(), "carts");
         assert!(find_alias(&sc, "CARTS", Some(80)).is_ok());
         assert_eq!(
             find_alias(&sc, "carts", Some(8080)).unwrap_err(),
             "no client alias carts:8080 (configured: carts:80)"
         );
         assert!(find_alias(&sc, "orders", None).is_err());
-        let off = ServiceConnectObs {
-            enabled: false,
-            ..sc.clone()
-        };
-        assert_eq!(
-            find_alias(&off, "carts", None).unwrap_err(),
-            "Service Connect is not enabled"
-        );
-        let none = ServiceConnectObs {
-            enabled: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            find_alias(&none, "carts", None).unwrap_err(),
-            "no client alias carts (none configured)"
-        );
-        let no_discovery = ScServiceObs {
-            port_name: "web".into(),
-            discovery_name: None,
-            aliases: vec![],
-        };
+        let off = ServiceConnectObs { enabled: false, ..sc.clone() };
+        assert_eq!(find_alias(&off, "carts", None).unwrap_err(), "Service Connect is not enabled");
+        let none = ServiceConnectObs { enabled: true, ..Default::default() };
+        assert_eq!(find_alias(&none, "carts", None).unwrap_err(), "no client alias carts (none configured)");
+        let no_discovery = ScServiceObs { port_name: "web".into(), discovery_name: None, aliases: vec![] };
         assert_eq!(no_discovery.cloudmap_name(), "web");
     }
 }

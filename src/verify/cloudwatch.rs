@@ -36,25 +36,13 @@ pub(crate) async fn alarm(ctx: &Ctx<'_>, p: &Alarm) -> Result<Verdict, LookError
         .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
         .send();
     let out = ctx.call("DescribeAlarms", request).await?;
-    let metric = out
-        .metric_alarms()
-        .iter()
-        .find(|a| a.alarm_name() == Some(p.name.as_str()))
-        .map(|a| {
-            (
-                a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"),
-                a.state_reason().unwrap_or(""),
-            )
+    let metric =
+        out.metric_alarms().iter().find(|a| a.alarm_name() == Some(p.name.as_str())).map(|a| {
+            (a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"), a.state_reason().unwrap_or(""))
         });
-    let composite = out
-        .composite_alarms()
-        .iter()
-        .find(|a| a.alarm_name() == Some(p.name.as_str()))
-        .map(|a| {
-            (
-                a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"),
-                a.state_reason().unwrap_or(""),
-            )
+    let composite =
+        out.composite_alarms().iter().find(|a| a.alarm_name() == Some(p.name.as_str())).map(|a| {
+            (a.state_value().map(|s| s.as_str()).unwrap_or("UNKNOWN"), a.state_reason().unwrap_or(""))
         });
     Ok(evaluate_alarm(p, metric.or(composite)))
 }
@@ -74,23 +62,17 @@ pub(crate) fn evaluate_log_group(p: &LogGroup, o: &LogGroupObs) -> Verdict {
     if !o.exists {
         return Verdict::fail(format!("log group {} not found", p.name));
     }
-    let retention = o.retention_days.map_or("never expires".to_string(), |d| {
-        format!("retention {d} days")
-    });
-    let stored = o
-        .stored_bytes
-        .map(|b| format!(", {b} bytes stored"))
-        .unwrap_or_default();
+    let retention = o.retention_days.map_or("never expires".to_string(), |d| format!("retention {d} days"));
+    let stored = o.stored_bytes.map(|b| format!(", {b} bytes stored")).unwrap_or_default();
     match (&p.pattern, &o.matched) {
         (Some(pattern), Some(Some(message))) => Verdict::pass(format!(
             "log group {}: event matching {pattern:?}: {}",
             p.name,
             one_line(message, 160)
         )),
-        (Some(pattern), _) => Verdict::fail(format!(
-            "log group {}: no event matching {pattern:?} in the last hour",
-            p.name
-        )),
+        (Some(pattern), _) => {
+            Verdict::fail(format!("log group {}: no event matching {pattern:?} in the last hour", p.name))
+        }
         (None, _) => Verdict::pass(format!("log group {} exists ({retention}{stored})", p.name)),
     }
 }
@@ -105,19 +87,12 @@ fn now_ms() -> i64 {
 /// `log_group`: DescribeLogGroups (prefix, then the exact name), and with a pattern up to three
 /// FilterLogEvents pages over the last hour.
 pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, LookError> {
-    let request = ctx
-        .clients
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(&p.name)
-        .send();
+    let request = ctx.clients.logs.describe_log_groups().log_group_name_prefix(&p.name).send();
     let out = ctx.call_opt("DescribeLogGroups", request).await?;
     // The exact name sorts first among the names it prefixes, so one page is enough.
-    let group = out.as_ref().and_then(|o| {
-        o.log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(p.name.as_str()))
-    });
+    let group = out
+        .as_ref()
+        .and_then(|o| o.log_groups().iter().find(|g| g.log_group_name() == Some(p.name.as_str())));
     let mut o = LogGroupObs {
         exists: group.is_some(),
         retention_days: group.and_then(|g| g.retention_in_days()),
@@ -156,10 +131,7 @@ pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, Lo
 }
 
 /// The latest five events of the most recently written stream.
-pub(crate) async fn diagnose_log_group(
-    ctx: &Ctx<'_>,
-    p: &LogGroup,
-) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Vec<String>, LookError> {
     let request = ctx
         .clients
         .logs
@@ -172,11 +144,7 @@ pub(crate) async fn diagnose_log_group(
     let Some(streams) = ctx.call_opt("DescribeLogStreams", request).await? else {
         return Ok(vec![format!("log group {} does not exist", p.name)]);
     };
-    let Some(stream) = streams
-        .log_streams()
-        .first()
-        .and_then(|s| s.log_stream_name())
-    else {
+    let Some(stream) = streams.log_streams().first().and_then(|s| s.log_stream_name()) else {
         return Ok(vec![format!("log group {} has no log streams yet", p.name)]);
     };
     let request = ctx
@@ -192,12 +160,7 @@ pub(crate) async fn diagnose_log_group(
     let mut lines: Vec<String> = events
         .events()
         .iter()
-        .map(|e| {
-            format!(
-                "log {stream}: {}",
-                one_line(e.message().unwrap_or_default(), 200)
-            )
-        })
+        .map(|e| format!("log {stream}: {}", one_line(e.message().unwrap_or_default(), 200)))
         .collect();
     if lines.is_empty() {
         lines.push(format!("log stream {stream} has no events"));
@@ -213,10 +176,7 @@ mod tests {
 
     #[test]
     fn alarm_table() {
-        let p = |state: Option<&str>| Alarm {
-            name: "cpu-high".into(),
-            state: state.map(String::from),
-        };
+        let p = |state: Option<&str>| Alarm { name: "cpu-high".into(), state: state.map(String::from) };
         let cases = [
             (
                 p(None),
@@ -225,12 +185,7 @@ mod tests {
                 "alarm cpu-high is OK: Threshold not crossed",
             ),
             (p(Some("alarm")), Some(("ALARM", "")), Pass, "is ALARM"),
-            (
-                p(Some("ALARM")),
-                Some(("INSUFFICIENT_DATA", "")),
-                Fail,
-                "(waiting for ALARM)",
-            ),
+            (p(Some("ALARM")), Some(("INSUFFICIENT_DATA", "")), Fail, "(waiting for ALARM)"),
             (p(None), None, Fail, "alarm cpu-high not found"),
         ];
         for (p, found, status, evidence) in cases {
@@ -242,16 +197,10 @@ mod tests {
 
     #[test]
     fn log_group_table() {
-        let p = |pattern: Option<&str>| LogGroup {
-            name: "/ecs/inv".into(),
-            pattern: pattern.map(String::from),
-        };
-        let exists = LogGroupObs {
-            exists: true,
-            retention_days: Some(7),
-            stored_bytes: Some(10),
-            matched: None,
-        };
+        let p =
+            |pattern: Option<&str>| LogGroup { name: "/ecs/inv".into(), pattern: pattern.map(String::from) };
+        let exists =
+            LogGroupObs { exists: true, retention_days: Some(7), stored_bytes: Some(10), matched: None };
         #[rustfmt::skip]
         let cases = vec![
             (p(None), exists.clone(), Pass, "log group /ecs/inv exists (retention 7 days, 10 bytes stored)"),

@@ -26,26 +26,17 @@ pub(crate) struct RunObs {
 
 /// `command`, pure.
 pub(crate) fn evaluate_command(p: &Command, r: &RunObs) -> Verdict {
-    let last = tail(&r.stdout, 1)
-        .pop()
-        .or_else(|| tail(&r.stderr, 1).pop())
-        .unwrap_or_default();
+    let last = tail(&r.stdout, 1).pop().or_else(|| tail(&r.stderr, 1).pop()).unwrap_or_default();
     let last = one_line(&last, 200);
     if r.timed_out {
-        return Verdict::fail(format!(
-            "still running at the deadline; last output: {last}"
-        ));
+        return Verdict::fail(format!("still running at the deadline; last output: {last}"));
     }
     match r.code {
         Some(0) => match &p.output_contains {
-            Some(want) if !r.stdout.contains(want.as_str()) => Verdict::fail(format!(
-                "exit 0, but the output does not contain {want:?}; last line: {last}"
-            )),
-            _ => Verdict::pass(if last.is_empty() {
-                "exit 0".to_string()
-            } else {
-                last
-            }),
+            Some(want) if !r.stdout.contains(want.as_str()) => {
+                Verdict::fail(format!("exit 0, but the output does not contain {want:?}; last line: {last}"))
+            }
+            _ => Verdict::pass(if last.is_empty() { "exit 0".to_string() } else { last }),
         },
         Some(code) => Verdict::fail(format!("exit {code}: {last}")),
         None => Verdict::fail(format!("killed by a signal: {last}")),
@@ -58,10 +49,9 @@ struct GroupKiller(Option<i32>);
 impl Drop for GroupKiller {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
-            // SAFETY: kill(2) with a negative pid signals the group we created for the child.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
+            // The child leads its own process group, so this reaches everything it started.
+            let _ =
+                nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
@@ -79,9 +69,7 @@ pub(crate) async fn run(
     if let Some(dir) = workdir {
         cmd.current_dir(dir);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.process_group(0).kill_on_drop(true);
     let mut child = cmd.spawn()?;
     let guard = GroupKiller(child.id().and_then(|id| i32::try_from(id).ok()));
@@ -89,11 +77,7 @@ pub(crate) async fn run(
     let mut err = child.stderr.take().expect("piped stderr");
     let work = async {
         let (mut o, mut e) = (Vec::new(), Vec::new());
-        let (r1, r2, status) = tokio::join!(
-            out.read_to_end(&mut o),
-            err.read_to_end(&mut e),
-            child.wait()
-        );
+        let (r1, r2, status) = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e), child.wait());
         r1?;
         r2?;
         Ok::<_, std::io::Error>((status?, o, e))
@@ -112,12 +96,7 @@ pub(crate) async fn run(
         }
         Err(_) => {
             drop(guard);
-            Ok(RunObs {
-                code: None,
-                timed_out: true,
-                stdout: String::new(),
-                stderr: String::new(),
-            })
+            Ok(RunObs { code: None, timed_out: true, stdout: String::new(), stderr: String::new() })
         }
     }
 }
@@ -126,29 +105,18 @@ pub(crate) async fn run(
 pub(crate) async fn command(ctx: &Ctx<'_>, p: &Command) -> Result<Verdict, LookError> {
     ctx.count();
     let limit = ctx.remaining.max(Duration::from_secs(1));
-    match run(
-        &p.run,
-        &ctx.settings.command_env,
-        ctx.settings.workdir.as_deref(),
-        limit,
-    )
-    .await
-    {
+    match run(&p.run, &ctx.settings.command_env, ctx.settings.workdir.as_deref(), limit).await {
         Ok(r) => {
             let mut v = evaluate_command(p, &r);
             if v.status != super::Status::Pass {
                 let stderr = tail(&r.stderr, 3);
                 if !stderr.is_empty() {
-                    v.evidence
-                        .push_str(&format!(" (stderr: {})", stderr.join(" | ")));
+                    v.evidence.push_str(&format!(" (stderr: {})", stderr.join(" | ")));
                 }
             }
             Ok(v)
         }
-        Err(e) => Err(LookError::new(
-            ErrorClass::Other,
-            format!("cannot run bash: {e}"),
-        )),
+        Err(e) => Err(LookError::new(ErrorClass::Other, format!("cannot run bash: {e}"))),
     }
 }
 
@@ -159,19 +127,11 @@ mod tests {
     use crate::verify::Status::{Fail, Pass};
 
     fn c(contains: Option<&str>) -> Command {
-        Command {
-            run: "x".into(),
-            output_contains: contains.map(String::from),
-        }
+        Command { run: "x".into(), output_contains: contains.map(String::from) }
     }
 
     fn r(code: Option<i32>, stdout: &str, stderr: &str) -> RunObs {
-        RunObs {
-            code,
-            timed_out: false,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
+        RunObs { code, timed_out: false, stdout: stdout.into(), stderr: stderr.into() }
     }
 
     #[test]
@@ -205,36 +165,18 @@ mod tests {
         )
         .await
         .unwrap();
-        let base = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        assert_eq!(
-            (ok.code, ok.stdout.trim()),
-            (Some(0), format!("lab-cluster in {base}").as_str())
-        );
-        let piped = run("false | true", &[], None, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let base = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!((ok.code, ok.stdout.trim()), (Some(0), format!("lab-cluster in {base}").as_str()));
+        let piped = run("false | true", &[], None, Duration::from_secs(10)).await.unwrap();
         assert_eq!(piped.code, Some(1), "pipefail");
-        let errexit = run("false\necho after", &[], None, Duration::from_secs(10))
-            .await
-            .unwrap();
-        assert_eq!(
-            (errexit.code, errexit.stdout.as_str()),
-            (Some(1), ""),
-            "errexit"
-        );
+        let errexit = run("false\necho after", &[], None, Duration::from_secs(10)).await.unwrap();
+        assert_eq!((errexit.code, errexit.stdout.as_str()), (Some(1), ""), "errexit");
     }
 
     #[tokio::test]
     async fn a_slow_command_is_killed_at_the_limit() {
         let started = std::time::Instant::now();
-        let r = run("sleep 30 & wait", &[], None, Duration::from_millis(300))
-            .await
-            .unwrap();
+        let r = run("sleep 30 & wait", &[], None, Duration::from_millis(300)).await.unwrap();
         assert!(r.timed_out);
         assert!(started.elapsed() < Duration::from_secs(5));
     }

@@ -36,20 +36,14 @@ pub(crate) fn evaluate_dns(name: &str, via: &str, min: u32, answer: &DnsAnswer) 
             let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
             let mut evidence = format!(
                 "{name} → {} (via {via})",
-                if shown.is_empty() {
-                    "nothing".into()
-                } else {
-                    list(&shown, 8)
-                }
+                if shown.is_empty() { "nothing".into() } else { list(&shown, 8) }
             );
             if addrs.len() < min as usize {
                 evidence.push_str(&format!(", need {min} address(es)"));
             }
             Verdict::pass_if(addrs.len() >= min as usize, evidence)
         }
-        DnsAnswer::NoRecords(why) => {
-            Verdict::fail(format!("{name} does not resolve via {via}: {why}"))
-        }
+        DnsAnswer::NoRecords(why) => Verdict::fail(format!("{name} does not resolve via {via}: {why}")),
         DnsAnswer::Failed(why) => Verdict::fail(format!("{name}: no answer from {via}: {why}")),
     }
 }
@@ -65,9 +59,8 @@ pub(crate) async fn query_server(server: SocketAddr, name: &str, timeout: Durati
     opts.attempts = 1;
     opts.use_hosts_file = ResolveHosts::Never;
     opts.preserve_intermediates = false;
-    let resolver = Resolver::builder_with_config(config, TokioConnectionProvider::default())
-        .with_options(opts)
-        .build();
+    let resolver =
+        Resolver::builder_with_config(config, TokioConnectionProvider::default()).with_options(opts).build();
     // A trailing dot: the name is absolute, no search domains.
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     match resolver.ipv4_lookup(fqdn.as_str()).await {
@@ -98,21 +91,10 @@ async fn query_system(name: &str) -> DnsAnswer {
 pub(crate) async fn dns_resolves(ctx: &Ctx<'_>, p: &DnsResolves) -> Result<Verdict, LookError> {
     ctx.count();
     let (answer, via) = match ctx.settings.dns_server {
-        Some(server) => (
-            query_server(server, &p.name, Duration::from_secs(3)).await,
-            server.to_string(),
-        ),
-        None => (
-            query_system(&p.name).await,
-            "the system resolver".to_string(),
-        ),
+        Some(server) => (query_server(server, &p.name, Duration::from_secs(3)).await, server.to_string()),
+        None => (query_system(&p.name).await, "the system resolver".to_string()),
     };
-    Ok(evaluate_dns(
-        &p.name,
-        &via,
-        p.min_addresses.unwrap_or(1),
-        &answer,
-    ))
+    Ok(evaluate_dns(&p.name, &via, p.min_addresses.unwrap_or(1), &answer))
 }
 
 #[cfg(test)]
@@ -183,15 +165,9 @@ mod tests {
     async fn resolves_through_a_given_server_without_caching() {
         let server = tiny_dns_server().await;
         let t = Duration::from_secs(2);
-        let want = DnsAnswer::Addresses(vec![
-            "10.0.0.7".parse().unwrap(),
-            "10.0.0.8".parse().unwrap(),
-        ]);
+        let want = DnsAnswer::Addresses(vec!["10.0.0.7".parse().unwrap(), "10.0.0.8".parse().unwrap()]);
         assert_eq!(query_server(server, "known.test", t).await, want);
-        assert_eq!(
-            query_server(server, "missing.test", t).await,
-            DnsAnswer::NoRecords("NXDOMAIN".into())
-        );
+        assert_eq!(query_server(server, "missing.test", t).await, DnsAnswer::NoRecords("NXDOMAIN".into()));
     }
 
     #[tokio::test]

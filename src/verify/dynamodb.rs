@@ -8,11 +8,7 @@ pub(crate) fn evaluate_table(name: &str, status: Option<&str>, keys: &[String]) 
     match status {
         None => Verdict::fail(format!("table {name} not found")),
         Some(status) => {
-            let keys = if keys.is_empty() {
-                String::new()
-            } else {
-                format!(", key {}", keys.join(" + "))
-            };
+            let keys = if keys.is_empty() { String::new() } else { format!(", key {}", keys.join(" + ")) };
             Verdict::pass_if(status == "ACTIVE", format!("table {name} {status}{keys}"))
         }
     }
@@ -20,12 +16,7 @@ pub(crate) fn evaluate_table(name: &str, status: Option<&str>, keys: &[String]) 
 
 /// `dynamodb_table`: one DescribeTable call.
 pub(crate) async fn table(ctx: &Ctx<'_>, p: &DynamodbTable) -> Result<Verdict, LookError> {
-    let request = ctx
-        .clients
-        .dynamodb
-        .describe_table()
-        .table_name(&p.table)
-        .send();
+    let request = ctx.clients.dynamodb.describe_table().table_name(&p.table).send();
     let out = ctx.call_opt("DescribeTable", request).await?;
     let table = out.as_ref().and_then(|o| o.table());
     let status = table.and_then(|t| t.table_status()).map(|s| s.as_str());
@@ -37,11 +28,7 @@ pub(crate) async fn table(ctx: &Ctx<'_>, p: &DynamodbTable) -> Result<Verdict, L
                 .collect()
         })
         .unwrap_or_default();
-    Ok(evaluate_table(
-        &p.table,
-        status.or(table.map(|_| "UNKNOWN")),
-        &keys,
-    ))
+    Ok(evaluate_table(&p.table, status.or(table.map(|_| "UNKNOWN")), &keys))
 }
 
 #[cfg(test)]
@@ -52,15 +39,9 @@ mod tests {
     #[test]
     fn table_table() {
         let keys = vec!["id (HASH)".to_string()];
-        assert_eq!(
-            evaluate_table("inv", Some("ACTIVE"), &keys).evidence,
-            "table inv ACTIVE, key id (HASH)"
-        );
+        assert_eq!(evaluate_table("inv", Some("ACTIVE"), &keys).evidence, "table inv ACTIVE, key id (HASH)");
         assert_eq!(evaluate_table("inv", Some("ACTIVE"), &keys).status, Pass);
         assert_eq!(evaluate_table("inv", Some("CREATING"), &[]).status, Fail);
-        assert_eq!(
-            evaluate_table("inv", None, &[]).evidence,
-            "table inv not found"
-        );
+        assert_eq!(evaluate_table("inv", None, &[]).evidence, "table inv not found");
     }
 }

@@ -64,10 +64,7 @@ impl ServiceObs {
     }
 
     fn counts(&self) -> String {
-        format!(
-            "{}: {}/{} running, {} pending",
-            self.name, self.running, self.desired, self.pending
-        )
+        format!("{}: {}/{} running, {} pending", self.name, self.running, self.desired, self.pending)
     }
 }
 
@@ -83,14 +80,10 @@ impl TaskDefRef {
     pub fn parse(text: &str) -> Self {
         let tail = text.rsplit('/').next().unwrap_or(text);
         match tail.rsplit_once(':') {
-            Some((family, rev)) if rev.parse::<u32>().is_ok() => TaskDefRef {
-                family: family.to_string(),
-                revision: rev.parse().ok(),
-            },
-            _ => TaskDefRef {
-                family: tail.to_string(),
-                revision: None,
-            },
+            Some((family, rev)) if rev.parse::<u32>().is_ok() => {
+                TaskDefRef { family: family.to_string(), revision: rev.parse().ok() }
+            }
+            _ => TaskDefRef { family: tail.to_string(), revision: None },
         }
     }
 
@@ -98,8 +91,7 @@ impl TaskDefRef {
     /// revision of the family is.
     pub fn matches(&self, actual: &str) -> bool {
         let actual = TaskDefRef::parse(actual);
-        actual.family == self.family
-            && (self.revision.is_none() || self.revision == actual.revision)
+        actual.family == self.family && (self.revision.is_none() || self.revision == actual.revision)
     }
 }
 
@@ -119,29 +111,20 @@ fn short_td(arn: &str) -> String {
 
 fn deployment_line(d: &DeploymentObs) -> String {
     let state = d.rollout_state.as_deref().unwrap_or(d.status.as_str());
-    format!(
-        "deployment {} {state} ({})",
-        d.id,
-        short_td(&d.task_definition)
-    )
+    format!("deployment {} {state} ({})", d.id, short_td(&d.task_definition))
 }
 
 fn rollback_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?i)circuit.breaker|roll(ed|ing)?[ -]?back|deployment failed")
-            .expect("valid regex")
+        Regex::new(r"(?i)circuit.breaker|roll(ed|ing)?[ -]?back|deployment failed").expect("valid regex")
     })
 }
 
 /// Whether the PRIMARY deployment is a rollback: its own reason says so, or an event since it
 /// was created does (the failed deployment may already be gone from the list).
 fn rolled_back(s: &ServiceObs, primary: &DeploymentObs) -> Option<String> {
-    if let Some(reason) = primary
-        .rollout_reason
-        .as_deref()
-        .filter(|r| rollback_re().is_match(r))
-    {
+    if let Some(reason) = primary.rollout_reason.as_deref().filter(|r| rollback_re().is_match(r)) {
         return Some(reason.to_string());
     }
     let since = primary.created_at?;
@@ -165,30 +148,18 @@ pub(crate) fn evaluate_service_stable(p: &ServiceStable, s: &ServiceObs) -> Verd
     let evidence = format!("{counts}, {}", deployment_line(primary));
     let want = p.task_definition.as_deref().map(TaskDefRef::parse);
     if primary.rollout_state.as_deref() == Some("FAILED") {
-        let reason = primary
-            .rollout_reason
-            .as_deref()
-            .unwrap_or("no reason given");
+        let reason = primary.rollout_reason.as_deref().unwrap_or("no reason given");
         return Verdict::fail_now(format!("{evidence}: rollout FAILED: {reason}"));
     }
-    if let Some(failed) = s
-        .deployments
-        .iter()
-        .find(|d| d.rollout_state.as_deref() == Some("FAILED"))
-    {
-        let reason = failed
-            .rollout_reason
-            .as_deref()
-            .unwrap_or("no reason given");
+    if let Some(failed) = s.deployments.iter().find(|d| d.rollout_state.as_deref() == Some("FAILED")) {
+        let reason = failed.rollout_reason.as_deref().unwrap_or("no reason given");
         return Verdict::fail_now(format!(
             "{evidence}: deployment {} ({}) FAILED and ECS is rolling back: {reason}",
             failed.id,
             short_td(&failed.task_definition)
         ));
     }
-    let primary_is_wanted = want
-        .as_ref()
-        .is_some_and(|w| w.matches(&primary.task_definition));
+    let primary_is_wanted = want.as_ref().is_some_and(|w| w.matches(&primary.task_definition));
     if !primary_is_wanted {
         if let Some(why) = rolled_back(s, primary) {
             return Verdict::fail_now(format!(
@@ -204,12 +175,8 @@ pub(crate) fn evaluate_service_stable(p: &ServiceStable, s: &ServiceObs) -> Verd
         }
     }
     if s.deployments.len() != 1 {
-        let others: Vec<String> = s
-            .deployments
-            .iter()
-            .filter(|d| d.status != "PRIMARY")
-            .map(deployment_line)
-            .collect();
+        let others: Vec<String> =
+            s.deployments.iter().filter(|d| d.status != "PRIMARY").map(deployment_line).collect();
         return Verdict::fail(format!(
             "{evidence}; {} deployments: also {}",
             s.deployments.len(),
@@ -228,17 +195,11 @@ pub(crate) fn evaluate_service_stable(p: &ServiceStable, s: &ServiceObs) -> Verd
 /// `service_desired_count`, pure.
 pub(crate) fn evaluate_desired_count(p: &ServiceDesiredCount, s: &ServiceObs) -> Verdict {
     let want = i64::from(p.count);
-    let evidence = format!(
-        "{}: desired {}, {} running, {} pending",
-        s.name, s.desired, s.running, s.pending
-    );
+    let evidence = format!("{}: desired {}, {} running, {} pending", s.name, s.desired, s.running, s.pending);
     if s.status != "ACTIVE" {
         return Verdict::fail(format!("{}: service is {}", s.name, s.status));
     }
-    Verdict::pass_if(
-        i64::from(s.desired) == want && i64::from(s.running) == want,
-        evidence,
-    )
+    Verdict::pass_if(i64::from(s.desired) == want && i64::from(s.running) == want, evidence)
 }
 
 /// `service_task_definition`, pure; `want` has the revision filled in when the check named
@@ -262,21 +223,13 @@ pub(crate) fn evaluate_service_task_definition(want: &TaskDefRef, s: &ServiceObs
         .iter()
         .find(|d| d.rollout_state.as_deref() == Some("FAILED") && want.matches(&d.task_definition))
     {
-        let reason = failed
-            .rollout_reason
-            .as_deref()
-            .unwrap_or("no reason given");
+        let reason = failed.rollout_reason.as_deref().unwrap_or("no reason given");
         return Verdict::fail_now(format!("{head}: the deployment of {want} FAILED: {reason}"));
     }
     if !want.matches(&primary.task_definition) {
         return Verdict::fail(format!("{head}; waiting for {want}"));
     }
-    let old: i32 = s
-        .deployments
-        .iter()
-        .filter(|d| d.status != "PRIMARY")
-        .map(|d| d.running)
-        .sum();
+    let old: i32 = s.deployments.iter().filter(|d| d.status != "PRIMARY").map(|d| d.running).sum();
     if primary.running < primary.desired || old > 0 {
         return Verdict::fail(format!("{head}, {old} old task(s) still running"));
     }
@@ -359,20 +312,14 @@ pub(crate) fn evaluate_task_definition(p: &TaskDefinitionCheck, t: &TaskDefObs) 
             }
             if let Some(port) = p.container_port {
                 if !c.container_ports.contains(&i32::from(port)) {
-                    let ports: Vec<String> =
-                        c.container_ports.iter().map(|p| p.to_string()).collect();
-                    problems.push(format!(
-                        "container port {port} not mapped (ports: {})",
-                        list(&ports, 5)
-                    ));
+                    let ports: Vec<String> = c.container_ports.iter().map(|p| p.to_string()).collect();
+                    problems.push(format!("container port {port} not mapped (ports: {})", list(&ports, 5)));
                 }
             }
             if let Some(want) = &p.health_check {
                 match &c.health_check {
                     Some(cmd) if cmd.contains(want.as_str()) => {}
-                    Some(cmd) => {
-                        problems.push(format!("health check {cmd:?} does not contain {want:?}"))
-                    }
+                    Some(cmd) => problems.push(format!("health check {cmd:?} does not contain {want:?}")),
                     None => problems.push("no health check".to_string()),
                 }
             }
@@ -388,14 +335,8 @@ pub(crate) fn evaluate_task_definition(p: &TaskDefinitionCheck, t: &TaskDefObs) 
             seen.push(format!("{what} {actual}"));
         }
         if let Some(want) = want {
-            if !actual
-                .as_deref()
-                .is_some_and(|a| a.eq_ignore_ascii_case(want))
-            {
-                problems.push(format!(
-                    "{what} is {}, expected {want}",
-                    actual.as_deref().unwrap_or("unset")
-                ));
+            if !actual.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(want)) {
+                problems.push(format!("{what} is {}, expected {want}", actual.as_deref().unwrap_or("unset")));
             }
         }
     }
@@ -425,22 +366,12 @@ pub(crate) async fn fetch_service(
     cluster: &str,
     service: &str,
 ) -> Result<Result<ServiceObs, String>, LookError> {
-    let request = ctx
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send();
+    let request = ctx.clients.ecs.describe_services().cluster(cluster).services(service).send();
     let Some(out) = ctx.call_opt("DescribeServices", request).await? else {
         return Ok(Err(format!("cluster {} not found", cluster_name(cluster))));
     };
     let Some(s) = out.services().first() else {
-        let reason = out
-            .failures()
-            .first()
-            .and_then(|f| f.reason())
-            .unwrap_or("MISSING");
+        let reason = out.failures().first().and_then(|f| f.reason()).unwrap_or("MISSING");
         return Ok(Err(format!(
             "service {} not found in cluster {} ({reason})",
             service_name(service),
@@ -523,23 +454,12 @@ pub(crate) async fn service_task_definition(
 
 /// `cluster_active`: one DescribeClusters call.
 pub(crate) async fn cluster_active(ctx: &Ctx<'_>, p: &ClusterRef) -> Result<Verdict, LookError> {
-    let request = ctx
-        .clients
-        .ecs
-        .describe_clusters()
-        .clusters(&p.cluster)
-        .send();
+    let request = ctx.clients.ecs.describe_clusters().clusters(&p.cluster).send();
     let Some(out) = ctx.call_opt("DescribeClusters", request).await? else {
-        return Ok(Verdict::fail(format!(
-            "cluster {} not found",
-            cluster_name(&p.cluster)
-        )));
+        return Ok(Verdict::fail(format!("cluster {} not found", cluster_name(&p.cluster))));
     };
     let Some(c) = out.clusters().first() else {
-        return Ok(Verdict::fail(format!(
-            "cluster {} not found",
-            cluster_name(&p.cluster)
-        )));
+        return Ok(Verdict::fail(format!("cluster {} not found", cluster_name(&p.cluster))));
     };
     Ok(evaluate_cluster(&ClusterObs {
         name: c.cluster_name().unwrap_or_default().to_string(),
@@ -552,12 +472,7 @@ pub(crate) async fn cluster_active(ctx: &Ctx<'_>, p: &ClusterRef) -> Result<Verd
 /// Reads a task definition (`family` for the latest ACTIVE revision, or `family:revision`);
 /// `None` when there is no such revision.
 async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskDefObs>, LookError> {
-    let request = ctx
-        .clients
-        .ecs
-        .describe_task_definition()
-        .task_definition(name)
-        .send();
+    let request = ctx.clients.ecs.describe_task_definition().task_definition(name).send();
     let out = match ctx.call_opt("DescribeTaskDefinition", request).await {
         Ok(Some(out)) => out,
         Ok(None) => return Ok(None),
@@ -571,10 +486,7 @@ async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskD
     Ok(Some(TaskDefObs {
         family: td.family().unwrap_or_default().to_string(),
         revision: td.revision(),
-        status: td
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "ACTIVE".into()),
+        status: td.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "ACTIVE".into()),
         cpu: td.cpu().map(str::to_string),
         memory: td.memory().map(str::to_string),
         network_mode: td.network_mode().map(|m| m.as_str().to_string()),
@@ -584,11 +496,7 @@ async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskD
             .map(|c| ContainerObs {
                 name: c.name().unwrap_or_default().to_string(),
                 image: c.image().unwrap_or_default().to_string(),
-                container_ports: c
-                    .port_mappings()
-                    .iter()
-                    .filter_map(|m| m.container_port())
-                    .collect(),
+                container_ports: c.port_mappings().iter().filter_map(|m| m.container_port()).collect(),
                 health_check: c.health_check().map(|h| h.command().join(" ")),
             })
             .collect(),
@@ -596,10 +504,7 @@ async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskD
 }
 
 /// `task_definition`: one DescribeTaskDefinition call.
-pub(crate) async fn task_definition(
-    ctx: &Ctx<'_>,
-    p: &TaskDefinitionCheck,
-) -> Result<Verdict, LookError> {
+pub(crate) async fn task_definition(ctx: &Ctx<'_>, p: &TaskDefinitionCheck) -> Result<Verdict, LookError> {
     let name = match p.revision {
         Some(r) => format!("{}:{r}", p.family),
         None => p.family.clone(),
@@ -640,22 +545,13 @@ pub(crate) async fn diagnose_service(
             line
         })
         .collect();
-    lines.extend(
-        s.events
-            .iter()
-            .take(5)
-            .map(|e| format!("event: {}", one_line(&e.message, 240))),
-    );
+    lines.extend(s.events.iter().take(5).map(|e| format!("event: {}", one_line(&e.message, 240))));
     lines.extend(stopped_tasks(ctx, cluster, &s.name).await?);
     Ok(lines)
 }
 
 /// The latest stopped tasks of a service, one line each.
-async fn stopped_tasks(
-    ctx: &Ctx<'_>,
-    cluster: &str,
-    service: &str,
-) -> Result<Vec<String>, LookError> {
+async fn stopped_tasks(ctx: &Ctx<'_>, cluster: &str, service: &str) -> Result<Vec<String>, LookError> {
     let request = ctx
         .clients
         .ecs
@@ -671,41 +567,24 @@ async fn stopped_tasks(
     if arns.is_empty() {
         return Ok(vec![]);
     }
-    let request = ctx
-        .clients
-        .ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(arns))
-        .send();
+    let request = ctx.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send();
     let Some(described) = ctx.call_opt("DescribeTasks", request).await? else {
         return Ok(vec![]);
     };
     let group = format!("service:{service}");
-    let mut tasks: Vec<&aws_sdk_ecs::types::Task> = described
-        .tasks()
-        .iter()
-        .filter(|t| t.group().is_none_or(|g| g == group))
-        .collect();
+    let mut tasks: Vec<&aws_sdk_ecs::types::Task> =
+        described.tasks().iter().filter(|t| t.group().is_none_or(|g| g == group)).collect();
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
     Ok(tasks.iter().take(5).map(|t| stopped_task_line(t)).collect())
 }
 
 fn stopped_task_line(t: &aws_sdk_ecs::types::Task) -> String {
-    let id = t
-        .task_arn()
-        .unwrap_or_default()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let id = t.task_arn().unwrap_or_default().rsplit('/').next().unwrap_or_default();
     let mut line = format!("stopped task {id}");
     if let Some(code) = t.stop_code() {
         line.push_str(&format!(" ({})", code.as_str()));
     }
-    line.push_str(&format!(
-        ": {}",
-        t.stopped_reason().unwrap_or("no reason given")
-    ));
+    line.push_str(&format!(": {}", t.stopped_reason().unwrap_or("no reason given")));
     for c in t.containers() {
         let mut parts = vec![];
         if let Some(code) = c.exit_code() {
@@ -715,11 +594,7 @@ fn stopped_task_line(t: &aws_sdk_ecs::types::Task) -> String {
             parts.push(reason.to_string());
         }
         if !parts.is_empty() {
-            line.push_str(&format!(
-                "; container {}: {}",
-                c.name().unwrap_or("?"),
-                parts.join(", ")
-            ));
+            line.push_str(&format!("; container {}: {}", c.name().unwrap_or("?"), parts.join(", ")));
         }
     }
     line
@@ -788,10 +663,7 @@ mod tests {
             ..svc(2, 2, vec![rollback_primary.clone()])
         };
         let old_events = ServiceObs {
-            events: vec![EventObs {
-                at: Some(100),
-                message: "rolling back to deployment ecs-svc/x".into(),
-            }],
+            events: vec![EventObs { at: Some(100), message: "rolling back to deployment ecs-svc/x".into() }],
             ..svc(2, 2, vec![rollback_primary.clone()])
         };
         let mut inactive = svc(2, 2, vec![completed()]);
@@ -830,21 +702,13 @@ mod tests {
             let v = evaluate_service_stable(&p, &s);
             assert_eq!(v.status, status, "{name}: {}", v.evidence);
             assert_eq!(v.definitive, definitive, "{name}: {}", v.evidence);
-            assert!(
-                v.evidence.contains(evidence),
-                "{name}: {:?} lacks {evidence:?}",
-                v.evidence
-            );
+            assert!(v.evidence.contains(evidence), "{name}: {:?} lacks {evidence:?}", v.evidence);
         }
     }
 
     #[test]
     fn desired_count_table() {
-        let p = |count| ServiceDesiredCount {
-            cluster: "c".into(),
-            service: "s".into(),
-            count,
-        };
+        let p = |count| ServiceDesiredCount { cluster: "c".into(), service: "s".into(), count };
         let d = || vec![dep("d", "PRIMARY", "inv:1", 3, 3, Some("COMPLETED"))];
         let cases = [
             (3, svc(3, 3, d()), true),
@@ -854,12 +718,7 @@ mod tests {
         ];
         for (count, s, pass) in cases {
             let v = evaluate_desired_count(&p(count), &s);
-            assert_eq!(
-                v.status == crate::verify::Status::Pass,
-                pass,
-                "{}",
-                v.evidence
-            );
+            assert_eq!(v.status == crate::verify::Status::Pass, pass, "{}", v.evidence);
             assert!(v.evidence.contains("desired"));
         }
     }
@@ -880,23 +739,14 @@ mod tests {
         ];
         for (name, s, status, definitive) in cases {
             let v = evaluate_service_task_definition(&want, &s);
-            assert_eq!(
-                (v.status, v.definitive),
-                (status, definitive),
-                "{name}: {}",
-                v.evidence
-            );
+            assert_eq!((v.status, v.definitive), (status, definitive), "{name}: {}", v.evidence);
         }
     }
 
     #[test]
     fn task_definition_refs_parse_and_match() {
         let cases = [
-            (
-                "arn:aws:ecs:us-east-1:1:task-definition/web:12",
-                "web",
-                Some(12),
-            ),
+            ("arn:aws:ecs:us-east-1:1:task-definition/web:12", "web", Some(12)),
             ("web:3", "web", Some(3)),
             ("web", "web", None),
             ("my:odd", "my:odd", None),
@@ -904,10 +754,7 @@ mod tests {
         for (text, family, rev) in cases {
             assert_eq!(
                 TaskDefRef::parse(text),
-                TaskDefRef {
-                    family: family.into(),
-                    revision: rev
-                },
+                TaskDefRef { family: family.into(), revision: rev },
                 "{text}"
             );
         }
@@ -925,14 +772,8 @@ mod tests {
             services: 1,
             running_tasks: 2,
         };
-        assert_eq!(
-            evaluate_cluster(&c("ACTIVE")).status,
-            crate::verify::Status::Pass
-        );
-        assert_eq!(
-            evaluate_cluster(&c("INACTIVE")).status,
-            crate::verify::Status::Fail
-        );
+        assert_eq!(evaluate_cluster(&c("ACTIVE")).status, crate::verify::Status::Pass);
+        assert_eq!(evaluate_cluster(&c("INACTIVE")).status, crate::verify::Status::Fail);
         assert_eq!(
             evaluate_cluster(&c("ACTIVE")).evidence,
             "cluster c ACTIVE: 1 service(s), 2 running task(s)"
@@ -954,15 +795,9 @@ mod tests {
                     name: "web".into(),
                     image: "123.dkr.ecr.us-east-1.amazonaws.com/inv:v2".into(),
                     container_ports: vec![5001],
-                    health_check: Some(
-                        "CMD-SHELL curl -f http://localhost:5001/health || exit 1".into(),
-                    ),
+                    health_check: Some("CMD-SHELL curl -f http://localhost:5001/health || exit 1".into()),
                 },
-                ContainerObs {
-                    name: "sidecar".into(),
-                    image: "busybox".into(),
-                    ..Default::default()
-                },
+                ContainerObs { name: "sidecar".into(), image: "busybox".into(), ..Default::default() },
             ],
         };
         let base = TaskDefinitionCheck {
@@ -994,20 +829,10 @@ mod tests {
         ];
         for (name, p, status, definitive, evidence) in cases {
             let v = evaluate_task_definition(&p, &td);
-            assert_eq!(
-                (v.status, v.definitive),
-                (status, definitive),
-                "{name}: {}",
-                v.evidence
-            );
+            assert_eq!((v.status, v.definitive), (status, definitive), "{name}: {}", v.evidence);
             assert!(v.evidence.contains(evidence), "{name}: {:?}", v.evidence);
         }
-        let inactive = TaskDefObs {
-            status: "INACTIVE".into(),
-            ..td
-        };
-        assert!(evaluate_task_definition(&base, &inactive)
-            .evidence
-            .contains("status is INACTIVE"));
+        let inactive = TaskDefObs { status: "INACTIVE".into(), ..td };
+        assert!(evaluate_task_definition(&base, &inactive).evidence.contains("status is INACTIVE"));
     }
 }

@@ -69,12 +69,9 @@ pub(crate) fn evaluate_targets(
     let all = p.all_healthy.unwrap_or(true);
     let live: Vec<&TargetObs> = targets.iter().filter(|t| t.state != "draining").collect();
     let draining = targets.len() - live.len();
-    let (healthy, sick): (Vec<&TargetObs>, Vec<&TargetObs>) =
-        live.iter().partition(|t| t.state == "healthy");
+    let (healthy, sick): (Vec<&TargetObs>, Vec<&TargetObs>) = live.iter().partition(|t| t.state == "healthy");
     let (ours, strangers): (Vec<&TargetObs>, Vec<&TargetObs>) = match tasks {
-        Some(tasks) => healthy
-            .iter()
-            .partition(|t| tasks.iter().any(|k| k.serves(t))),
+        Some(tasks) => healthy.iter().partition(|t| tasks.iter().any(|k| k.serves(t))),
         None => (healthy.clone(), vec![]),
     };
     let labels = |ts: &[&TargetObs]| -> Vec<String> { ts.iter().map(|t| t.label()).collect() };
@@ -86,10 +83,7 @@ pub(crate) fn evaluate_targets(
         evidence.push_str(&format!(", {draining} draining"));
     }
     if !sick.is_empty() {
-        let states: Vec<String> = sick
-            .iter()
-            .map(|t| format!("{} {}", t.label(), t.state))
-            .collect();
+        let states: Vec<String> = sick.iter().map(|t| format!("{} {}", t.label(), t.state)).collect();
         evidence.push_str(&format!("; not healthy: {}", list(&states, 3)));
     }
     if let (Some(tasks), Some(service)) = (tasks, p.service.as_deref()) {
@@ -118,11 +112,8 @@ async fn target_group(
     name: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, LookError> {
     let request = ctx.clients.elbv2.describe_target_groups();
-    let request = if name.starts_with("arn:") {
-        request.target_group_arns(name)
-    } else {
-        request.names(name)
-    };
+    let request =
+        if name.starts_with("arn:") { request.target_group_arns(name) } else { request.names(name) };
     let out = ctx.call_opt("DescribeTargetGroups", request.send()).await?;
     Ok(out.and_then(|o| o.target_groups().first().cloned()))
 }
@@ -137,12 +128,7 @@ fn group_name(name: &str) -> &str {
 }
 
 async fn target_health(ctx: &Ctx<'_>, arn: &str) -> Result<Vec<TargetObs>, LookError> {
-    let request = ctx
-        .clients
-        .elbv2
-        .describe_target_health()
-        .target_group_arn(arn)
-        .send();
+    let request = ctx.clients.elbv2.describe_target_health().target_group_arn(arn).send();
     let out = ctx.call("DescribeTargetHealth", request).await?;
     Ok(out
         .target_health_descriptions()
@@ -150,19 +136,10 @@ async fn target_health(ctx: &Ctx<'_>, arn: &str) -> Result<Vec<TargetObs>, LookE
         .map(|d| {
             let health = d.target_health();
             TargetObs {
-                id: d
-                    .target()
-                    .and_then(|t| t.id())
-                    .unwrap_or_default()
-                    .to_string(),
+                id: d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
                 port: d.target().and_then(|t| t.port()),
-                state: health
-                    .and_then(|h| h.state())
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                reason: health
-                    .and_then(|h| h.reason())
-                    .map(|r| r.as_str().to_string()),
+                state: health.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                 description: health.and_then(|h| h.description()).map(str::to_string),
             }
         })
@@ -191,13 +168,7 @@ async fn service_endpoints(
     if arns.is_empty() {
         return Ok(vec![]);
     }
-    let request = ctx
-        .clients
-        .ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(arns))
-        .send();
+    let request = ctx.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send();
     let described = ctx.call("DescribeTasks", request).await?;
     let group = format!("service:{service}");
     let mut endpoints = Vec::new();
@@ -215,12 +186,8 @@ async fn service_endpoints(
             .find(|d| d.name() == Some("privateIPv4Address"))
             .and_then(|d| d.value())
             .map(str::to_string);
-        let host_ports: Vec<i32> = t
-            .containers()
-            .iter()
-            .flat_map(|c| c.network_bindings())
-            .filter_map(|b| b.host_port())
-            .collect();
+        let host_ports: Vec<i32> =
+            t.containers().iter().flat_map(|c| c.network_bindings()).filter_map(|b| b.host_port()).collect();
         let instance = match (&ip, t.container_instance_arn()) {
             (None, Some(arn)) => {
                 instances_wanted.push(arn.to_string());
@@ -228,11 +195,7 @@ async fn service_endpoints(
             }
             _ => None,
         };
-        endpoints.push(TaskEndpoint {
-            ip,
-            instance,
-            host_ports,
-        });
+        endpoints.push(TaskEndpoint { ip, instance, host_ports });
     }
     if !instances_wanted.is_empty() {
         instances_wanted.sort();
@@ -261,10 +224,7 @@ async fn service_endpoints(
 
 /// `targets_healthy`: DescribeTargetGroups (by name) + DescribeTargetHealth, and with a service
 /// ListTasks + DescribeTasks (+ DescribeContainerInstances for bridge mode).
-pub(crate) async fn targets_healthy(
-    ctx: &Ctx<'_>,
-    p: &TargetsHealthy,
-) -> Result<Verdict, LookError> {
+pub(crate) async fn targets_healthy(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result<Verdict, LookError> {
     let name = group_name(&p.target_group);
     let arn = if p.target_group.starts_with("arn:") {
         p.target_group.clone()
@@ -290,36 +250,20 @@ pub(crate) async fn targets_healthy(
 
 /// Target diagnostics: every target that is not healthy with its reason, the health check
 /// settings, and with a service the service's own diagnostics.
-pub(crate) async fn diagnose_targets(
-    ctx: &Ctx<'_>,
-    p: &TargetsHealthy,
-) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_targets(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result<Vec<String>, LookError> {
     let Some(tg) = target_group(ctx, &p.target_group).await? else {
-        return Ok(vec![format!(
-            "target group {} not found",
-            group_name(&p.target_group)
-        )]);
+        return Ok(vec![format!("target group {} not found", group_name(&p.target_group))]);
     };
     let mut lines = Vec::new();
     let arn = tg.target_group_arn().unwrap_or_default();
     let targets = target_health(ctx, arn).await?;
     if targets.is_empty() {
-        lines.push(format!(
-            "no targets are registered in {}",
-            group_name(&p.target_group)
-        ));
+        lines.push(format!("no targets are registered in {}", group_name(&p.target_group)));
     }
-    lines.extend(
-        targets
-            .iter()
-            .filter(|t| t.state != "healthy")
-            .map(TargetObs::health_line),
-    );
+    lines.extend(targets.iter().filter(|t| t.state != "healthy").map(TargetObs::health_line));
     lines.push(format!(
         "health check: {} {} on port {}, expecting {}",
-        tg.health_check_protocol()
-            .map(|p| p.as_str())
-            .unwrap_or("HTTP"),
+        tg.health_check_protocol().map(|p| p.as_str()).unwrap_or("HTTP"),
         tg.health_check_path().unwrap_or("/"),
         tg.health_check_port().unwrap_or("traffic-port"),
         tg.matcher().and_then(|m| m.http_code()).unwrap_or("200"),
@@ -333,27 +277,14 @@ pub(crate) async fn diagnose_targets(
 /// `load_balancer_active`: one DescribeLoadBalancers call. A FAILED load balancer will not recover.
 pub(crate) async fn load_balancer_active(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
     let request = ctx.clients.elbv2.describe_load_balancers();
-    let request = if p.name.starts_with("arn:") {
-        request.load_balancer_arns(&p.name)
-    } else {
-        request.names(&p.name)
-    };
-    let out = ctx
-        .call_opt("DescribeLoadBalancers", request.send())
-        .await?;
+    let request =
+        if p.name.starts_with("arn:") { request.load_balancer_arns(&p.name) } else { request.names(&p.name) };
+    let out = ctx.call_opt("DescribeLoadBalancers", request.send()).await?;
     let Some(lb) = out.as_ref().and_then(|o| o.load_balancers().first()) else {
         return Ok(Verdict::fail(format!("load balancer {} not found", p.name)));
     };
-    let state = lb
-        .state()
-        .and_then(|s| s.code())
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_default();
-    let reason = lb
-        .state()
-        .and_then(|s| s.reason())
-        .map(|r| format!(": {r}"))
-        .unwrap_or_default();
+    let state = lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default();
+    let reason = lb.state().and_then(|s| s.reason()).map(|r| format!(": {r}")).unwrap_or_default();
     Ok(evaluate_load_balancer(
         lb.load_balancer_name().unwrap_or(&p.name),
         &state,
@@ -379,12 +310,7 @@ mod tests {
     use crate::verify::Status::{Fail, Pass};
 
     fn t(id: &str, state: &str) -> TargetObs {
-        TargetObs {
-            id: id.into(),
-            port: Some(5001),
-            state: state.into(),
-            ..Default::default()
-        }
+        TargetObs { id: id.into(), port: Some(5001), state: state.into(), ..Default::default() }
     }
 
     fn p(min: Option<u32>, all: Option<bool>, service: bool) -> TargetsHealthy {
@@ -398,20 +324,13 @@ mod tests {
     }
 
     fn task(ip: &str) -> TaskEndpoint {
-        TaskEndpoint {
-            ip: Some(ip.into()),
-            ..Default::default()
-        }
+        TaskEndpoint { ip: Some(ip.into()), ..Default::default() }
     }
 
     #[test]
     fn targets_table() {
         let tasks = vec![task("10.0.1.1"), task("10.0.1.2")];
-        let bridge = vec![TaskEndpoint {
-            ip: None,
-            instance: Some("i-1".into()),
-            host_ports: vec![5001],
-        }];
+        let bridge = vec![TaskEndpoint { ip: None, instance: Some("i-1".into()), host_ports: vec![5001] }];
         #[rustfmt::skip]
         let cases: Vec<(&str, TargetsHealthy, Vec<TargetObs>, Option<&[TaskEndpoint]>, crate::verify::Status, &str)> = vec![
             ("all healthy", p(None, None, false), vec![t("10.0.1.1", "healthy"), t("10.0.1.2", "healthy")], None, Pass,
@@ -435,11 +354,7 @@ mod tests {
             let v = evaluate_targets(&p, "invsys-tg", &targets, tasks);
             assert_eq!(v.status, status, "{name}: {}", v.evidence);
             assert!(!v.definitive);
-            assert!(
-                v.evidence.contains(evidence),
-                "{name}: {:?} lacks {evidence:?}",
-                v.evidence
-            );
+            assert!(v.evidence.contains(evidence), "{name}: {:?} lacks {evidence:?}", v.evidence);
         }
     }
 
@@ -468,9 +383,6 @@ mod tests {
             let v = evaluate_load_balancer("lb", state, "lb-1.elb", "");
             assert_eq!((v.status, v.definitive), (status, definitive), "{state}");
         }
-        assert_eq!(
-            group_name("arn:aws:elasticloadbalancing:r:1:targetgroup/invsys-tg/abc"),
-            "invsys-tg"
-        );
+        assert_eq!(group_name("arn:aws:elasticloadbalancing:r:1:targetgroup/invsys-tg/abc"), "invsys-tg");
     }
 }

@@ -31,11 +31,7 @@ fn stable_check() -> Check {
     }))
 }
 
-fn service(
-    running: i32,
-    rollout: DeploymentRolloutState,
-    reason: Option<&str>,
-) -> DescribeServicesOutput {
+fn service(running: i32, rollout: DeploymentRolloutState, reason: Option<&str>) -> DescribeServicesOutput {
     let deployment = Deployment::builder()
         .id("ecs-svc/123")
         .status("PRIMARY")
@@ -69,11 +65,7 @@ fn pending() -> DescribeServicesOutput {
 }
 
 fn stable() -> DescribeServicesOutput {
-    service(
-        2,
-        DeploymentRolloutState::Completed,
-        Some("ECS deployment ecs-svc/123 completed."),
-    )
+    service(2, DeploymentRolloutState::Completed, Some("ECS deployment ecs-svc/123 completed."))
 }
 
 fn ecs_error(code: &'static str, message: &'static str) -> DescribeServicesError {
@@ -86,27 +78,13 @@ fn no_progress() -> impl Fn(&Progress) + Send + Sync {
 
 #[tokio::test]
 async fn waits_from_pending_to_stable() {
-    let rule = mock!(Ecs::describe_services)
-        .sequence()
-        .output(pending)
-        .times(2)
-        .output(stable)
-        .build();
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
+    let rule = mock!(Ecs::describe_services).sequence().output(pending).times(2).output(stable).build();
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
     let seen = Mutex::new(vec![]);
-    let progress = |p: &Progress| {
-        seen.lock()
-            .unwrap()
-            .push((p.attempt, p.status_line.clone()))
-    };
-    let out = v
-        .wait(&stable_check(), &CancellationToken::new(), &progress)
-        .await;
+    let progress = |p: &Progress| seen.lock().unwrap().push((p.attempt, p.status_line.clone()));
+    let out = v.wait(&stable_check(), &CancellationToken::new(), &progress).await;
     assert_eq!(out.status, Status::Pass, "{out:?}");
     assert_eq!(
         out.evidence,
@@ -115,18 +93,11 @@ async fn waits_from_pending_to_stable() {
     assert!(out.diagnostics.is_empty());
     assert_eq!(out.attempts, 3);
     assert_eq!(rule.num_calls(), 3);
-    assert_eq!(
-        clock.sleeps(),
-        vec![Duration::from_millis(250), Duration::from_millis(375)]
-    );
+    assert_eq!(clock.sleeps(), vec![Duration::from_millis(250), Duration::from_millis(375)]);
     assert_eq!(out.elapsed, Duration::from_millis(625));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 3);
-    assert!(
-        seen[0].1.contains("0/2 running, 2 pending"),
-        "{:?}",
-        seen[0]
-    );
+    assert!(seen[0].1.contains("0/2 running, 2 pending"), "{:?}", seen[0]);
 }
 
 #[tokio::test]
@@ -138,12 +109,8 @@ async fn circuit_breaker_failure_ends_the_wait_at_once_with_diagnostics() {
             Some("ECS deployment circuit breaker: tasks failed to start."),
         )
     };
-    let describe = mock!(Ecs::describe_services)
-        .sequence()
-        .output(pending)
-        .output(failed)
-        .repeatedly()
-        .build();
+    let describe =
+        mock!(Ecs::describe_services).sequence().output(pending).output(failed).repeatedly().build();
     let list = mock!(Ecs::list_tasks).then_output(|| {
         aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
             .task_arns("arn:aws:ecs:us-east-1:1:task/lab/abc123")
@@ -154,54 +121,24 @@ async fn circuit_breaker_failure_ends_the_wait_at_once_with_diagnostics() {
             .task_arn("arn:aws:ecs:us-east-1:1:task/lab/abc123")
             .group("service:invsys-service")
             .stop_code(TaskStopCode::TaskFailedToStart)
-            .stopped_reason(
-                "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
-            )
+            .stopped_reason("CannotPullContainerError: pull image manifest has been retried 5 time(s)")
             .stopped_at(DateTime::from_secs(1_050))
             .containers(
-                Container::builder()
-                    .name("web")
-                    .exit_code(1)
-                    .reason("CannotPullContainerError")
-                    .build(),
+                Container::builder().name("web").exit_code(1).reason("CannotPullContainerError").build(),
             )
             .build();
-        aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
-            .tasks(task)
-            .build()
+        aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder().tasks(task).build()
     });
-    let mocks = Mocks {
-        ecs: vec![describe.clone(), list, tasks],
-        ..Default::default()
-    };
+    let mocks = Mocks { ecs: vec![describe.clone(), list, tasks], ..Default::default() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
-    let out = v
-        .wait(&stable_check(), &CancellationToken::new(), &no_progress())
-        .await;
+    let out = v.wait(&stable_check(), &CancellationToken::new(), &no_progress()).await;
     assert_eq!(out.status, Status::Fail);
-    assert_eq!(
-        out.attempts, 2,
-        "a FAILED rollout is definitive: no more looks"
-    );
-    assert!(
-        out.evidence
-            .contains("rollout FAILED: ECS deployment circuit breaker"),
-        "{}",
-        out.evidence
-    );
+    assert_eq!(out.attempts, 2, "a FAILED rollout is definitive: no more looks");
+    assert!(out.evidence.contains("rollout FAILED: ECS deployment circuit breaker"), "{}", out.evidence);
     let d = out.diagnostics.join("\n");
-    assert!(
-        d.contains("stopped task abc123 (TaskFailedToStart): CannotPullContainerError"),
-        "{d}"
-    );
-    assert!(
-        d.contains("container web: exit 1, CannotPullContainerError"),
-        "{d}"
-    );
-    assert!(
-        d.contains("event: (service invsys-service) has started 2 tasks"),
-        "{d}"
-    );
+    assert!(d.contains("stopped task abc123 (TaskFailedToStart): CannotPullContainerError"), "{d}");
+    assert!(d.contains("container web: exit 1, CannotPullContainerError"), "{d}");
+    assert!(d.contains("event: (service invsys-service) has started 2 tasks"), "{d}");
     assert!(d.contains("PRIMARY deployment ecs-svc/123 FAILED"), "{d}");
     // Two looks plus one for the diagnostics.
     assert_eq!(describe.num_calls(), 3);
@@ -215,27 +152,19 @@ async fn throttling_backs_off_then_passes() {
         .times(3)
         .output(stable)
         .build();
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
     let lines = Mutex::new(vec![]);
     let progress = |p: &Progress| lines.lock().unwrap().push(p.status_line.clone());
-    let out = v
-        .wait(&stable_check(), &CancellationToken::new(), &progress)
-        .await;
+    let out = v.wait(&stable_check(), &CancellationToken::new(), &progress).await;
     assert_eq!(out.status, Status::Pass, "{out:?}");
     assert_eq!(out.attempts, 4);
     let sleeps = clock.sleeps();
     assert_eq!(sleeps.len(), 3);
     // 1 s, 2 s, 4 s, each with jitter between half and all of it.
     for (s, full) in sleeps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(
-            s.as_secs_f64() >= full / 2.0 && s.as_secs_f64() <= full,
-            "{sleeps:?}"
-        );
+        assert!(s.as_secs_f64() >= full / 2.0 && s.as_secs_f64() <= full, "{sleeps:?}");
     }
     assert!(lines.lock().unwrap()[0].contains("ThrottlingException: Rate exceeded (retrying)"));
 }
@@ -243,20 +172,12 @@ async fn throttling_backs_off_then_passes() {
 #[tokio::test]
 async fn expired_credentials_are_an_error_without_retrying() {
     let rule = mock!(Ecs::describe_services).then_error(|| {
-        ecs_error(
-            "ExpiredTokenException",
-            "The security token included in the request is expired",
-        )
+        ecs_error("ExpiredTokenException", "The security token included in the request is expired")
     });
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
-    let out = v
-        .wait(&stable_check(), &CancellationToken::new(), &no_progress())
-        .await;
+    let out = v.wait(&stable_check(), &CancellationToken::new(), &no_progress()).await;
     assert_eq!(out.status, Status::Error);
     assert_eq!(out.attempts, 1);
     assert_eq!(rule.num_calls(), 1);
@@ -273,12 +194,9 @@ async fn expired_credentials_are_an_error_without_retrying() {
 
 #[tokio::test]
 async fn access_denied_is_an_error_at_once() {
-    let rule = mock!(Ecs::describe_services)
-        .then_error(|| ecs_error("AccessDeniedException", "not authorized"));
-    let mocks = Mocks {
-        ecs: vec![rule],
-        ..Default::default()
-    };
+    let rule =
+        mock!(Ecs::describe_services).then_error(|| ecs_error("AccessDeniedException", "not authorized"));
+    let mocks = Mocks { ecs: vec![rule], ..Default::default() };
     let out = mocks
         .verifier(FakeClock::new(), VerifySettings::default())
         .wait(&stable_check(), &CancellationToken::new(), &no_progress())
@@ -288,32 +206,16 @@ async fn access_denied_is_an_error_at_once() {
 
 #[tokio::test]
 async fn a_long_wait_stays_within_the_call_budget() {
-    let rule = mock!(Ecs::describe_services)
-        .sequence()
-        .output(pending)
-        .repeatedly()
-        .build();
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
+    let rule = mock!(Ecs::describe_services).sequence().output(pending).repeatedly().build();
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
     let clock = FakeClock::new();
-    let settings = VerifySettings {
-        timeout_override: Some(Duration::from_secs(180)),
-        ..Default::default()
-    };
+    let settings = VerifySettings { timeout_override: Some(Duration::from_secs(180)), ..Default::default() };
     let mut check = stable_check();
     check.timeout = Some(Duration::from_secs(5)); // the override wins
-    let out = mocks
-        .verifier(clock.clone(), settings)
-        .wait(&check, &CancellationToken::new(), &no_progress())
-        .await;
+    let out =
+        mocks.verifier(clock.clone(), settings).wait(&check, &CancellationToken::new(), &no_progress()).await;
     assert_eq!(out.status, Status::Fail);
-    assert!(
-        out.diagnostics[0].starts_with("gave up after 2m"),
-        "{:?}",
-        out.diagnostics
-    );
+    assert!(out.diagnostics[0].starts_with("gave up after 2m"), "{:?}", out.diagnostics);
     assert!(
         out.elapsed <= Duration::from_secs(180) && out.elapsed >= Duration::from_secs(175),
         "{:?}",
@@ -329,15 +231,8 @@ async fn a_long_wait_stays_within_the_call_budget() {
 
 #[tokio::test]
 async fn cancelling_ends_the_wait_promptly() {
-    let rule = mock!(Ecs::describe_services)
-        .sequence()
-        .output(pending)
-        .repeatedly()
-        .build();
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
+    let rule = mock!(Ecs::describe_services).sequence().output(pending).repeatedly().build();
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
     let cancel = CancellationToken::new();
     let progress = |p: &Progress| {
@@ -348,17 +243,8 @@ async fn cancelling_ends_the_wait_promptly() {
     let out = v.wait(&stable_check(), &cancel, &progress).await;
     assert_eq!(out.status, Status::Fail);
     assert_eq!(out.attempts, 2);
-    assert!(
-        out.evidence.starts_with("cancelled after"),
-        "{}",
-        out.evidence
-    );
-    assert!(
-        out.evidence
-            .contains("last seen: invsys-service: 0/2 running"),
-        "{}",
-        out.evidence
-    );
+    assert!(out.evidence.starts_with("cancelled after"), "{}", out.evidence);
+    assert!(out.evidence.contains("last seen: invsys-service: 0/2 running"), "{}", out.evidence);
     assert_eq!(rule.num_calls(), 2, "no diagnostics after a cancel");
 }
 
@@ -366,32 +252,15 @@ async fn cancelling_ends_the_wait_promptly() {
 async fn check_once_on_a_missing_service_fails_with_diagnostics() {
     let rule = mock!(Ecs::describe_services).then_output(|| {
         DescribeServicesOutput::builder()
-            .failures(
-                aws_sdk_ecs::types::Failure::builder()
-                    .arn("arn:x")
-                    .reason("MISSING")
-                    .build(),
-            )
+            .failures(aws_sdk_ecs::types::Failure::builder().arn("arn:x").reason("MISSING").build())
             .build()
     });
-    let mocks = Mocks {
-        ecs: vec![rule.clone()],
-        ..Default::default()
-    };
-    let out = mocks
-        .verifier(FakeClock::new(), VerifySettings::default())
-        .check_once(&stable_check())
-        .await;
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let out = mocks.verifier(FakeClock::new(), VerifySettings::default()).check_once(&stable_check()).await;
     assert_eq!(out.status, Status::Fail);
     assert_eq!(out.attempts, 1);
-    assert_eq!(
-        out.evidence,
-        "service invsys-service not found in cluster lab (MISSING)"
-    );
-    assert_eq!(
-        out.diagnostics,
-        vec!["service invsys-service not found in cluster lab (MISSING)"]
-    );
+    assert_eq!(out.evidence, "service invsys-service not found in cluster lab (MISSING)");
+    assert_eq!(out.diagnostics, vec!["service invsys-service not found in cluster lab (MISSING)"]);
 }
 
 fn target(
@@ -434,12 +303,7 @@ async fn targets_go_from_unhealthy_to_healthy() {
         .build();
     let unhealthy = || {
         DescribeTargetHealthOutput::builder()
-            .target_health_descriptions(target(
-                "10.0.1.23",
-                TargetHealthStateEnum::Healthy,
-                None,
-                None,
-            ))
+            .target_health_descriptions(target("10.0.1.23", TargetHealthStateEnum::Healthy, None, None))
             .target_health_descriptions(target(
                 "10.0.1.24",
                 TargetHealthStateEnum::Unhealthy,
@@ -450,36 +314,14 @@ async fn targets_go_from_unhealthy_to_healthy() {
     };
     let healthy = || {
         DescribeTargetHealthOutput::builder()
-            .target_health_descriptions(target(
-                "10.0.1.23",
-                TargetHealthStateEnum::Healthy,
-                None,
-                None,
-            ))
-            .target_health_descriptions(target(
-                "10.0.1.24",
-                TargetHealthStateEnum::Healthy,
-                None,
-                None,
-            ))
-            .target_health_descriptions(target(
-                "10.0.9.9",
-                TargetHealthStateEnum::Draining,
-                None,
-                None,
-            ))
+            .target_health_descriptions(target("10.0.1.23", TargetHealthStateEnum::Healthy, None, None))
+            .target_health_descriptions(target("10.0.1.24", TargetHealthStateEnum::Healthy, None, None))
+            .target_health_descriptions(target("10.0.9.9", TargetHealthStateEnum::Draining, None, None))
             .build()
     };
-    let health = mock!(Elb::describe_target_health)
-        .sequence()
-        .output(unhealthy)
-        .times(2)
-        .output(healthy)
-        .build();
-    let mocks = Mocks {
-        elbv2: vec![groups.clone(), health.clone()],
-        ..Default::default()
-    };
+    let health =
+        mock!(Elb::describe_target_health).sequence().output(unhealthy).times(2).output(healthy).build();
+    let mocks = Mocks { elbv2: vec![groups.clone(), health.clone()], ..Default::default() };
     let check = Check::new(CheckSpec::TargetsHealthy(TargetsHealthy {
         target_group: "invsys-tg".into(),
         min_healthy: Some(2),
@@ -497,14 +339,9 @@ async fn targets_go_from_unhealthy_to_healthy() {
         "{:?}",
         once.diagnostics
     );
-    let out = v
-        .wait(&check, &CancellationToken::new(), &no_progress())
-        .await;
+    let out = v.wait(&check, &CancellationToken::new(), &no_progress()).await;
     assert_eq!(out.status, Status::Pass, "{out:?}");
-    assert_eq!(
-        out.evidence,
-        "invsys-tg: 2/2 healthy (10.0.1.23:5001, 10.0.1.24:5001), 1 draining"
-    );
+    assert_eq!(out.evidence, "invsys-tg: 2/2 healthy (10.0.1.23:5001, 10.0.1.24:5001), 1 draining");
     assert_eq!(out.attempts, 1);
     // check_once: 2 calls + 2 for diagnostics; wait: 2 calls.
     assert_eq!((groups.num_calls(), health.num_calls()), (3, 3));
@@ -531,11 +368,8 @@ async fn role_allows_falls_back_to_reading_policies_when_the_simulator_fails() {
             .unwrap();
         GetRoleOutput::builder().role(role).build()
     });
-    let simulate = mock!(Iam::simulate_principal_policy)
-        .sequence()
-        .http_status(500, None)
-        .repeatedly()
-        .build();
+    let simulate =
+        mock!(Iam::simulate_principal_policy).sequence().http_status(500, None).repeatedly().build();
     let attached = mock!(Iam::list_attached_role_policies).then_output(|| {
         ListAttachedRolePoliciesOutput::builder()
             .attached_policies(
@@ -547,40 +381,24 @@ async fn role_allows_falls_back_to_reading_policies_when_the_simulator_fails() {
             .build()
     });
     let policy = mock!(Iam::get_policy).then_output(|| {
-        GetPolicyOutput::builder()
-            .policy(Policy::builder().default_version_id("v2").build())
-            .build()
+        GetPolicyOutput::builder().policy(Policy::builder().default_version_id("v2").build()).build()
     });
     let version = mock!(Iam::get_policy_version).then_output(|| {
         let doc = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22dynamodb%3AGet%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
         GetPolicyVersionOutput::builder().policy_version(PolicyVersion::builder().document(doc).build()).build()
     });
-    let inline = mock!(Iam::list_role_policies).then_output(|| {
-        ListRolePoliciesOutput::builder()
-            .policy_names("no-deletes")
-            .build()
-            .unwrap()
-    });
+    let inline = mock!(Iam::list_role_policies)
+        .then_output(|| ListRolePoliciesOutput::builder().policy_names("no-deletes").build().unwrap());
     let inline_doc = mock!(Iam::get_role_policy).then_output(|| {
         GetRolePolicyOutput::builder()
             .role_name("invsys-task")
             .policy_name("no-deletes")
-            .policy_document(
-                r#"{"Statement":{"Effect":"Deny","Action":"dynamodb:Delete*","Resource":"*"}}"#,
-            )
+            .policy_document(r#"{"Statement":{"Effect":"Deny","Action":"dynamodb:Delete*","Resource":"*"}}"#)
             .build()
             .unwrap()
     });
     let mocks = Mocks {
-        iam: vec![
-            role,
-            simulate.clone(),
-            attached,
-            policy,
-            version,
-            inline,
-            inline_doc,
-        ],
+        iam: vec![role, simulate.clone(), attached, policy, version, inline, inline_doc],
         ..Default::default()
     };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
@@ -593,63 +411,34 @@ async fn role_allows_falls_back_to_reading_policies_when_the_simulator_fails() {
     };
     let get = v.check_once(&allows("dynamodb:GetItem")).await;
     assert_eq!(get.status, Status::Pass, "{get:?}");
-    assert!(
-        get.evidence
-            .contains("allowed by ddb-read (evaluated 2 polic(ies) locally"),
-        "{}",
-        get.evidence
-    );
+    assert!(get.evidence.contains("allowed by ddb-read (evaluated 2 polic(ies) locally"), "{}", get.evidence);
     let delete = v.check_once(&allows("dynamodb:DeleteItem")).await;
     assert_eq!(delete.status, Status::Fail);
-    assert!(
-        delete.evidence.contains("explicitly denied by no-deletes"),
-        "{}",
-        delete.evidence
-    );
+    assert!(delete.evidence.contains("explicitly denied by no-deletes"), "{}", delete.evidence);
     assert_eq!(simulate.num_calls(), 2);
 }
 
 #[tokio::test]
 async fn wait_all_runs_checks_concurrently_and_reports_by_index() {
-    let ecs = mock!(Ecs::describe_services)
-        .sequence()
-        .output(stable)
-        .repeatedly()
-        .build();
+    let ecs = mock!(Ecs::describe_services).sequence().output(stable).repeatedly().build();
     let sts = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
         aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
             .account("123456789012")
             .arn("arn:aws:iam::123456789012:user/student")
             .build()
     });
-    let mocks = Mocks {
-        ecs: vec![ecs],
-        sts: vec![sts],
-        ..Default::default()
-    };
+    let mocks = Mocks { ecs: vec![ecs], sts: vec![sts], ..Default::default() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
-    let identity = Check::new(CheckSpec::CallerIdentity(
-        crate::lab::check::CallerIdentity {
-            account: Some("999999999999".into()),
-            region: None,
-        },
-    ));
+    let identity = Check::new(CheckSpec::CallerIdentity(crate::lab::check::CallerIdentity {
+        account: Some("999999999999".into()),
+        region: None,
+    }));
     let seen = Mutex::new(vec![]);
     let progress = |i: usize, p: &Progress| seen.lock().unwrap().push((i, p.attempt));
-    let outs = v
-        .wait_all(
-            &[stable_check(), identity],
-            &CancellationToken::new(),
-            &progress,
-        )
-        .await;
+    let outs = v.wait_all(&[stable_check(), identity], &CancellationToken::new(), &progress).await;
     assert_eq!(outs.len(), 2);
     assert_eq!(outs[0].status, Status::Pass);
-    assert_eq!(
-        outs[1].status,
-        Status::Fail,
-        "another account does not come right by waiting"
-    );
+    assert_eq!(outs[1].status, Status::Fail, "another account does not come right by waiting");
     assert_eq!(outs[1].attempts, 1);
     assert!(outs[1].evidence.contains("expected account 999999999999"));
     let mut seen = seen.lock().unwrap().clone();
@@ -697,25 +486,11 @@ fn http_check(url: String, json_path: Option<&str>, equals: Option<&str>) -> Che
 #[tokio::test]
 async fn http_checks_against_a_loopback_server() {
     let mut v = Mocks::default().verifier(FakeClock::new(), VerifySettings::default());
-    v.http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    v.http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
     let ok = tiny_http_server("200 OK", r#"{"status":"ok","items":[{"sku":"A1"}]}"#).await;
-    let out = v
-        .check_once(&http_check(
-            format!("{ok}/health"),
-            Some("$.items[0].sku"),
-            Some("A1"),
-        ))
-        .await;
+    let out = v.check_once(&http_check(format!("{ok}/health"), Some("$.items[0].sku"), Some("A1"))).await;
     assert_eq!(out.status, Status::Pass, "{out:?}");
-    assert!(
-        out.evidence.ends_with("→ 200, $.items[0].sku = \"A1\""),
-        "{}",
-        out.evidence
-    );
+    assert!(out.evidence.ends_with("→ 200, $.items[0].sku = \"A1\""), "{}", out.evidence);
     let bad = tiny_http_server("502 Bad Gateway", "upstream down").await;
     let out = v.check_once(&http_check(bad, None, None)).await;
     assert_eq!(out.status, Status::Fail);

@@ -40,10 +40,8 @@ enum Step {
 
 /// Parses `$.a.b[0]['c d']`.
 fn parse_path(path: &str) -> Result<Vec<Step>, String> {
-    let rest = path
-        .trim()
-        .strip_prefix('$')
-        .ok_or_else(|| format!("JSON path {path:?} must start with $"))?;
+    let rest =
+        path.trim().strip_prefix('$').ok_or_else(|| format!("JSON path {path:?} must start with $"))?;
     let chars: Vec<char> = rest.chars().collect();
     let mut steps = Vec::new();
     let mut i = 0;
@@ -127,10 +125,7 @@ pub(crate) fn evaluate_http(p: &Http, obs: &HttpObs) -> Verdict {
     let want = p.status.unwrap_or(200);
     let head = format!("{head} → {status}");
     if status != want {
-        return Verdict::fail(format!(
-            "{head} (expected {want}): {}",
-            one_line(&truncate(body, 120), 120)
-        ));
+        return Verdict::fail(format!("{head} (expected {want}): {}", one_line(&truncate(body, 120), 120)));
     }
     if let Some(text) = &p.body_contains {
         if !body.contains(text.as_str()) {
@@ -193,11 +188,7 @@ async fn request(ctx: &Ctx<'_>, p: &Http) -> Result<HttpObs, String> {
 
 /// reqwest's message and its causes ("error sending request: connection refused").
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        e.to_string()
-    };
+    let mut text = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(&format!(": {s}"));
@@ -218,11 +209,7 @@ pub(crate) async fn http(ctx: &Ctx<'_>, p: &Http) -> Result<Verdict, LookError> 
 pub(crate) async fn diagnose(ctx: &Ctx<'_>, p: &Http) -> Result<Vec<String>, LookError> {
     Ok(match request(ctx, p).await {
         Ok(HttpObs::Response { status, body }) => {
-            let cut: String = body
-                .char_indices()
-                .take_while(|(i, _)| *i < 200)
-                .map(|(_, c)| c)
-                .collect();
+            let cut: String = body.char_indices().take_while(|(i, _)| *i < 200).map(|(_, c)| c).collect();
             vec![format!("HTTP {status}; body: {}", one_line(&cut, 220))]
         }
         Ok(HttpObs::Failed(why)) => vec![format!("no response: {why}")],
@@ -288,10 +275,7 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> HttpObs {
-        HttpObs::Response {
-            status,
-            body: body.into(),
-        }
+        HttpObs::Response { status, body: body.into() }
     }
 
     #[test]
@@ -317,17 +301,8 @@ mod tests {
         ];
         for (name, p, obs, status, definitive, evidence) in cases {
             let v = evaluate_http(&p, &obs);
-            assert_eq!(
-                (v.status, v.definitive),
-                (status, definitive),
-                "{name}: {}",
-                v.evidence
-            );
-            assert!(
-                v.evidence.contains(evidence),
-                "{name}: {:?} lacks {evidence:?}",
-                v.evidence
-            );
+            assert_eq!((v.status, v.definitive), (status, definitive), "{name}: {}", v.evidence);
+            assert!(v.evidence.contains(evidence), "{name}: {:?} lacks {evidence:?}", v.evidence);
         }
     }
 }

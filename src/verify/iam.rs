@@ -29,30 +29,19 @@ pub(crate) enum Decision {
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
     match v? {
         Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-        ),
+        Value::Array(items) => Some(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()),
         _ => None,
     }
 }
 
 /// Whether the statement's Action/NotAction and Resource/NotResource cover the request.
 fn applies(statement: &Value, action: &str, resource: &str) -> bool {
-    let action_ok = match (
-        strings(statement.get("Action")),
-        strings(statement.get("NotAction")),
-    ) {
+    let action_ok = match (strings(statement.get("Action")), strings(statement.get("NotAction"))) {
         (Some(actions), _) => actions.iter().any(|a| glob(a, action, true)),
         (None, Some(not)) => !not.iter().any(|a| glob(a, action, true)),
         (None, None) => false,
     };
-    let resource_ok = match (
-        strings(statement.get("Resource")),
-        strings(statement.get("NotResource")),
-    ) {
+    let resource_ok = match (strings(statement.get("Resource")), strings(statement.get("NotResource"))) {
         (Some(resources), _) => resources.iter().any(|r| glob(r, resource, false)),
         (None, Some(not)) => !not.iter().any(|r| glob(r, resource, false)),
         // Identity policies need a Resource; a statement without one is read as `*`.
@@ -62,11 +51,7 @@ fn applies(statement: &Value, action: &str, resource: &str) -> bool {
 }
 
 /// Evaluates identity policies (name, document) for `action` on `resource`. Pure.
-pub(crate) fn evaluate_policies(
-    policies: &[(String, Value)],
-    action: &str,
-    resource: &str,
-) -> Decision {
+pub(crate) fn evaluate_policies(policies: &[(String, Value)], action: &str, resource: &str) -> Decision {
     let mut allow = Vec::new();
     let mut deny = Vec::new();
     for (name, doc) in policies {
@@ -96,11 +81,7 @@ pub(crate) fn evaluate_policies(
 
 /// Decodes a policy document as IAM returns it (URL-encoded JSON).
 pub(crate) fn decode_document(raw: &str) -> Result<Value, String> {
-    let text = if raw.trim_start().starts_with('{') {
-        raw.to_string()
-    } else {
-        percent_decode(raw)
-    };
+    let text = if raw.trim_start().starts_with('{') { raw.to_string() } else { percent_decode(raw) };
     serde_json::from_str(&text).map_err(|e| format!("unreadable policy document: {e}"))
 }
 
@@ -128,25 +109,17 @@ pub(crate) fn evaluate_role_allows(p: &RoleAllows, decision: &Decision, path: &s
     let resource = p.resource.as_deref().unwrap_or("*");
     let head = format!("role {} → {} on {resource}", p.role, p.action);
     match decision {
-        Decision::Allowed(by) => {
-            Verdict::pass(format!("{head}: allowed by {} ({path})", list(by, 3)))
+        Decision::Allowed(by) => Verdict::pass(format!("{head}: allowed by {} ({path})", list(by, 3))),
+        Decision::ExplicitDeny(by) => {
+            Verdict::fail(format!("{head}: explicitly denied by {} ({path})", list(by, 3)))
         }
-        Decision::ExplicitDeny(by) => Verdict::fail(format!(
-            "{head}: explicitly denied by {} ({path})",
-            list(by, 3)
-        )),
         Decision::ImplicitDeny => Verdict::fail(format!("{head}: no policy allows it ({path})")),
     }
 }
 
 /// `iam_role`: one GetRole call.
 pub(crate) async fn iam_role(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
-    let out = ctx
-        .call_opt(
-            "GetRole",
-            ctx.clients.iam.get_role().role_name(&p.name).send(),
-        )
-        .await?;
+    let out = ctx.call_opt("GetRole", ctx.clients.iam.get_role().role_name(&p.name).send()).await?;
     Ok(match out.as_ref().and_then(|o| o.role()) {
         Some(role) => Verdict::pass(format!("role {} exists ({})", role.role_name(), role.arn())),
         None => Verdict::fail(format!("role {} not found", p.name)),
@@ -154,72 +127,36 @@ pub(crate) async fn iam_role(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, Look
 }
 
 /// The role's identity policies: attached managed ones (default version) and inline ones.
-async fn role_policies(
-    ctx: &Ctx<'_>,
-    role: &str,
-) -> Result<(Vec<(String, Value)>, Vec<String>), LookError> {
+async fn role_policies(ctx: &Ctx<'_>, role: &str) -> Result<(Vec<(String, Value)>, Vec<String>), LookError> {
     let mut docs = Vec::new();
     let mut unread = Vec::new();
     let attached = ctx
         .call(
             "ListAttachedRolePolicies",
-            ctx.clients
-                .iam
-                .list_attached_role_policies()
-                .role_name(role)
-                .send(),
+            ctx.clients.iam.list_attached_role_policies().role_name(role).send(),
         )
         .await?;
     for a in attached.attached_policies() {
         let (Some(arn), name) = (a.policy_arn(), a.policy_name().unwrap_or("?")) else {
             continue;
         };
-        let policy = ctx
-            .call_opt(
-                "GetPolicy",
-                ctx.clients.iam.get_policy().policy_arn(arn).send(),
-            )
-            .await?;
-        let Some(version) = policy
-            .as_ref()
-            .and_then(|p| p.policy())
-            .and_then(|p| p.default_version_id())
+        let policy = ctx.call_opt("GetPolicy", ctx.clients.iam.get_policy().policy_arn(arn).send()).await?;
+        let Some(version) = policy.as_ref().and_then(|p| p.policy()).and_then(|p| p.default_version_id())
         else {
             unread.push(name.to_string());
             continue;
         };
-        let request = ctx
-            .clients
-            .iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(version)
-            .send();
+        let request = ctx.clients.iam.get_policy_version().policy_arn(arn).version_id(version).send();
         let doc = ctx.call_opt("GetPolicyVersion", request).await?;
-        match doc
-            .as_ref()
-            .and_then(|d| d.policy_version())
-            .and_then(|v| v.document())
-            .map(decode_document)
-        {
+        match doc.as_ref().and_then(|d| d.policy_version()).and_then(|v| v.document()).map(decode_document) {
             Some(Ok(doc)) => docs.push((name.to_string(), doc)),
             _ => unread.push(name.to_string()),
         }
     }
-    let inline = ctx
-        .call(
-            "ListRolePolicies",
-            ctx.clients.iam.list_role_policies().role_name(role).send(),
-        )
-        .await?;
+    let inline =
+        ctx.call("ListRolePolicies", ctx.clients.iam.list_role_policies().role_name(role).send()).await?;
     for name in inline.policy_names() {
-        let request = ctx
-            .clients
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send();
+        let request = ctx.clients.iam.get_role_policy().role_name(role).policy_name(name).send();
         match ctx.call_opt("GetRolePolicy", request).await? {
             Some(out) => match decode_document(out.policy_document()) {
                 Ok(doc) => docs.push((name.clone(), doc)),
@@ -233,17 +170,8 @@ async fn role_policies(
 
 /// `role_allows`: GetRole + SimulatePrincipalPolicy, or the role's policies evaluated here.
 pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
-    let role = ctx
-        .call_opt(
-            "GetRole",
-            ctx.clients.iam.get_role().role_name(&p.role).send(),
-        )
-        .await?;
-    let Some(arn) = role
-        .as_ref()
-        .and_then(|r| r.role())
-        .map(|r| r.arn().to_string())
-    else {
+    let role = ctx.call_opt("GetRole", ctx.clients.iam.get_role().role_name(&p.role).send()).await?;
+    let Some(arn) = role.as_ref().and_then(|r| r.role()).map(|r| r.arn().to_string()) else {
         return Ok(Verdict::fail(format!("role {} not found", p.role)));
     };
     let resource = p.resource.as_deref().unwrap_or("*");
@@ -263,11 +191,7 @@ pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict
                     .iter()
                     .filter_map(|s| s.source_policy_id().map(str::to_string))
                     .collect();
-                let by = if by.is_empty() {
-                    vec!["the role's policies".to_string()]
-                } else {
-                    by
-                };
+                let by = if by.is_empty() { vec!["the role's policies".to_string()] } else { by };
                 Some(match r.eval_decision().as_str() {
                     "allowed" => Decision::Allowed(by),
                     "explicitDeny" => Decision::ExplicitDeny(by),
@@ -276,9 +200,7 @@ pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict
             }
             None => None,
         },
-        Err(e) if matches!(e.class, ErrorClass::Credentials | ErrorClass::Throttling) => {
-            return Err(e)
-        }
+        Err(e) if matches!(e.class, ErrorClass::Credentials | ErrorClass::Throttling) => return Err(e),
         // Not implemented (sandboxes answer 500), or not permitted: read the policies instead.
         Err(_) => None,
     };
@@ -287,10 +209,7 @@ pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict
     }
     let (docs, unread) = role_policies(ctx, &p.role).await?;
     let decision = evaluate_policies(&docs, &p.action, resource);
-    let mut path = format!(
-        "evaluated {} polic(ies) locally, conditions ignored",
-        docs.len()
-    );
+    let mut path = format!("evaluated {} polic(ies) locally, conditions ignored", docs.len());
     if !unread.is_empty() {
         path.push_str(&format!("; could not read {}", list(&unread, 3)));
     }
@@ -316,10 +235,8 @@ mod tests {
                 {"Effect": "Allow", "Action": ["dynamodb:Get*", "dynamodb:Query"], "Resource": "arn:aws:dynamodb:*:*:table/Inv*"}
             ]}),
         );
-        let all_ddb = policy(
-            "all",
-            json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}}),
-        );
+        let all_ddb =
+            policy("all", json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}}));
         let deny_delete = policy(
             "nodelete",
             json!({"Statement": [{"Effect": "Deny", "Action": "dynamodb:Delete*", "Resource": "*"}]}),
@@ -332,10 +249,8 @@ mod tests {
             "notresource",
             json!({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::secret/*"}]}),
         );
-        let allowed =
-            |names: &[&str]| Decision::Allowed(names.iter().map(|s| s.to_string()).collect());
-        let denied =
-            |names: &[&str]| Decision::ExplicitDeny(names.iter().map(|s| s.to_string()).collect());
+        let allowed = |names: &[&str]| Decision::Allowed(names.iter().map(|s| s.to_string()).collect());
+        let denied = |names: &[&str]| Decision::ExplicitDeny(names.iter().map(|s| s.to_string()).collect());
         #[rustfmt::skip]
         let cases = vec![
             ("prefix wildcard", vec![read.clone()], "dynamodb:GetItem", table, allowed(&["read"])),
@@ -354,11 +269,7 @@ mod tests {
             ("wildcard resource request against a specific resource", vec![read], "dynamodb:GetItem", "*", Decision::ImplicitDeny),
         ];
         for (name, policies, action, resource, want) in cases {
-            assert_eq!(
-                evaluate_policies(&policies, action, resource),
-                want,
-                "{name}"
-            );
+            assert_eq!(evaluate_policies(&policies, action, resource), want, "{name}");
         }
     }
 
@@ -367,35 +278,17 @@ mod tests {
         let raw = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3A%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
         let doc = decode_document(raw).unwrap();
         assert_eq!(doc["Statement"][0]["Action"], "s3:*");
-        assert_eq!(
-            decode_document(r#"{"Statement": []}"#).unwrap()["Statement"],
-            json!([])
-        );
+        assert_eq!(decode_document(r#"{"Statement": []}"#).unwrap()["Statement"], json!([]));
         assert!(decode_document("%7Bnot json").is_err());
         assert_eq!(percent_decode("a%2"), "a%2");
     }
 
     #[test]
     fn role_allows_evidence_names_the_path() {
-        let p = RoleAllows {
-            role: "task".into(),
-            action: "dynamodb:Query".into(),
-            resource: None,
-        };
-        let v = evaluate_role_allows(
-            &p,
-            &Decision::Allowed(vec!["read".into()]),
-            "IAM policy simulator",
-        );
-        assert_eq!(
-            v.evidence,
-            "role task → dynamodb:Query on *: allowed by read (IAM policy simulator)"
-        );
-        let v = evaluate_role_allows(
-            &p,
-            &Decision::ExplicitDeny(vec!["nodelete".into()]),
-            "local",
-        );
+        let p = RoleAllows { role: "task".into(), action: "dynamodb:Query".into(), resource: None };
+        let v = evaluate_role_allows(&p, &Decision::Allowed(vec!["read".into()]), "IAM policy simulator");
+        assert_eq!(v.evidence, "role task → dynamodb:Query on *: allowed by read (IAM policy simulator)");
+        let v = evaluate_role_allows(&p, &Decision::ExplicitDeny(vec!["nodelete".into()]), "local");
         assert_eq!(v.status, crate::verify::Status::Fail);
         assert!(v.evidence.contains("explicitly denied by nodelete"));
     }

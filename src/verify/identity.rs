@@ -5,12 +5,7 @@ use super::{Ctx, LookError, Verdict};
 use crate::lab::check::CallerIdentity;
 
 /// `caller_identity`, pure.
-pub(crate) fn evaluate_identity(
-    p: &CallerIdentity,
-    account: &str,
-    arn: &str,
-    region: &str,
-) -> Verdict {
+pub(crate) fn evaluate_identity(p: &CallerIdentity, account: &str, arn: &str, region: &str) -> Verdict {
     let evidence = format!("account {account} ({arn}) in {region}");
     let mut wrong = Vec::new();
     if let Some(want) = &p.account {
@@ -31,16 +26,8 @@ pub(crate) fn evaluate_identity(
 }
 
 /// `caller_identity`: one GetCallerIdentity call.
-pub(crate) async fn caller_identity(
-    ctx: &Ctx<'_>,
-    p: &CallerIdentity,
-) -> Result<Verdict, LookError> {
-    let out = ctx
-        .call(
-            "GetCallerIdentity",
-            ctx.clients.sts.get_caller_identity().send(),
-        )
-        .await?;
+pub(crate) async fn caller_identity(ctx: &Ctx<'_>, p: &CallerIdentity) -> Result<Verdict, LookError> {
+    let out = ctx.call("GetCallerIdentity", ctx.clients.sts.get_caller_identity().send()).await?;
     Ok(evaluate_identity(
         p,
         out.account().unwrap_or_default(),
@@ -67,29 +54,13 @@ mod tests {
                 Pass,
                 "account 123456789012 (arn:aws:iam::123456789012:user/student) in us-east-1",
             ),
-            (
-                p(Some("123456789012"), Some("us-east-1")),
-                Pass,
-                "in us-east-1",
-            ),
-            (
-                p(Some("111111111111"), None),
-                Fail,
-                "expected account 111111111111",
-            ),
-            (
-                p(None, Some("eu-west-1")),
-                Fail,
-                "expected region eu-west-1",
-            ),
+            (p(Some("123456789012"), Some("us-east-1")), Pass, "in us-east-1"),
+            (p(Some("111111111111"), None), Fail, "expected account 111111111111"),
+            (p(None, Some("eu-west-1")), Fail, "expected region eu-west-1"),
         ];
         for (p, status, evidence) in cases {
-            let v = evaluate_identity(
-                &p,
-                "123456789012",
-                "arn:aws:iam::123456789012:user/student",
-                "us-east-1",
-            );
+            let v =
+                evaluate_identity(&p, "123456789012", "arn:aws:iam::123456789012:user/student", "us-east-1");
             assert_eq!(v.status, status, "{}", v.evidence);
             assert_eq!(v.definitive, status == Fail);
             assert!(v.evidence.contains(evidence), "{:?}", v.evidence);

@@ -150,12 +150,7 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier on the system clock.
     pub fn new(clients: Arc<Clients>, settings: VerifySettings) -> Self {
-        Verifier {
-            clients,
-            settings,
-            clock: Arc::new(SystemClock),
-            http: http::client(),
-        }
+        Verifier { clients, settings, clock: Arc::new(SystemClock), http: http::client() }
     }
 
     /// The same verifier on another clock (tests).
@@ -172,11 +167,7 @@ impl Verifier {
             Ok(v) => (v.status, v.evidence, Vec::new()),
             Err(e) => match e.class {
                 ErrorClass::NotFound => (Status::Fail, e.message, Vec::new()),
-                _ => (
-                    Status::Error,
-                    format!("could not look: {}", e.message),
-                    vec![e.advice()],
-                ),
+                _ => (Status::Error, format!("could not look: {}", e.message), vec![e.advice()]),
             },
         };
         if status == Status::Fail {
@@ -230,41 +221,24 @@ impl Verifier {
             max_interval: self.settings.max_interval,
             seed: poll::seed_for(&check.describe(), seed),
         };
-        let end = poll::poll(
-            &*self.clock,
-            &pacing,
-            cancel,
-            |remaining| self.look(check, remaining),
-            progress,
-        )
-        .await;
+        let end =
+            poll::poll(&*self.clock, &pacing, cancel, |remaining| self.look(check, remaining), progress)
+                .await;
         let waited = humantime::format_duration(Duration::from_secs(end.elapsed.as_secs()));
         let attempts = end.attempts;
         let (status, evidence, mut diagnostics) = match end.ending {
             poll::Ending::Passed(v) => (Status::Pass, v.evidence, Vec::new()),
             poll::Ending::Definitive(v) => (Status::Fail, v.evidence, Vec::new()),
-            poll::Ending::Error(e) => (
-                Status::Error,
-                format!("could not look: {}", e.message),
-                vec![e.advice()],
-            ),
+            poll::Ending::Error(e) => {
+                (Status::Error, format!("could not look: {}", e.message), vec![e.advice()])
+            }
             poll::Ending::TimedOut(last) => {
                 let line = format!("gave up after {waited} ({attempts} looks)");
                 match last {
                     Some(Ok(v)) => (Status::Fail, v.evidence, vec![line]),
-                    Some(Err(e)) if e.class == ErrorClass::NotFound => {
-                        (Status::Fail, e.message, vec![line])
-                    }
-                    Some(Err(e)) => (
-                        Status::Error,
-                        format!("could not look: {}", e.message),
-                        vec![line],
-                    ),
-                    None => (
-                        Status::Fail,
-                        "no look completed before the deadline".to_string(),
-                        vec![line],
-                    ),
+                    Some(Err(e)) if e.class == ErrorClass::NotFound => (Status::Fail, e.message, vec![line]),
+                    Some(Err(e)) => (Status::Error, format!("could not look: {}", e.message), vec![line]),
+                    None => (Status::Fail, "no look completed before the deadline".to_string(), vec![line]),
                 }
             }
             poll::Ending::Cancelled(last) => {
@@ -291,9 +265,7 @@ impl Verifier {
     }
 
     fn deadline(&self, check: &Check) -> Duration {
-        self.settings
-            .timeout_override
-            .unwrap_or_else(|| check.deadline())
+        self.settings.timeout_override.unwrap_or_else(|| check.deadline())
     }
 
     fn outcome(
@@ -364,20 +336,12 @@ impl Verifier {
     async fn diagnose(&self, check: &Check) -> Vec<String> {
         let ctx = self.ctx(Duration::from_secs(30));
         let lines = match &check.spec {
-            CheckSpec::ServiceStable(p) => {
-                ecs::diagnose_service(&ctx, &p.cluster, &p.service).await
-            }
-            CheckSpec::ServiceDesiredCount(p) => {
-                ecs::diagnose_service(&ctx, &p.cluster, &p.service).await
-            }
-            CheckSpec::ServiceTaskDefinition(p) => {
-                ecs::diagnose_service(&ctx, &p.cluster, &p.service).await
-            }
+            CheckSpec::ServiceStable(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
+            CheckSpec::ServiceDesiredCount(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
+            CheckSpec::ServiceTaskDefinition(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
             CheckSpec::TargetsHealthy(p) => elb::diagnose_targets(&ctx, p).await,
             CheckSpec::PrivateDns(p) => cloudmap::diagnose_private_dns(&ctx, p).await,
-            CheckSpec::ServiceConnect(p) => {
-                ecs::diagnose_service(&ctx, &p.cluster, &p.service).await
-            }
+            CheckSpec::ServiceConnect(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
             CheckSpec::LogGroup(p) => cloudwatch::diagnose_log_group(&ctx, p).await,
             CheckSpec::Http(p) => http::diagnose(&ctx, p).await,
             _ => Ok(Vec::new()),
@@ -395,19 +359,14 @@ pub fn matching_hints<'a>(hints: &'a [Hint], outcomes: &[Outcome]) -> Vec<&'a Hi
     let texts: Vec<&str> = outcomes
         .iter()
         .filter(|o| o.status != Status::Pass)
-        .flat_map(|o| {
-            std::iter::once(o.evidence.as_str()).chain(o.diagnostics.iter().map(String::as_str))
-        })
+        .flat_map(|o| std::iter::once(o.evidence.as_str()).chain(o.diagnostics.iter().map(String::as_str)))
         .collect();
     hints
         .iter()
         .filter(|hint| {
             let Some(when) = &hint.when else { return false };
             // A broken pattern is a lint finding, not a reason to stop a run.
-            let Ok(re) = regex::RegexBuilder::new(when)
-                .case_insensitive(true)
-                .build()
-            else {
+            let Ok(re) = regex::RegexBuilder::new(when).case_insensitive(true).build() else {
                 return false;
             };
             texts.iter().any(|t| re.is_match(t))
@@ -429,29 +388,17 @@ pub(crate) struct Verdict {
 impl Verdict {
     /// The check passes.
     pub fn pass(evidence: impl Into<String>) -> Self {
-        Verdict {
-            status: Status::Pass,
-            evidence: evidence.into(),
-            definitive: false,
-        }
+        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false }
     }
 
     /// Not (yet) in the expected state.
     pub fn fail(evidence: impl Into<String>) -> Self {
-        Verdict {
-            status: Status::Fail,
-            evidence: evidence.into(),
-            definitive: false,
-        }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false }
     }
 
     /// Failed for good: waiting longer will not help.
     pub fn fail_now(evidence: impl Into<String>) -> Self {
-        Verdict {
-            status: Status::Fail,
-            evidence: evidence.into(),
-            definitive: true,
-        }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true }
     }
 
     /// Pass when `ok`, otherwise a (non-definitive) fail; same evidence either way.
@@ -476,10 +423,7 @@ pub(crate) struct LookError {
 impl LookError {
     /// An error of `class` with `message`.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        LookError {
-            class,
-            message: message.into(),
-        }
+        LookError { class, message: message.into() }
     }
 
     /// Classifies an SDK error from the operation `op`.
@@ -488,10 +432,7 @@ impl LookError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        LookError {
-            class: ErrorClass::of(err),
-            message: format!("{op}: {}", describe(err)),
-        }
+        LookError { class: ErrorClass::of(err), message: format!("{op}: {}", describe(err)) }
     }
 
     /// What the student can do about it, one line.
@@ -572,10 +513,7 @@ mod tests {
     }
 
     fn hint(when: Option<&str>, text: &str) -> Hint {
-        Hint {
-            when: when.map(String::from),
-            text: text.into(),
-        }
+        Hint { when: when.map(String::from), text: text.into() }
     }
 
     #[test]
@@ -589,21 +527,10 @@ mod tests {
         ];
         let outcomes = vec![
             outcome(Status::Pass, "circuit breaker ok", &[]),
-            outcome(
-                Status::Fail,
-                "0/2 running",
-                &["task stopped: cannotpullcontainererror: pull image"],
-            ),
-            outcome(
-                Status::Error,
-                "x",
-                &["10.0.1.2:5001 unhealthy Target.ResponseCodeMismatch"],
-            ),
+            outcome(Status::Fail, "0/2 running", &["task stopped: cannotpullcontainererror: pull image"]),
+            outcome(Status::Error, "x", &["10.0.1.2:5001 unhealthy Target.ResponseCodeMismatch"]),
         ];
-        let got: Vec<&str> = matching_hints(&hints, &outcomes)
-            .iter()
-            .map(|h| h.text.as_str())
-            .collect();
+        let got: Vec<&str> = matching_hints(&hints, &outcomes).iter().map(|h| h.text.as_str()).collect();
         assert_eq!(got, vec!["pull", "health"]);
         assert!(matching_hints(&hints, &[]).is_empty());
     }

@@ -107,38 +107,23 @@ pub(crate) enum Pace {
 impl Pacer {
     /// A pacer whose interval stops growing at `max_interval`.
     pub fn new(max_interval: Duration) -> Self {
-        Pacer {
-            interval: FIRST_INTERVAL,
-            max_interval,
-            backoff: None,
-            window: VecDeque::new(),
-        }
+        Pacer { interval: FIRST_INTERVAL, max_interval, backoff: None, window: VecDeque::new() }
     }
 
     /// The look that started at `started` made `calls` calls and came to `pace`; returns when
     /// the next look may start. `jitter` is in [0, 1).
-    pub fn next_start(
-        &mut self,
-        started: Duration,
-        calls: u32,
-        pace: Pace,
-        jitter: f64,
-    ) -> Duration {
+    pub fn next_start(&mut self, started: Duration, calls: u32, pace: Pace, jitter: f64) -> Duration {
         self.window.push_back((started, calls));
         let delay = match pace {
             Pace::BackOff => {
-                let b = self
-                    .backoff
-                    .map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+                let b = self.backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
                 self.backoff = Some(b);
                 // Between half and all of the back-off.
                 b.mul_f64(0.5 + 0.5 * jitter)
             }
             Pace::Answered => {
                 self.backoff = None;
-                let cap = self
-                    .max_interval
-                    .max(Duration::from_millis(1500) * calls.max(1));
+                let cap = self.max_interval.max(Duration::from_millis(1500) * calls.max(1));
                 let d = self.interval.min(cap);
                 self.interval = (self.interval.mul_f64(1.5)).min(cap);
                 d
@@ -203,47 +188,27 @@ where
             Ok(v) => v.evidence.clone(),
             Err(e) => format!("{} (retrying)", e.message),
         };
-        progress(&Progress {
-            attempt: attempts,
-            status_line: line,
-            elapsed: elapsed(),
-        });
+        progress(&Progress { attempt: attempts, status_line: line, elapsed: elapsed() });
         let pace = match &result {
             Ok(v) if v.status == Status::Pass => {
-                return PollEnd {
-                    ending: Ending::Passed(v.clone()),
-                    attempts,
-                    elapsed: elapsed(),
-                };
+                return PollEnd { ending: Ending::Passed(v.clone()), attempts, elapsed: elapsed() };
             }
             Ok(v) if v.definitive => {
-                return PollEnd {
-                    ending: Ending::Definitive(v.clone()),
-                    attempts,
-                    elapsed: elapsed(),
-                };
+                return PollEnd { ending: Ending::Definitive(v.clone()), attempts, elapsed: elapsed() };
             }
             Ok(_) => Pace::Answered,
             Err(e) => match e.class {
                 ErrorClass::NotFound => Pace::Answered,
                 ErrorClass::Throttling | ErrorClass::Transient => Pace::BackOff,
                 ErrorClass::AccessDenied | ErrorClass::Credentials | ErrorClass::Other => {
-                    return PollEnd {
-                        ending: Ending::Error(e.clone()),
-                        attempts,
-                        elapsed: elapsed(),
-                    };
+                    return PollEnd { ending: Ending::Error(e.clone()), attempts, elapsed: elapsed() };
                 }
             },
         };
         last = Some(result);
         let next = pacer.next_start(started, calls, pace, jitter(pacing.seed, attempts));
         if next >= pacing.deadline {
-            return PollEnd {
-                ending: Ending::TimedOut(last),
-                attempts,
-                elapsed: elapsed(),
-            };
+            return PollEnd { ending: Ending::TimedOut(last), attempts, elapsed: elapsed() };
         }
         let wait = next.saturating_sub(elapsed());
         if !wait.is_zero() {
@@ -321,23 +286,13 @@ mod tests {
     #[test]
     fn every_minute_stays_within_the_call_budget() {
         for (calls, max_interval) in [(1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (1, 1), (8, 1)] {
-            let s = starts(
-                Duration::from_secs(max_interval),
-                calls,
-                Duration::from_secs(600),
-            );
+            let s = starts(Duration::from_secs(max_interval), calls, Duration::from_secs(600));
             let worst = max_calls_in_any_minute(&s, calls);
-            assert!(
-                worst <= CALLS_PER_MINUTE,
-                "{calls} calls/look: {worst} calls in a minute"
-            );
+            assert!(worst <= CALLS_PER_MINUTE, "{calls} calls/look: {worst} calls in a minute");
             // ... and never slower than one look per max(interval, 1.5 s per call) once settled.
             let tail = &s[s.len() - 10..];
             let cap = Duration::from_secs(max_interval).max(Duration::from_millis(1500) * calls);
-            assert!(
-                tail.windows(2).all(|w| w[1] - w[0] <= cap),
-                "{calls}: {tail:?}"
-            );
+            assert!(tail.windows(2).all(|w| w[1] - w[0] <= cap), "{calls}: {tail:?}");
         }
     }
 

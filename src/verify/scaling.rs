@@ -13,24 +13,15 @@ fn namespace(ns: &Option<String>) -> ServiceNamespace {
 /// `scalable_target`, pure; `found` is (min, max) when registered.
 pub(crate) fn evaluate_scalable_target(p: &ScalableTarget, found: Option<(i32, i32)>) -> Verdict {
     let Some((min, max)) = found else {
-        return Verdict::fail(format!(
-            "{} is not registered as a scalable target",
-            p.resource_id
-        ));
+        return Verdict::fail(format!("{} is not registered as a scalable target", p.resource_id));
     };
     let evidence = format!("{}: min {min}, max {max}", p.resource_id);
     let mut wrong = Vec::new();
     if p.min_capacity.is_some_and(|want| want != min) {
-        wrong.push(format!(
-            "expected min {}",
-            p.min_capacity.unwrap_or_default()
-        ));
+        wrong.push(format!("expected min {}", p.min_capacity.unwrap_or_default()));
     }
     if p.max_capacity.is_some_and(|want| want != max) {
-        wrong.push(format!(
-            "expected max {}",
-            p.max_capacity.unwrap_or_default()
-        ));
+        wrong.push(format!("expected max {}", p.max_capacity.unwrap_or_default()));
     }
     if wrong.is_empty() {
         Verdict::pass(evidence)
@@ -40,12 +31,8 @@ pub(crate) fn evaluate_scalable_target(p: &ScalableTarget, found: Option<(i32, i
 }
 
 /// `scalable_target`: one DescribeScalableTargets call.
-pub(crate) async fn scalable_target(
-    ctx: &Ctx<'_>,
-    p: &ScalableTarget,
-) -> Result<Verdict, LookError> {
-    let dimension =
-        ScalableDimension::from(p.dimension.as_deref().unwrap_or("ecs:service:DesiredCount"));
+pub(crate) async fn scalable_target(ctx: &Ctx<'_>, p: &ScalableTarget) -> Result<Verdict, LookError> {
+    let dimension = ScalableDimension::from(p.dimension.as_deref().unwrap_or("ecs:service:DesiredCount"));
     let request = ctx
         .clients
         .autoscaling
@@ -57,31 +44,18 @@ pub(crate) async fn scalable_target(
     let out = ctx.call_opt("DescribeScalableTargets", request).await?;
     let found = out
         .as_ref()
-        .and_then(|o| {
-            o.scalable_targets()
-                .iter()
-                .find(|t| t.resource_id() == p.resource_id)
-        })
+        .and_then(|o| o.scalable_targets().iter().find(|t| t.resource_id() == p.resource_id))
         .map(|t| (t.min_capacity(), t.max_capacity()));
     Ok(evaluate_scalable_target(p, found))
 }
 
 /// `scaling_policy`, pure; `found` is (policy type, target value) when the policy exists.
-pub(crate) fn evaluate_scaling_policy(
-    p: &ScalingPolicy,
-    found: Option<(String, Option<f64>)>,
-) -> Verdict {
+pub(crate) fn evaluate_scaling_policy(p: &ScalingPolicy, found: Option<(String, Option<f64>)>) -> Verdict {
     let Some((kind, target)) = found else {
-        return Verdict::fail(format!(
-            "no scaling policy {} on {}",
-            p.policy_name, p.resource_id
-        ));
+        return Verdict::fail(format!("no scaling policy {} on {}", p.policy_name, p.resource_id));
     };
     let target = target.map(|t| format!(", target {t}")).unwrap_or_default();
-    let evidence = format!(
-        "policy {} on {}: {kind}{target}",
-        p.policy_name, p.resource_id
-    );
+    let evidence = format!("policy {} on {}: {kind}{target}", p.policy_name, p.resource_id);
     match &p.policy_type {
         Some(want) if !want.eq_ignore_ascii_case(&kind) => {
             Verdict::fail(format!("{evidence}; expected {want}"))
@@ -103,15 +77,9 @@ pub(crate) async fn scaling_policy(ctx: &Ctx<'_>, p: &ScalingPolicy) -> Result<V
     let out = ctx.call_opt("DescribeScalingPolicies", request).await?;
     let found = out
         .as_ref()
-        .and_then(|o| {
-            o.scaling_policies()
-                .iter()
-                .find(|s| s.policy_name() == p.policy_name)
-        })
+        .and_then(|o| o.scaling_policies().iter().find(|s| s.policy_name() == p.policy_name))
         .map(|s| {
-            let target = s
-                .target_tracking_scaling_policy_configuration()
-                .map(|c| c.target_value());
+            let target = s.target_tracking_scaling_policy_configuration().map(|c| c.target_value());
             (s.policy_type().as_str().to_string(), target)
         });
     Ok(evaluate_scaling_policy(p, found))
@@ -133,12 +101,7 @@ mod tests {
             max_capacity: max,
         };
         let cases = [
-            (
-                p(None, None),
-                Some((1, 4)),
-                Pass,
-                "service/c/s: min 1, max 4",
-            ),
+            (p(None, None), Some((1, 4)), Pass, "service/c/s: min 1, max 4"),
             (p(Some(1), Some(4)), Some((1, 4)), Pass, "min 1"),
             (p(Some(2), Some(4)), Some((1, 4)), Fail, "expected min 2"),
             (p(None, Some(10)), Some((1, 4)), Fail, "expected max 10"),
@@ -161,18 +124,8 @@ mod tests {
         };
         let tt = || Some(("TargetTrackingScaling".to_string(), Some(70.0)));
         let cases = [
-            (
-                p(None),
-                tt(),
-                Pass,
-                "policy cpu70 on service/c/s: TargetTrackingScaling, target 70",
-            ),
-            (
-                p(Some("targettrackingscaling")),
-                tt(),
-                Pass,
-                "TargetTracking",
-            ),
+            (p(None), tt(), Pass, "policy cpu70 on service/c/s: TargetTrackingScaling, target 70"),
+            (p(Some("targettrackingscaling")), tt(), Pass, "TargetTracking"),
             (p(Some("StepScaling")), tt(), Fail, "expected StepScaling"),
             (p(None), None, Fail, "no scaling policy cpu70"),
         ];

@@ -59,12 +59,11 @@ pub(crate) struct Mocks {
 }
 
 fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
-    rules.iter().fold(
-        MockResponseInterceptor::new()
-            .rule_mode(RuleMode::MatchAny)
-            .allow_passthrough(),
-        |i, r| i.with_rule(r),
-    )
+    rules
+        .iter()
+        .fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny).allow_passthrough(), |i, r| {
+            i.with_rule(r)
+        })
 }
 
 impl Mocks {
@@ -81,9 +80,7 @@ impl Mocks {
             .build();
         let mut clients = Clients::new(config.clone());
         clients.ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&config)
-                .interceptor(interceptor(&self.ecs))
-                .build(),
+            aws_sdk_ecs::config::Builder::from(&config).interceptor(interceptor(&self.ecs)).build(),
         );
         clients.elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
@@ -91,9 +88,7 @@ impl Mocks {
                 .build(),
         );
         clients.sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&config)
-                .interceptor(interceptor(&self.sts))
-                .build(),
+            aws_sdk_sts::config::Builder::from(&config).interceptor(interceptor(&self.sts)).build(),
         );
         clients.servicediscovery = aws_sdk_servicediscovery::Client::from_conf(
             aws_sdk_servicediscovery::config::Builder::from(&config)
@@ -101,9 +96,7 @@ impl Mocks {
                 .build(),
         );
         clients.iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config)
-                .interceptor(interceptor(&self.iam))
-                .build(),
+            aws_sdk_iam::config::Builder::from(&config).interceptor(interceptor(&self.iam)).build(),
         );
         clients
     }

@@ -19,24 +19,14 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 
 /// The last `n` non-empty lines of `text`.
 pub(crate) fn tail(text: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect()
 }
 
 /// Glob matching with `*` (any run) and `?` (one character).
 pub(crate) fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if case_insensitive {
-        (
-            pattern.to_lowercase().chars().collect(),
-            text.to_lowercase().chars().collect(),
-        )
+        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
     } else {
         (pattern.chars().collect(), text.chars().collect())
     };
@@ -96,12 +86,7 @@ mod tests {
             ("dynamodb:Get*", "dynamodb:PutItem", false, false),
             ("DynamoDB:get*", "dynamodb:GetItem", true, true),
             ("DynamoDB:get*", "dynamodb:GetItem", false, false),
-            (
-                "arn:aws:dynamodb:*:*:table/Inv*",
-                "arn:aws:dynamodb:us-east-1:1:table/Inventory",
-                false,
-                true,
-            ),
+            ("arn:aws:dynamodb:*:*:table/Inv*", "arn:aws:dynamodb:us-east-1:1:table/Inventory", false, true),
             ("a?c", "abc", false, true),
             ("a?c", "ac", false, false),
             ("*a*b", "xxaxxb", false, true),

@@ -12,12 +12,7 @@ fn account_has_its_own_identity() {
     assert_eq!(id["Account"].as_str(), Some(acct.account_id()));
     assert_ne!(acct.account_id(), "123456789012");
     let env = acct.env();
-    let get = |k: &str| {
-        env.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
+    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
     assert_eq!(get("AWS_ENDPOINT_URL"), sandbox().endpoint);
     assert_eq!(get("HOME"), acct.home().display().to_string());
     assert!(get("PATH").starts_with(&sandbox().venv_bin().display().to_string()));
@@ -49,14 +44,7 @@ fn service_reaches_steady_state() {
     let acct = sandbox().account();
     let vpc = acct.aws_json(["ec2", "create-vpc", "--cidr-block", "10.7.0.0/16"]);
     let vpc_id = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
-    let subnet = acct.aws_json([
-        "ec2",
-        "create-subnet",
-        "--vpc-id",
-        &vpc_id,
-        "--cidr-block",
-        "10.7.3.0/24",
-    ]);
+    let subnet = acct.aws_json(["ec2", "create-subnet", "--vpc-id", &vpc_id, "--cidr-block", "10.7.3.0/24"]);
     let subnet_id = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
     acct.aws_json(["ecs", "create-cluster", "--cluster-name", "smoke"]);
     acct.aws_json([
@@ -94,14 +82,7 @@ fn service_reaches_steady_state() {
     ]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let svc = acct.aws_json([
-            "ecs",
-            "describe-services",
-            "--cluster",
-            "smoke",
-            "--services",
-            "web",
-        ]);
+        let svc = acct.aws_json(["ecs", "describe-services", "--cluster", "smoke", "--services", "web"]);
         let svc = &svc["services"][0];
         if svc["runningCount"] == 2 && svc["deployments"][0]["rolloutState"] == "COMPLETED" {
             break;
@@ -109,13 +90,6 @@ fn service_reaches_steady_state() {
         assert!(Instant::now() < deadline, "service never settled: {svc}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    let tasks = acct.aws_json([
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        "smoke",
-        "--service-name",
-        "web",
-    ]);
+    let tasks = acct.aws_json(["ecs", "list-tasks", "--cluster", "smoke", "--service-name", "web"]);
     assert_eq!(tasks["taskArns"].as_array().map(Vec::len), Some(2));
 }

@@ -39,9 +39,7 @@ static NEXT_ACCOUNT: AtomicU64 = AtomicU64::new(1);
 
 /// The sandbox of this test binary, started on first use.
 pub fn sandbox() -> &'static Sandbox {
-    SANDBOX.get_or_init(|| {
-        Sandbox::start().unwrap_or_else(|e| panic!("starting the AWS sandbox: {e}"))
-    })
+    SANDBOX.get_or_init(|| Sandbox::start().unwrap_or_else(|e| panic!("starting the AWS sandbox: {e}")))
 }
 
 /// A running sandbox server.
@@ -73,8 +71,7 @@ impl Sandbox {
         let state_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("labsandbox")
             .join(std::process::id().to_string());
-        fs::create_dir_all(&state_dir)
-            .map_err(|e| format!("creating {}: {e}", state_dir.display()))?;
+        fs::create_dir_all(&state_dir).map_err(|e| format!("creating {}: {e}", state_dir.display()))?;
 
         let install = Command::new("bash")
             .arg(repo.join("scripts").join("sandbox"))
@@ -91,8 +88,7 @@ impl Sandbox {
         }
 
         let log_path = state_dir.join("server.log");
-        let log = fs::File::create(&log_path)
-            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+        let log = fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
         let mut cmd = Command::new(venv_bin.join("python"));
         cmd.args(["-m", "labsandbox", "--port", "0", "--exit-on-stdin-eof"])
             .current_dir(&repo)
@@ -101,9 +97,7 @@ impl Sandbox {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("spawning labsandbox: {e}"))?;
+        let mut child = cmd.spawn().map_err(|e| format!("spawning labsandbox: {e}"))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
 
@@ -131,15 +125,10 @@ impl Sandbox {
             }
             Err(_) => {
                 let _ = child.kill();
-                return Err(format!(
-                    "no ready line within {START_TIMEOUT:?}; log: {}",
-                    read_log(&log_path)
-                ));
+                return Err(format!("no ready line within {START_TIMEOUT:?}; log: {}", read_log(&log_path)));
             }
         };
-        let stdout = reader
-            .join()
-            .map_err(|_| "stdout reader panicked".to_string())?;
+        let stdout = reader.join().map_err(|_| "stdout reader panicked".to_string())?;
         let info: serde_json::Value = serde_json::from_str(ready[READY_PREFIX.len()..].trim())
             .map_err(|e| format!("bad ready line {ready:?}: {e}"))?;
         let port_of = |key: &str| -> Result<u16, String> {
@@ -206,10 +195,8 @@ impl Sandbox {
     pub fn account(&self) -> TestAccount {
         let n = NEXT_ACCOUNT.fetch_add(1, Ordering::Relaxed);
         assert!(n < 10_000, "too many sandbox accounts in one test binary");
-        let account_id = format!(
-            "{:012}",
-            200_000_000_000u64 + u64::from(std::process::id() % 100_000) * 10_000 + n
-        );
+        let account_id =
+            format!("{:012}", 200_000_000_000u64 + u64::from(std::process::id() % 100_000) * 10_000 + n);
         self.assume_account(&account_id)
     }
 
@@ -228,33 +215,19 @@ impl Sandbox {
             self.port,
             "POST",
             "/",
-            &[
-                (
-                    "Content-Type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                ),
-                ("Authorization", auth),
-            ],
+            &[("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Authorization", auth)],
             form.as_bytes(),
         )
         .unwrap_or_else(|e| panic!("AssumeRole into {account_id}: {e}"));
         assert_eq!(status, 200, "AssumeRole into {account_id}: {xml}");
         let tag = |name: &str| -> String {
             let open = format!("<{name}>");
-            let start = xml
-                .find(&open)
-                .unwrap_or_else(|| panic!("no {name} in AssumeRole answer: {xml}"))
+            let start = xml.find(&open).unwrap_or_else(|| panic!("no {name} in AssumeRole answer: {xml}"))
                 + open.len();
-            let end = start
-                + xml[start..]
-                    .find(&format!("</{name}>"))
-                    .expect("closing tag");
+            let end = start + xml[start..].find(&format!("</{name}>")).expect("closing tag");
             xml[start..end].to_string()
         };
-        let home = tempfile::Builder::new()
-            .prefix("labsandbox-home-")
-            .tempdir()
-            .expect("temporary HOME");
+        let home = tempfile::Builder::new().prefix("labsandbox-home-").tempdir().expect("temporary HOME");
         TestAccount {
             account_id: account_id.to_string(),
             access_key_id: tag("AccessKeyId"),
@@ -312,21 +285,12 @@ impl TestAccount {
             ("AWS_SESSION_TOKEN", self.session_token.clone()),
             ("AWS_DEFAULT_REGION", REGION.to_string()),
             ("AWS_REGION", REGION.to_string()),
-            (
-                "AWS_CONFIG_FILE",
-                home.join("no-aws-config").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                home.join("no-aws-credentials").display().to_string(),
-            ),
+            ("AWS_CONFIG_FILE", home.join("no-aws-config").display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", home.join("no-aws-credentials").display().to_string()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
             ("AWS_PAGER", String::new()),
             ("AWS_DISABLE_HOST_PREFIX_INJECTION", "true".to_string()),
-            (
-                "LABRUNNER_DNS_SERVER",
-                format!("127.0.0.1:{}", self.dns_port),
-            ),
+            ("LABRUNNER_DNS_SERVER", format!("127.0.0.1:{}", self.dns_port)),
             ("LABRUNNER_SANDBOX", "1".to_string()),
             ("http_proxy", proxy.clone()),
             ("HTTP_PROXY", proxy),
@@ -373,9 +337,7 @@ impl TestAccount {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        self.aws_command(args)
-            .output()
-            .expect("running the aws CLI")
+        self.aws_command(args).output().expect("running the aws CLI")
     }
 
     /// Run `aws ... --output json`, assert success and parse stdout.
@@ -397,10 +359,7 @@ impl TestAccount {
             return serde_json::Value::Null;
         }
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "aws output is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
+            panic!("aws output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
         })
     }
 }
@@ -416,7 +375,10 @@ fn http(
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .map_err(|e| format!("connecting to 127.0.0.1:{port}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -426,13 +388,9 @@ fn http(
         .and_then(|_| stream.write_all(body))
         .map_err(|e| format!("sending {method} {path}: {e}"))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("reading {method} {path}: {e}"))?;
+    stream.read_to_end(&mut raw).map_err(|e| format!("reading {method} {path}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("malformed HTTP answer: {text}"))?;
+    let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| format!("malformed HTTP answer: {text}"))?;
     let status = head
         .split_whitespace()
         .nth(1)
@@ -442,11 +400,7 @@ fn http(
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
     Ok((status, body))
 }
 

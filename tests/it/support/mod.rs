@@ -1,0 +1,3 @@
+//! Test support: the hermetic harness and the sandbox.
+
+pub mod sandbox;
