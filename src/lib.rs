@@ -17,6 +17,7 @@ pub mod commands;
 pub mod error;
 pub mod exec;
 pub mod lab;
+pub mod session;
 pub mod state;
 pub mod ui;
 pub mod verify;
