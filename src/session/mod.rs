@@ -1,3 +1,6 @@
-//! The guided runner: the step state machine, variables, events, and the driver around them.
+//! The guided runner: the step state machine, variables, events, and prompts.
 
+pub mod event;
+pub mod prompt;
+pub mod runner;
 pub mod vars;

@@ -4,6 +4,7 @@
 
 pub mod markdown;
 pub mod page;
+pub mod report;
 pub mod style;
 
 use std::io::{IsTerminal, Write};

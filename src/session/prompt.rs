@@ -1,0 +1,243 @@
+//! Asking the student: a trait with a terminal implementation (dialoguer), a line-based one
+//! for piped standard input (how tests drive the interactive flow), and a scripted one.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Write};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+/// Questions the runner asks.
+pub trait Prompter: Send {
+    /// Picks one of `items`; returns its index.
+    fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize>;
+    /// Asks for a text value, offering `default`.
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String>;
+    /// Yes or no.
+    fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool>;
+    /// Resolves when the student presses Enter (used while watching checks).
+    fn enter(&mut self) -> oneshot::Receiver<()>;
+}
+
+/// Prompts on the terminal with dialoguer.
+pub struct TerminalPrompter {
+    theme: dialoguer::theme::ColorfulTheme,
+    pending_enter: bool,
+}
+
+impl TerminalPrompter {
+    /// A terminal prompter.
+    pub fn new() -> Self {
+        TerminalPrompter { theme: dialoguer::theme::ColorfulTheme::default(), pending_enter: false }
+    }
+
+    fn finish_pending_enter(&mut self) {
+        // A watch may have left a blocking read on the terminal; it consumed the Enter that
+        // ended the watch or will consume the next one, so say so before the next question.
+        self.pending_enter = false;
+    }
+}
+
+impl Default for TerminalPrompter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn to_io(e: dialoguer::Error) -> io::Error {
+    match e {
+        dialoguer::Error::IO(e) => e,
+    }
+}
+
+impl Prompter for TerminalPrompter {
+    fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize> {
+        self.finish_pending_enter();
+        dialoguer::Select::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .items(items)
+            .default(default)
+            .interact_on_opt(&console::Term::stderr())
+            .map_err(to_io)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
+    }
+
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String> {
+        self.finish_pending_enter();
+        let mut input = dialoguer::Input::<String>::with_theme(&self.theme).with_prompt(prompt);
+        if let Some(d) = default {
+            input = input.default(d.to_string());
+        }
+        input.interact_text_on(&console::Term::stderr()).map_err(to_io)
+    }
+
+    fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool> {
+        self.finish_pending_enter();
+        dialoguer::Confirm::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .default(default)
+            .interact_on(&console::Term::stderr())
+            .map_err(to_io)
+    }
+
+    fn enter(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.pending_enter = true;
+        std::thread::spawn(move || {
+            if console::Term::stderr().read_line().is_ok() {
+                let _ = tx.send(());
+            }
+        });
+        rx
+    }
+}
+
+/// Reads answers as lines from standard input; writes questions to standard error.
+/// Used when LABRUNNER_INTERACTIVE=1 forces the interactive flow without a terminal.
+pub struct LinePrompter {
+    lines: Arc<Mutex<std::sync::mpsc::Receiver<String>>>,
+}
+
+impl LinePrompter {
+    /// Starts the reader of standard input.
+    pub fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in io::stdin().lock().lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LinePrompter { lines: Arc::new(Mutex::new(rx)) }
+    }
+
+    fn next_line(&self) -> io::Result<String> {
+        let lines = self.lines.lock().map_err(|_| io::Error::other("prompt reader poisoned"))?;
+        lines.recv().map_err(|_| io::Error::new(io::ErrorKind::UnexpectedEof, "standard input closed"))
+    }
+}
+
+impl Default for LinePrompter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prompter for LinePrompter {
+    fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize> {
+        let mut err = io::stderr().lock();
+        let _ = writeln!(err, "{prompt}");
+        for (i, item) in items.iter().enumerate() {
+            let _ = writeln!(err, "  {}) {item}", i + 1);
+        }
+        let _ = write!(err, "> ");
+        let _ = err.flush();
+        drop(err);
+        let answer = self.next_line()?;
+        Ok(pick(&answer, items).unwrap_or(default))
+    }
+
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String> {
+        let _ = write!(io::stderr(), "{prompt}{}: ", default.map(|d| format!(" [{d}]")).unwrap_or_default());
+        let answer = self.next_line()?;
+        let answer = answer.trim();
+        Ok(if answer.is_empty() { default.unwrap_or("").to_string() } else { answer.to_string() })
+    }
+
+    fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool> {
+        let _ = write!(io::stderr(), "{prompt} [{}] ", if default { "Y/n" } else { "y/N" });
+        let answer = self.next_line()?;
+        Ok(match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => true,
+            "n" | "no" => false,
+            _ => default,
+        })
+    }
+
+    fn enter(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let lines = Arc::clone(&self.lines);
+        std::thread::spawn(move || {
+            let got = lines.lock().map(|l| l.recv().is_ok()).unwrap_or(false);
+            if got {
+                let _ = tx.send(());
+            }
+        });
+        rx
+    }
+}
+
+/// Answers given in advance, for tests of the runner's logic.
+#[derive(Debug, Default)]
+pub struct ScriptedPrompter {
+    answers: VecDeque<String>,
+    /// Every question asked, in order.
+    pub asked: Vec<String>,
+}
+
+impl ScriptedPrompter {
+    /// Answers in order: an item's number or label for `select`, text for `input`, y/n.
+    pub fn new(answers: &[&str]) -> Self {
+        ScriptedPrompter { answers: answers.iter().map(|s| s.to_string()).collect(), asked: Vec::new() }
+    }
+
+    fn next(&mut self, prompt: &str) -> io::Result<String> {
+        self.asked.push(prompt.to_string());
+        self.answers
+            .pop_front()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("no scripted answer for {prompt:?}")))
+    }
+}
+
+impl Prompter for ScriptedPrompter {
+    fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize> {
+        let answer = self.next(prompt)?;
+        Ok(pick(&answer, items).unwrap_or(default))
+    }
+
+    fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String> {
+        let answer = self.next(prompt)?;
+        Ok(if answer.is_empty() { default.unwrap_or("").to_string() } else { answer })
+    }
+
+    fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool> {
+        Ok(match self.next(prompt)?.as_str() {
+            "y" => true,
+            "n" => false,
+            _ => default,
+        })
+    }
+
+    fn enter(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(());
+        rx
+    }
+}
+
+/// An answer as a 1-based number, or the start of an item's label (case-insensitive).
+fn pick(answer: &str, items: &[&str]) -> Option<usize> {
+    let answer = answer.trim().to_ascii_lowercase();
+    if answer.is_empty() {
+        return None;
+    }
+    if let Ok(n) = answer.parse::<usize>() {
+        return (1..=items.len()).contains(&n).then(|| n - 1);
+    }
+    items.iter().position(|item| item.to_ascii_lowercase().starts_with(&answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_by_number_or_label() {
+        let items = ["Run it for me", "I'll do it myself", "Skip", "Quit"];
+        let cases = [("1", Some(0)), ("4", Some(3)), ("9", None), ("run", Some(0)), ("i'll", Some(1)), ("q", Some(3)), ("", None)];
+        for (answer, want) in cases {
+            assert_eq!(pick(answer, &items), want, "{answer:?}");
+        }
+    }
+}

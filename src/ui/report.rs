@@ -1,0 +1,221 @@
+//! Drawing the runner's events: on a terminal (step pages, live spinners per check), as
+//! plain timestamped lines (no terminal, or CI), or as one JSON object per line (`--json`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::markdown::{render, RenderOptions};
+use super::page::step_page;
+use super::Styles;
+use crate::exec::Stream;
+use crate::lab::Lab;
+use crate::session::event::{Event, Reporter, StepResult};
+use crate::verify::Status;
+
+/// Writes events as JSON lines.
+pub struct JsonReporter {
+    out: Box<dyn Write + Send>,
+}
+
+impl JsonReporter {
+    /// A reporter writing to `out`.
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        JsonReporter { out }
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn event(&mut self, event: &Event) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let _ = writeln!(self.out, "{line}");
+            let _ = self.out.flush();
+        }
+    }
+}
+
+/// Draws events as text: pages and spinners on a terminal, timestamped lines otherwise.
+pub struct TextReporter {
+    lab: Lab,
+    out: Box<dyn Write + Send>,
+    styles: Styles,
+    render: RenderOptions,
+    /// Terminal mode: step pages and spinners. Plain mode: timestamped lines.
+    fancy: bool,
+    /// Show each step's instructions (interactive runs).
+    pages: bool,
+    multi: Option<MultiProgress>,
+    spinners: HashMap<usize, ProgressBar>,
+    checks: Vec<String>,
+}
+
+impl TextReporter {
+    /// A reporter for `lab` writing to `out`. `fancy` turns on spinners (a terminal);
+    /// `pages` shows each step's instructions.
+    pub fn new(lab: Lab, out: Box<dyn Write + Send>, render: RenderOptions, fancy: bool, pages: bool) -> Self {
+        TextReporter {
+            lab,
+            out,
+            styles: Styles::new(render.color),
+            render,
+            fancy,
+            pages,
+            multi: None,
+            spinners: HashMap::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let text = if self.fancy { text.to_string() } else { format!("[{}] {text}", clock()) };
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(text);
+            }
+            None => {
+                let _ = writeln!(self.out, "{text}");
+            }
+        }
+    }
+
+    fn spinner(&mut self, index: usize) -> Option<&ProgressBar> {
+        if !self.fancy {
+            return None;
+        }
+        let multi = self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let label = self.checks.get(index).cloned().unwrap_or_default();
+        Some(self.spinners.entry(index).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_prefix(label);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    fn clear_spinners(&mut self) {
+        for (_, bar) in self.spinners.drain() {
+            bar.finish_and_clear();
+        }
+        self.multi = None;
+    }
+}
+
+fn clock() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    now.get(11..19).unwrap_or(&now).to_string()
+}
+
+impl Reporter for TextReporter {
+    fn event(&mut self, event: &Event) {
+        let s = self.styles.clone();
+        match event {
+            Event::LabStarted { title, account, arn, region, total, finished, resumed, .. } => {
+                self.line(&format!("{}", s.heading.apply_to(title)));
+                self.line(&format!("Account {account} ({arn}), region {region}"));
+                if *resumed {
+                    self.line(&format!("Continuing: {finished} of {total} steps finished before."));
+                }
+            }
+            Event::Notice { text } => self.line(&format!("{}", s.dim.apply_to(text))),
+            Event::StepStarted { step, title, number, total } => {
+                if self.pages {
+                    if let Some(st) = self.lab.step(step) {
+                        let page = step_page(st, *number, *total, self.render);
+                        let _ = writeln!(self.out, "\n{page}");
+                    }
+                } else {
+                    self.line(&format!("{} {title} [{step}]", s.heading.apply_to(format!("Step {number}/{total} ·"))));
+                }
+            }
+            Event::BlockStarted { block, code, .. } => {
+                let first = code.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                self.line(&format!("{} {}", s.bold.apply_to(format!("▶ block {block}:")), s.code.apply_to(first)));
+            }
+            Event::Output { stream, line, .. } => {
+                let bar = if *stream == Stream::Stderr { s.warn.apply_to("│").to_string() } else { s.dim.apply_to("│").to_string() };
+                self.line(&format!("  {bar} {line}"));
+            }
+            Event::BlockFinished { block, status, .. } => match status {
+                Some(0) => {}
+                Some(code) => self.line(&format!("{} block {block} exited with status {code}", s.mark(false))),
+                None => self.line(&format!("{} block {block} was stopped", s.mark(false))),
+            },
+            Event::VariableSet { name, value } => self.line(&format!("  {} {name} = {value}", s.dim.apply_to("•"))),
+            Event::ResourceRecorded { resource, .. } => {
+                self.line(&format!("  {} recorded for cleanup: {resource}", s.dim.apply_to("+")))
+            }
+            Event::ResourcePreexisting { resource, .. } => self.line(&format!(
+                "  {} {resource} existed before this step; it is not recorded, so cleanup will leave it",
+                s.warn.apply_to("!")
+            )),
+            Event::ResourceNotFound { resource, reason, .. } => {
+                self.line(&format!("  {} not recorded: {resource} ({reason})", s.warn.apply_to("!")))
+            }
+            Event::ChecksStarted { checks, .. } => {
+                self.checks = checks.clone();
+                if !self.fancy {
+                    self.line(&format!("checking {} thing(s)", checks.len()));
+                }
+            }
+            Event::CheckProgress { index, status, .. } => {
+                if let Some(bar) = self.spinner(*index) {
+                    bar.set_message(status.clone());
+                } else if !self.fancy {
+                    let label = self.checks.get(*index).cloned().unwrap_or_default();
+                    self.line(&format!("  … {label}: {status}"));
+                }
+            }
+            Event::CheckFinished { index, outcome, .. } => {
+                if let Some(bar) = self.spinners.remove(index) {
+                    bar.finish_and_clear();
+                }
+                let mark = match outcome.status {
+                    Status::Pass => s.mark(true),
+                    Status::Fail => s.mark(false),
+                    Status::Error => s.warn.apply_to("!").to_string(),
+                };
+                let elapsed = humantime::format_duration(Duration::from_millis(outcome.elapsed.as_millis() as u64));
+                self.line(&format!("{mark} {}: {} {}", outcome.description, outcome.evidence, s.dim.apply_to(format!("({elapsed})"))));
+                for d in &outcome.diagnostics {
+                    self.line(&format!("    {}", s.dim.apply_to(d)));
+                }
+                if self.spinners.is_empty() {
+                    self.clear_spinners();
+                }
+            }
+            Event::Hints { hints, .. } => {
+                for h in hints {
+                    let text = render(h, self.render);
+                    self.line(&format!("{} {}", s.warn.apply_to("Hint:"), text.trim_end()));
+                }
+            }
+            Event::StepFinished { step, result } => {
+                self.clear_spinners();
+                let text = match result {
+                    StepResult::Done => format!("{} step {step} done", s.mark(true)),
+                    StepResult::Skipped => format!("{} step {step} skipped", s.warn.apply_to("»")),
+                    StepResult::Failed => format!("{} step {step} is not done", s.mark(false)),
+                    StepResult::Interrupted => format!("{} step {step} interrupted", s.warn.apply_to("■")),
+                };
+                self.line(&text);
+            }
+            Event::Drifted { step, evidence } => {
+                self.line(&format!("{} step {step} no longer checks out; it will be done again:", s.warn.apply_to("!")));
+                for e in evidence {
+                    self.line(&format!("    {}", s.dim.apply_to(e)));
+                }
+            }
+            Event::LabFinished { done, skipped, total, complete, .. } => {
+                let text = if *complete {
+                    format!("{} lab finished: {done} of {total} steps done, {skipped} skipped", s.mark(true))
+                } else {
+                    format!("{done} of {total} steps done, {skipped} skipped")
+                };
+                self.line(&text);
+            }
+        }
+    }
+}
