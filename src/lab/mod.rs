@@ -1,6 +1,8 @@
 //! Labs: the model, the Markdown and manifest parsers, loading from disk, and lint.
 
 pub mod check;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod lint;
 pub mod load;
 pub mod manifest;

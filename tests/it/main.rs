@@ -1,5 +1,14 @@
-//! labrunner's one integration-test binary: the CLI end to end, against the local sandbox
-//! where AWS is needed.
+//! labrunner's one integration-test binary: the real executable, run hermetically.
+//!
+//! - `support`: the [`support::Test`] builder, [`support::Outcome`] assertions and
+//!   [`support::LabTree`] for lab trees in temporary directories;
+//! - `catalog`: `list`, `show` and `lint` over small fixture labs, asserting whole outputs;
+//! - `malformed`: one broken lab per parser error, with the exact position and message;
+//! - `hugo`: real workshop pages without labrunner metadata still load and show.
 
-mod sandbox_smoke;
 mod support;
+
+mod catalog;
+mod hugo;
+mod malformed;
+mod sandbox_smoke;
