@@ -13,6 +13,7 @@ use crate::lab::lint::{lint_lab, lint_module, Finding};
 use crate::lab::parse::parse_module;
 use crate::lab::{find_lab, list_labs, load_lab, LabError};
 use crate::out;
+use crate::ui::page::plural;
 use crate::ui::Ui;
 
 /// What was linted and what was found.
@@ -200,9 +201,15 @@ fn print_text(ui: &mut Ui, reports: &[Report]) {
         let summary = if !r.errors.is_empty() {
             s.fail.apply_to(format!("{}: unusable, {} error(s)", r.target, r.errors.len())).to_string()
         } else if !r.findings.is_empty() {
-            s.warn.apply_to(format!("{}: {} finding(s)", r.target, r.findings.len())).to_string()
+            s.warn.apply_to(format!("{}: {}", r.target, plural(r.findings.len(), "finding"))).to_string()
         } else {
-            s.ok.apply_to(format!("{}: clean ({} steps, {} checks)", r.target, r.steps, r.checks)).to_string()
+            s.ok.apply_to(format!(
+                "{}: clean ({}, {})",
+                r.target,
+                plural(r.steps, "step"),
+                plural(r.checks, "check")
+            ))
+            .to_string()
         };
         out!(ui, "{summary}");
     }

@@ -554,10 +554,7 @@ impl<'de> Visitor<'de> for CheckVisitor {
         let mut label = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "timeout" => {
-                    let text: String = map.next_value()?;
-                    timeout = Some(parse_duration(&text).map_err(de::Error::custom)?);
-                }
+                "timeout" => timeout = Some(map.next_value::<DurationText>()?.0),
                 "label" => label = Some(map.next_value()?),
                 _ => {
                     if let Some(first) = &spec {
@@ -581,7 +578,32 @@ impl<'de> Visitor<'de> for CheckVisitor {
 /// Parses a duration written as `90s`, `5m` or `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?} ({e}); write it like 90s, 5m or 1h"))
+        .map_err(|_| format!("invalid duration {text:?}: write it like 90s, 5m or 1h 30m"))
+}
+
+/// A duration as written in metadata; errors are raised at the value, so they point at it.
+struct DurationText(Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 90s, 5m or 1h")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                parse_duration(v).map(DurationText).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+                Err(E::custom(format!("invalid duration {v}: give a unit, such as {v}s or {v}m")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+                Err(E::custom(format!("invalid duration {v}: give a unit, such as {v}s or {v}m")))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
 }
 
 /// A value written as a one-key map (`ecs_service: {...}`) whose key selects an enum variant.

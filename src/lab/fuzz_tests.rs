@@ -247,17 +247,7 @@ fn check_errors(file: &Path, text: &str, errors: &[LabError]) -> Result<(), Test
     Ok(())
 }
 
-/// Pages that trip the known panic of `known_panic_keyword_glued_to_the_closing_marker`:
-/// set aside (as rejected cases) until it is fixed, so the properties keep guarding the rest.
-fn hits_known_panic(text: &str) -> bool {
-    static GLUED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"<!--\s*labrunner:[A-Za-z0-9_-]*-->").expect("valid regex")
-    });
-    GLUED.is_match(text)
-}
-
 fn check_page(text: &str) -> Result<(), TestCaseError> {
-    prop_assume!(!hits_known_panic(text), "known panic, see known_panic_keyword_glued_to_the_closing_marker");
     let file = Path::new("content/demo/01-page.md");
     match parse_module(file, text) {
         Err(errors) => check_errors(file, text, &errors),
@@ -412,15 +402,18 @@ proptest! {
     }
 }
 
-/// `<!-- labrunner:step-->`: the keyword is read up to the first character that is not a
-/// letter, digit, `-` or `_`, so it swallows the `--` of `-->` and `rest[keyword_len..close]`
-/// slices backwards (parse.rs, `read_marker`). Same for `<!-- labrunner:end-->`.
+/// Regression: a keyword glued to the closing `-->` (`<!-- labrunner:step-->`) used to make
+/// the keyword scan swallow the `--` and slice backwards (a panic, exit 101).
 #[test]
-#[ignore = "known panic in parse::read_marker; un-ignore once fixed"]
-fn known_panic_keyword_glued_to_the_closing_marker() {
-    for page in ["<!-- labrunner:step-->\n", "<!-- labrunner:end-->\n", "x\n\n<!-- labrunner:ste-->\n"] {
-        assert!(hits_known_panic(page));
-        let result = std::panic::catch_unwind(|| parse_module(Path::new("m.md"), page));
-        assert!(result.is_ok(), "parse_module panicked on {page:?}");
-    }
+fn keyword_glued_to_the_closing_marker() {
+    let end = parse_module(Path::new("m.md"), "<!-- labrunner:end-->\n");
+    assert!(end.is_ok(), "an end marker glued to --> is fine: {end:?}");
+    let step = parse_module(Path::new("m.md"), "<!-- labrunner:step-->\n").unwrap_err();
+    assert_eq!(step[0].to_string(), "m.md:1:1: empty step metadata: a step needs at least an `id`");
+    let unknown = parse_module(Path::new("m.md"), "x\n\n<!-- labrunner:ste-->\n").unwrap_err();
+    assert!(
+        unknown[0].to_string().starts_with("m.md:3:1: unknown metadata block `labrunner:ste`"),
+        "{}",
+        unknown[0]
+    );
 }

@@ -134,8 +134,20 @@ pub fn lint_module(module: &Module) -> Vec<Finding> {
     for step in &module.steps {
         findings.extend(undeclared_resources(step));
         findings.extend(check_parameters(step));
+        findings.extend(step_without_checks(step));
     }
     findings
+}
+
+fn step_without_checks(step: &Step) -> Option<Finding> {
+    (step.declared && step.checks.is_empty() && step.runnable_blocks().next().is_some()).then(|| Finding {
+        location: step.location.clone(),
+        rule: "step-without-checks",
+        message: format!(
+            "step `{}` runs commands but declares no checks, so labrunner cannot verify it",
+            step.id
+        ),
+    })
 }
 
 /// Shell variables every shell has; never lab variables.

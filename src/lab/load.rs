@@ -123,7 +123,15 @@ fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
     let mut seen: Vec<&str> = Vec::new();
     for (_, step) in lab.steps() {
         if seen.contains(&step.id.as_str()) && !module_local_duplicate(lab, &step.id) {
-            errors.push(duplicate_id(step));
+            let first = lab.steps().map(|(_, s)| s).find(|s| s.id == step.id).map(|s| s.location.to_string());
+            let mut error = duplicate_id(step);
+            if let Some(first) = first {
+                error.hint = Some(format!(
+                    "step ids must be unique across the whole lab; `{}` is first used at {first}",
+                    step.id
+                ));
+            }
+            errors.push(error);
         }
         seen.push(&step.id);
         let mut names: Vec<String> = step.checks.iter().flat_map(|c| c.variables()).collect();

@@ -70,6 +70,18 @@ pub(crate) fn locate_in(file: &Path, text: &str, needle: &str) -> Location {
     }
 }
 
+/// Like [`locate_in`], for the occurrence after `skip` earlier ones.
+pub(crate) fn locate_nth(file: &Path, text: &str, needle: &str, skip: usize) -> Location {
+    match text.match_indices(needle).nth(skip) {
+        Some((offset, _)) => {
+            let index = super::source::LineIndex::new(text);
+            let (line, column) = index.position(text, offset);
+            Location::new(file, line, column)
+        }
+        None => locate_in(file, text, needle),
+    }
+}
+
 /// Parses and validates a manifest. `file` is used for positions and the id check.
 pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>> {
     let err = |line, column, message: String| LabError::new(Location::new(file, line, column), message);
@@ -135,7 +147,9 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
 
     let mut variables: Vec<Variable> = Vec::new();
     for v in raw.variables {
-        let location = locate_in(file, text, &format!("name: {}", v.name));
+        // The n-th declaration of a name stands at the n-th occurrence of `name: X`.
+        let nth = variables.iter().filter(|d| d.name == v.name).count();
+        let location = locate_nth(file, text, &format!("name: {}", v.name), nth);
         if !vars::is_valid_name(&v.name) {
             errors.push(LabError::new(
                 location.clone(),
@@ -178,7 +192,7 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
                     format!(
                         "pattern of `{}` is not a valid regular expression: {}",
                         v.name,
-                        detail.lines().last().unwrap_or("").trim()
+                        super::parse::regex_problem(&detail)
                     ),
                 ));
             }

@@ -333,8 +333,8 @@ fn read_marker(raw: &str, offset: usize, at: &dyn Fn(usize) -> Location) -> Resu
     let lead = after_open.len() - after_open.trim_start().len();
     let body = &after_open[lead..];
     let Some(rest) = body.strip_prefix("labrunner:") else { return Ok(None) };
-    let keyword_len =
-        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
+    // A keyword is letters, digits, `_` and single dashes; it never swallows the `--` of `-->`.
+    let keyword_len = keyword_end(rest);
     let keyword = &rest[..keyword_len];
     let marker_at = at(offset + open);
     let Some(close) = rest.find("-->") else {
@@ -425,7 +425,10 @@ fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
             if let Err(e) = regex::RegexBuilder::new(when).case_insensitive(true).build() {
                 return Err(LabError::new(
                     source.locate(when),
-                    format!("hint `when` is not a valid regular expression: {}", first_line(&e.to_string())),
+                    format!(
+                        "hint `when` is not a valid regular expression: {}",
+                        regex_problem(&e.to_string())
+                    ),
                 ));
             }
         }
@@ -433,8 +436,25 @@ fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
     Ok(())
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().to_string()
+/// The useful line of a `regex` error (its last), without the crate's "error:" prefix.
+pub(crate) fn regex_problem(s: &str) -> String {
+    let line = s.lines().last().unwrap_or(s).trim();
+    line.strip_prefix("error:").unwrap_or(line).trim().to_string()
+}
+
+/// Length of the `labrunner:` keyword at the start of `rest`.
+fn keyword_end(rest: &str) -> usize {
+    let bytes = rest.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let dash_pair = c == b'-' && bytes.get(i + 1) == Some(&b'-');
+        if dash_pair || !(c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Step and lab ids: lower-case letters, digits, dashes; starting with a letter or digit.

@@ -29,8 +29,22 @@ impl LineIndex {
 }
 
 static SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*(.*?)\s*[%>]\}\}\s*$").expect("valid regex")
+    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*([^{}]*?)\s*[%>]\}\}\s*$").expect("valid regex")
 });
+
+static INLINE_SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*([^{}]*?)\s*[%>]\}\}"#).expect("valid regex")
+});
+
+/// Inline shortcodes inside prose: `ref`/`relref` keep their target, paired ones such as
+/// `{{% button %}}text{{% /button %}}` keep their text, the rest disappear.
+fn inline_shortcode(caps: &regex::Captures) -> String {
+    let closing = !caps[1].is_empty();
+    match (&caps[2], closing) {
+        ("ref" | "relref", false) => caps[3].trim().trim_matches('"').to_string(),
+        _ => String::new(),
+    }
+}
 
 /// Result of [`prepare`]: the text to parse, plus the front matter if there was one.
 #[derive(Debug, Clone)]
@@ -109,6 +123,9 @@ pub fn prepare(page: &str) -> Prepared {
         }
         match shortcode_comment(line) {
             Some(replacement) => out.push_str(&replacement),
+            None if line.contains("{{") => {
+                out.push_str(&INLINE_SHORTCODE.replace_all(line, inline_shortcode))
+            }
             None => out.push_str(line),
         }
     }
@@ -198,6 +215,18 @@ mod tests {
             ("{{< /tab >}}", "<!-- /labrunner-tab -->"),
             ("  {{< youtube abc >}}", "  <!-- labrunner-shortcode youtube abc -->"),
             ("{{% children %}}", "<!-- labrunner-shortcode children -->"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(prepare(input).text, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn inline_shortcodes_leave_their_text() {
+        let cases = [
+            ("Click {{% button href=\"/x\" %}}here{{% /button %}} now", "Click here now"),
+            ("See {{< ref \"setup.md\" >}}.", "See setup.md."),
+            ("plain {{ not a shortcode }}", "plain {{ not a shortcode }}"),
         ];
         for (input, want) in cases {
             assert_eq!(prepare(input).text, want, "{input}");

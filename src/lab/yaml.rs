@@ -94,14 +94,24 @@ fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
 }
 
 fn convert(e: &serde_yaml::Error, text: &str, origin: Origin) -> YamlError {
-    let (line, column) = match e.location() {
-        Some(loc) => (loc.line(), loc.column()),
+    let message = e.to_string();
+    // "found unexpected end of stream, while scanning a quoted scalar at line 3 column 8":
+    // the position inside the message is where the broken construct starts, which is where
+    // the author has to look; the error's own position is merely where the scanner gave up.
+    let started = POSITION
+        .captures_iter(&message)
+        .filter_map(|c| Some((c[1].parse::<usize>().ok()?, c[2].parse::<usize>().ok()?)))
+        .last()
+        .filter(|_| message.contains(", while "));
+    let (line, column) = match (started, e.location()) {
+        (Some(pos), _) => pos,
+        (None, Some(loc)) => (loc.line(), loc.column()),
         // Errors without a position (an empty document, say) point at the snippet's start.
-        None => (1, 1),
+        (None, None) => (1, 1),
     };
     let (line, column) = clamp_to_text(text, line, column);
     let (line, column) = origin.translate(line, column);
-    YamlError { line, column, message: clean_message(&e.to_string()) }
+    YamlError { line, column, message: clean_message(&message) }
 }
 
 /// serde_yaml can report a position one past the last line (end of stream); keep it inside.
@@ -118,16 +128,10 @@ fn clamp_to_text(text: &str, line: usize, column: usize) -> (usize, usize) {
 /// Drops serde_yaml's " at line N column M" (we print positions ourselves) and makes the
 /// type vocabulary read like YAML rather than Rust.
 fn clean_message(message: &str) -> String {
-    let mut msg = message.to_string();
-    if let Some(idx) = msg.find(" at line ") {
-        let tail = &msg[idx + " at line ".len()..];
-        let is_position =
-            tail.split_whitespace().next().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
-        if is_position {
-            let rest = tail.find(',').map(|i| tail[i..].to_string()).unwrap_or_default();
-            msg = format!("{}{}", &msg[..idx], rest);
-        }
-    }
+    // serde_yaml appends positions relative to the snippet ("at line 4 column 21"), sometimes
+    // twice ("while parsing a flow mapping at line 4 column 21"); labrunner prints the file
+    // position itself, so every one of them goes.
+    let msg = POSITION.replace_all(message, "");
     msg.replace("a sequence", "a list")
         .replace("sequence", "list")
         .replace("struct ", "")
@@ -136,6 +140,9 @@ fn clean_message(message: &str) -> String {
         .replace("i32", "a whole number")
         .replace("i64", "a whole number")
 }
+
+static POSITION: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r" at line (\d+) column (\d+)").expect("valid regex"));
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +178,14 @@ mod tests {
     fn first_line_columns_shift_by_the_origin_column() {
         assert_eq!(Origin { line: 3, column: 20 }.translate(1, 2), (3, 21));
         assert_eq!(Origin { line: 3, column: 20 }.translate(2, 2), (4, 2));
+    }
+
+    #[test]
+    fn a_broken_quote_points_where_it_starts() {
+        let err = from_str::<serde_yaml::Value>("a: 1\nb: \"open\nc: 2\n", Origin { line: 10, column: 1 })
+            .unwrap_err();
+        assert_eq!((err.line, err.column), (11, 4));
+        assert_eq!(err.message, "found unexpected end of stream, while scanning a quoted scalar");
     }
 
     #[test]

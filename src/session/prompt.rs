@@ -184,9 +184,9 @@ impl ScriptedPrompter {
 
     fn next(&mut self, prompt: &str) -> io::Result<String> {
         self.asked.push(prompt.to_string());
-        self.answers
-            .pop_front()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("no scripted answer for {prompt:?}")))
+        self.answers.pop_front().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, format!("no scripted answer for {prompt:?}"))
+        })
     }
 }
 
@@ -235,7 +235,15 @@ mod tests {
     #[test]
     fn answers_by_number_or_label() {
         let items = ["Run it for me", "I'll do it myself", "Skip", "Quit"];
-        let cases = [("1", Some(0)), ("4", Some(3)), ("9", None), ("run", Some(0)), ("i'll", Some(1)), ("q", Some(3)), ("", None)];
+        let cases = [
+            ("1", Some(0)),
+            ("4", Some(3)),
+            ("9", None),
+            ("run", Some(0)),
+            ("i'll", Some(1)),
+            ("q", Some(3)),
+            ("", None),
+        ];
         for (answer, want) in cases {
             assert_eq!(pick(answer, &items), want, "{answer:?}");
         }

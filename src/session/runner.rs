@@ -183,7 +183,10 @@ impl<'a> Session<'a> {
     fn skip_to(&mut self, from: &str) -> Result<(), Error> {
         let Some(index) = self.lab.step_index(from) else {
             let ids: Vec<&str> = self.lab.steps().map(|(_, s)| s.id.as_str()).collect();
-            return Err(Error::usage(format!("lab `{}` has no step `{from}`", self.lab.id()), format!("its steps are: {}", ids.join(", "))));
+            return Err(Error::usage(
+                format!("lab `{}` has no step `{from}`", self.lab.id()),
+                format!("its steps are: {}", ids.join(", ")),
+            ));
         };
         let earlier: Vec<String> = self.lab.steps().take(index).map(|(_, s)| s.id.clone()).collect();
         for id in earlier {
@@ -191,7 +194,9 @@ impl<'a> Session<'a> {
                 self.progress.finish(&id, StepOutcome::Done);
             }
         }
-        self.reporter.event(&Event::Notice { text: format!("starting at step `{from}`; the steps before it count as done by hand") });
+        self.reporter.event(&Event::Notice {
+            text: format!("starting at step `{from}`; the steps before it count as done by hand"),
+        });
         self.save_progress()
     }
 
@@ -298,7 +303,11 @@ impl<'a> Session<'a> {
             )
         } else if step.mode == StepMode::Console || !step.checks.is_empty() {
             (
-                vec!["I'll do it now (labrunner watches the checks)", "Skip this step", "Quit (progress is saved)"],
+                vec![
+                    "I'll do it now (labrunner watches the checks)",
+                    "Skip this step",
+                    "Quit (progress is saved)",
+                ],
                 vec![Choice::Myself, Choice::Skip, Choice::Quit],
             )
         } else {
@@ -318,7 +327,9 @@ impl<'a> Session<'a> {
         }
         items.extend(["Skip this step", "Quit (progress is saved)"]);
         map.extend([Choice::Skip, Choice::Quit]);
-        let picked = prompter.select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0).map_err(prompt_error)?;
+        let picked = prompter
+            .select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0)
+            .map_err(prompt_error)?;
         Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
     }
 
@@ -333,16 +344,18 @@ impl<'a> Session<'a> {
                 _ => None,
             };
             let value = match &var.source {
-                VariableSource::Prompt => match (self.prompter.as_deref_mut().filter(|_| !self.options.auto), default) {
-                    (Some(p), default) => ask(p, var, default.as_deref())?,
-                    (None, Some(d)) => d,
-                    (None, None) => {
-                        return Err(Error::usage(
-                            format!("variable {} needs a value and has no default", var.name),
-                            format!("pass --var {}=VALUE", var.name),
-                        ))
+                VariableSource::Prompt => {
+                    match (self.prompter.as_deref_mut().filter(|_| !self.options.auto), default) {
+                        (Some(p), default) => ask(p, var, default.as_deref())?,
+                        (None, Some(d)) => d,
+                        (None, None) => {
+                            return Err(Error::usage(
+                                format!("variable {} needs a value and has no default", var.name),
+                                format!("pass --var {}=VALUE", var.name),
+                            ))
+                        }
                     }
-                },
+                }
                 VariableSource::Command(command) => self.command_value(&var.name, command).await?,
                 // Identity values are always known; step values come from the blocks.
                 _ => continue,
@@ -363,12 +376,18 @@ impl<'a> Session<'a> {
 
     async fn command_value(&mut self, name: &str, command: &str) -> Result<String, Error> {
         let mut output = String::new();
-        let result = run_block(command, &self.values.env(), &self.run.workdir(), &mut |stream, line| {
-            if stream == Stream::Stdout {
-                output.push_str(line);
-                output.push('\n');
-            }
-        }, &self.cancel)
+        let result = run_block(
+            command,
+            &self.values.env(),
+            &self.run.workdir(),
+            &mut |stream, line| {
+                if stream == Stream::Stdout {
+                    output.push_str(line);
+                    output.push('\n');
+                }
+            },
+            &self.cancel,
+        )
         .await
         .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
         if result.cancelled {
@@ -399,9 +418,15 @@ impl<'a> Session<'a> {
             let values = &self.values;
             let reporter = &mut *self.reporter;
             let step_id = &step.id;
-            let result = run_block(&block.code, &env, &self.run.workdir(), &mut |stream, line| {
-                reporter.event(&Event::Output { step: step_id.clone(), stream, line: values.mask(line) });
-            }, &self.cancel)
+            let result = run_block(
+                &block.code,
+                &env,
+                &self.run.workdir(),
+                &mut |stream, line| {
+                    reporter.event(&Event::Output { step: step_id.clone(), stream, line: values.mask(line) });
+                },
+                &self.cancel,
+            )
             .await
             .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
             for (name, value) in &result.exports {
@@ -409,7 +434,11 @@ impl<'a> Session<'a> {
                 self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(name) });
             }
             self.save_progress()?;
-            self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status: result.status });
+            self.reporter.event(&Event::BlockFinished {
+                step: step.id.clone(),
+                block: number,
+                status: result.status,
+            });
             if result.cancelled {
                 self.record_resources(step, &preexisting).await?;
                 return Ok(Some(StepResult::Interrupted));
@@ -457,7 +486,10 @@ impl<'a> Session<'a> {
                 }
             };
             if preexisting.contains(&resolved.describe()) {
-                self.reporter.event(&Event::ResourcePreexisting { step: step.id.clone(), resource: resolved.describe() });
+                self.reporter.event(&Event::ResourcePreexisting {
+                    step: step.id.clone(),
+                    resource: resolved.describe(),
+                });
                 continue;
             }
             match cleanup::lookup(&self.clients, &resolved).await {
@@ -467,7 +499,10 @@ impl<'a> Session<'a> {
                     if let Some(entry) = self.ledger.entries.iter().find(|e| e.resource == resolved) {
                         let _ = cleanup::tag(&self.clients, entry, self.lab.id()).await;
                     }
-                    self.reporter.event(&Event::ResourceRecorded { step: step.id.clone(), resource: resolved.describe() });
+                    self.reporter.event(&Event::ResourceRecorded {
+                        step: step.id.clone(),
+                        resource: resolved.describe(),
+                    });
                 }
                 Ok(None) => self.reporter.event(&Event::ResourceNotFound {
                     step: step.id.clone(),
@@ -543,7 +578,11 @@ impl<'a> Session<'a> {
 
     fn conclude(&mut self, step: &Step, outcomes: Vec<Outcome>) -> StepResult {
         for (index, outcome) in outcomes.iter().enumerate() {
-            self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome: outcome.clone() });
+            self.reporter.event(&Event::CheckFinished {
+                step: step.id.clone(),
+                index,
+                outcome: outcome.clone(),
+            });
         }
         if self.cancel.is_cancelled() {
             return StepResult::Interrupted;
@@ -551,8 +590,10 @@ impl<'a> Session<'a> {
         if outcomes.iter().all(|o| o.status == Status::Pass) {
             return StepResult::Done;
         }
-        let hints: Vec<String> = matching_hints(&step.hints, &outcomes).into_iter().map(|h| h.text.clone()).collect();
-        let hints = if hints.is_empty() { step.hints.iter().map(|h| h.text.clone()).collect() } else { hints };
+        let hints: Vec<String> =
+            matching_hints(&step.hints, &outcomes).into_iter().map(|h| h.text.clone()).collect();
+        let hints =
+            if hints.is_empty() { step.hints.iter().map(|h| h.text.clone()).collect() } else { hints };
         if !hints.is_empty() {
             self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
         }
@@ -581,7 +622,11 @@ impl<'a> Session<'a> {
         self.reporter.event(&Event::Notice {
             text: "labrunner is watching the checks: press Enter to look now, Ctrl-C to stop (progress is saved)".into(),
         });
-        let deadline = step.checks.iter().map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline())).max();
+        let deadline = step
+            .checks
+            .iter()
+            .map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline()))
+            .max();
         let started = std::time::Instant::now();
         loop {
             let (checks, unresolved) = self.resolved_checks(step);
@@ -592,7 +637,12 @@ impl<'a> Session<'a> {
             }
             outcomes.extend(unresolved);
             for (index, o) in outcomes.iter().enumerate() {
-                self.reporter.event(&Event::CheckProgress { step: step.id.clone(), index, status: o.evidence.clone(), attempt: 0 });
+                self.reporter.event(&Event::CheckProgress {
+                    step: step.id.clone(),
+                    index,
+                    status: o.evidence.clone(),
+                    attempt: 0,
+                });
             }
             let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
             let timed_out = deadline.is_some_and(|d| started.elapsed() > d);
@@ -621,9 +671,17 @@ fn prompt_error(e: std::io::Error) -> Error {
     }
 }
 
-fn ask(prompter: &mut dyn Prompter, var: &crate::lab::Variable, default: Option<&str>) -> Result<String, Error> {
+fn ask(
+    prompter: &mut dyn Prompter,
+    var: &crate::lab::Variable,
+    default: Option<&str>,
+) -> Result<String, Error> {
     let pattern = var.pattern.as_deref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok());
-    let label = if var.description.is_empty() { var.name.clone() } else { format!("{} ({})", var.name, var.description) };
+    let label = if var.description.is_empty() {
+        var.name.clone()
+    } else {
+        format!("{} ({})", var.name, var.description)
+    };
     for _ in 0..5 {
         let value = prompter.input(&label, default).map_err(prompt_error)?;
         match &pattern {
@@ -634,13 +692,18 @@ fn ask(prompter: &mut dyn Prompter, var: &crate::lab::Variable, default: Option<
     }
     Err(Error::usage(
         format!("no valid value for {}", var.name),
-        var.pattern.as_ref().map_or_else(|| "give a non-empty value".to_string(), |p| format!("the value must match {p}")),
+        var.pattern
+            .as_ref()
+            .map_or_else(|| "give a non-empty value".to_string(), |p| format!("the value must match {p}")),
     ))
 }
 
 /// Whether a step's commands, checks or resources reference `name`.
 fn step_uses(step: &Step, name: &str) -> bool {
-    let in_shell = step.shell.iter().any(|b| b.code.contains(&format!("${name}")) || b.code.contains(&format!("${{{name}}}")));
+    let in_shell = step
+        .shell
+        .iter()
+        .any(|b| b.code.contains(&format!("${name}")) || b.code.contains(&format!("${{{name}}}")));
     in_shell
         || step.checks.iter().any(|c| c.variables().iter().any(|v| v == name))
         || step.creates.iter().any(|r| r.variables().iter().any(|v| v == name))

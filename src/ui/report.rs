@@ -54,7 +54,13 @@ pub struct TextReporter {
 impl TextReporter {
     /// A reporter for `lab` writing to `out`. `fancy` turns on spinners (a terminal);
     /// `pages` shows each step's instructions.
-    pub fn new(lab: Lab, out: Box<dyn Write + Send>, render: RenderOptions, fancy: bool, pages: bool) -> Self {
+    pub fn new(
+        lab: Lab,
+        out: Box<dyn Write + Send>,
+        render: RenderOptions,
+        fancy: bool,
+        pages: bool,
+    ) -> Self {
         TextReporter {
             lab,
             out,
@@ -84,11 +90,15 @@ impl TextReporter {
         if !self.fancy {
             return None;
         }
-        let multi = self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi =
+            self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let label = self.checks.get(index).cloned().unwrap_or_default();
         Some(self.spinners.entry(index).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{spinner} {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.set_prefix(label);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
@@ -127,23 +137,38 @@ impl Reporter for TextReporter {
                         let _ = writeln!(self.out, "\n{page}");
                     }
                 } else {
-                    self.line(&format!("{} {title} [{step}]", s.heading.apply_to(format!("Step {number}/{total} ·"))));
+                    self.line(&format!(
+                        "{} {title} [{step}]",
+                        s.heading.apply_to(format!("Step {number}/{total} ·"))
+                    ));
                 }
             }
             Event::BlockStarted { block, code, .. } => {
                 let first = code.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                self.line(&format!("{} {}", s.bold.apply_to(format!("▶ block {block}:")), s.code.apply_to(first)));
+                self.line(&format!(
+                    "{} {}",
+                    s.bold.apply_to(format!("▶ block {block}:")),
+                    s.code.apply_to(first)
+                ));
             }
             Event::Output { stream, line, .. } => {
-                let bar = if *stream == Stream::Stderr { s.warn.apply_to("│").to_string() } else { s.dim.apply_to("│").to_string() };
+                let bar = if *stream == Stream::Stderr {
+                    s.warn.apply_to("│").to_string()
+                } else {
+                    s.dim.apply_to("│").to_string()
+                };
                 self.line(&format!("  {bar} {line}"));
             }
             Event::BlockFinished { block, status, .. } => match status {
                 Some(0) => {}
-                Some(code) => self.line(&format!("{} block {block} exited with status {code}", s.mark(false))),
+                Some(code) => {
+                    self.line(&format!("{} block {block} exited with status {code}", s.mark(false)))
+                }
                 None => self.line(&format!("{} block {block} was stopped", s.mark(false))),
             },
-            Event::VariableSet { name, value } => self.line(&format!("  {} {name} = {value}", s.dim.apply_to("•"))),
+            Event::VariableSet { name, value } => {
+                self.line(&format!("  {} {name} = {value}", s.dim.apply_to("•")))
+            }
             Event::ResourceRecorded { resource, .. } => {
                 self.line(&format!("  {} recorded for cleanup: {resource}", s.dim.apply_to("+")))
             }
@@ -177,8 +202,14 @@ impl Reporter for TextReporter {
                     Status::Fail => s.mark(false),
                     Status::Error => s.warn.apply_to("!").to_string(),
                 };
-                let elapsed = humantime::format_duration(Duration::from_millis(outcome.elapsed.as_millis() as u64));
-                self.line(&format!("{mark} {}: {} {}", outcome.description, outcome.evidence, s.dim.apply_to(format!("({elapsed})"))));
+                let elapsed =
+                    humantime::format_duration(Duration::from_millis(outcome.elapsed.as_millis() as u64));
+                self.line(&format!(
+                    "{mark} {}: {} {}",
+                    outcome.description,
+                    outcome.evidence,
+                    s.dim.apply_to(format!("({elapsed})"))
+                ));
                 for d in &outcome.diagnostics {
                     self.line(&format!("    {}", s.dim.apply_to(d)));
                 }
@@ -203,7 +234,10 @@ impl Reporter for TextReporter {
                 self.line(&text);
             }
             Event::Drifted { step, evidence } => {
-                self.line(&format!("{} step {step} no longer checks out; it will be done again:", s.warn.apply_to("!")));
+                self.line(&format!(
+                    "{} step {step} no longer checks out; it will be done again:",
+                    s.warn.apply_to("!")
+                ));
                 for e in evidence {
                     self.line(&format!("    {}", s.dim.apply_to(e)));
                 }

@@ -73,7 +73,7 @@ fn show_a_lab() {
     let out = Test::new().args(["show", "ecs-basics"]).current_dir(&catalog()).run();
     out.code(0).stderr_empty();
     out.stdout_starts_with(
-        "# ECS basics\n\nCreate a cluster, run a small web service on it, and open it in a browser.\n",
+        "ECS basics\n══════════\n\nCreate a cluster, run a small web service on it, and open it in a browser.\n",
     )
     .stdout_contains("Developers new to Amazon ECS")
     .stdout_contains("30 minutes")
@@ -116,9 +116,8 @@ Step 2/4 · Look at the cluster ────────────────
 
 Describe the cluster and read its status.
 
-```bash {labrunner=show}
-aws ecs describe-clusters --clusters \"$CLUSTER\" --query 'clusters[0].status'
-```
+  bash
+    aws ecs describe-clusters --clusters \"$CLUSTER\" --query 'clusters[0].status'
 ",
         );
 }
@@ -189,7 +188,7 @@ fn lint_findings() {
         .run()
         .code(1)
         .stderr_empty()
-        .stdout(&format!("{FINDINGS}findings: 5 finding(s)\n"));
+        .stdout(&format!("{FINDINGS}findings: 5 findings\n"));
 }
 
 #[test]
@@ -199,7 +198,7 @@ fn lint_a_manifest_path_is_the_same_as_its_id() {
         .current_dir(&catalog())
         .run()
         .code(1)
-        .stdout(&format!("{FINDINGS}findings: 5 finding(s)\n"));
+        .stdout(&format!("{FINDINGS}findings: 5 findings\n"));
 }
 
 #[test]
@@ -208,7 +207,7 @@ fn lint_every_lab() {
         "content/broken/01-typo.md:5:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`\n\
          broken: unusable, 1 error(s)\n\
          ecs-basics: clean (4 steps, 4 checks)\n\
-         {FINDINGS}findings: 5 finding(s)\n"
+         {FINDINGS}findings: 5 findings\n"
     ));
 }
 
@@ -303,7 +302,8 @@ fn lint_a_single_page() {
     Test::new().args(["lint", "content/findings/01-deploy.md"]).current_dir(&catalog()).run().code(1).stderr_empty()
         .stdout(
             "content/findings/01-deploy.md:11:1: warning[undeclared-resource]: `aws ecs create-cluster` creates a resource of type `ecs_cluster`, but step `make-cluster` does not declare it under `creates:`, so cleanup would miss it\n\
-             content/findings/01-deploy.md: 1 finding(s)\n",
+             content/findings/01-deploy.md:29:1: warning[step-without-checks]: step `look-around` runs commands but declares no checks, so labrunner cannot verify it\n\
+             content/findings/01-deploy.md: 2 findings\n",
         );
 }
 
@@ -322,7 +322,7 @@ fn lint_a_clean_page_and_a_directory_of_pages() {
         .code(0)
         .stderr_empty()
         .stdout(
-            "content/ecs-basics/01-cluster.md: clean (2 steps, 1 checks)\n\
+            "content/ecs-basics/01-cluster.md: clean (2 steps, 1 check)\n\
          content/ecs-basics/02-service.md: clean (2 steps, 3 checks)\n",
         );
 }

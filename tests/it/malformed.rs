@@ -60,12 +60,10 @@ fn starts(case: &str, prefix: &str) {
 
 #[test]
 fn step_yaml_syntax_error() {
-    // The unclosed `{` is on line 8; serde_yaml notices at `creates:` on line 9. The message
-    // goes on with "at line 4 column 21", a position inside the metadata block rather than the
-    // file (it should read line 8), so only the reliable part is pinned.
+    // The unclosed `{` opens at 8:21; the error points there, not where serde_yaml gave up.
     starts(
         "step-yaml-syntax",
-        "content/demo/01-start.md:9:1: error: did not find expected ',' or '}', while parsing a flow mapping",
+        "content/demo/01-start.md:8:21: error: did not find expected ',' or '}', while parsing a flow mapping\n",
     );
 }
 
@@ -137,7 +135,10 @@ fn string_where_a_number_is_expected() {
 fn invalid_timeout() {
     // Points at the check (8:5), not at `timeout: soon` on line 9, and carries humantime's
     // "(expected number at 0)"; only the start is pinned.
-    starts("invalid-timeout", "content/demo/01-start.md:8:5: error: checks[0]: invalid duration \"soon\"");
+    starts(
+        "invalid-timeout",
+        "content/demo/01-start.md:9:14: error: checks[0].timeout: invalid duration \"soon\": write it like 90s, 5m or 1h 30m\n",
+    );
 }
 
 #[test]
@@ -261,18 +262,16 @@ fn duplicate_step_id_across_pages() {
     exact(
         "duplicate-step-id-across-pages",
         "content/demo/02-more.md:4:1: error: duplicate step id `make-cluster`\n  \
-         hint: step ids must be unique across the whole lab; rename one of them\n",
+         hint: step ids must be unique across the whole lab; `make-cluster` is first used at content/demo/01-start.md:3:1\n",
     );
 }
 
 #[test]
 fn broken_front_matter() {
-    // The unterminated quote opens at 2:8; the error sits at the end of the front matter (3:10)
-    // and its message goes on with "at line 1 column 8", counted from the front matter's first
-    // line instead of the file's. Only the reliable part is pinned.
+    // The unterminated quote opens at 2:8, and that is where the error points.
     starts(
         "broken-front-matter",
-        "content/demo/01-start.md:3:10: error: front matter is not valid YAML: found unexpected end of stream",
+        "content/demo/01-start.md:2:8: error: front matter is not valid YAML: found unexpected end of stream, while scanning a quoted scalar\n",
     );
 }
 
@@ -293,11 +292,10 @@ fn errors_in_two_pages_are_all_reported() {
 
 #[test]
 fn manifest_yaml_syntax_error() {
-    // The quote left open at 3:8 is only named inside the message; the error itself points at
-    // the end of the file (6:16).
+    // The error points at the quote left open at 3:8, not at the end of the file.
     exact(
         "manifest-yaml-syntax",
-        "labs/demo.yaml:6:16: error: found unexpected end of stream, while scanning a quoted scalar at line 3 column 8\n",
+        "labs/demo.yaml:3:8: error: found unexpected end of stream, while scanning a quoted scalar\n",
     );
 }
 
