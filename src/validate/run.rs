@@ -297,12 +297,14 @@ pub async fn checkpoint_cells(
                 continue;
             }
             match values.resolve_check(check) {
-                Err(missing) => {
+                Err(message) => {
+                    let missing = check.variables().into_iter().find(|v| values.get(v).is_none());
+                    let why = missing.map_or(message, |name| missing_advice(lab, &name));
                     slots[si][ci] = Some(CheckResult {
                         kind: check.kind().to_string(),
                         description: check.describe(),
                         status: Mark::NotCheckable,
-                        evidence: format!("not checkable: {}", missing_advice(lab, &missing)),
+                        evidence: format!("not checkable: {why}"),
                         diagnostics: Vec::new(),
                     });
                 }
