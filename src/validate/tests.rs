@@ -85,9 +85,12 @@ fn student(id: &str) -> Student {
     Student { account_id: id.into(), name: String::new(), email: String::new(), profile: None }
 }
 
+/// What one AssumeRole request sent: role ARN, session name, policy, duration, external id.
+type Sent = (String, String, Option<String>, Option<i32>, Option<String>);
+
 #[tokio::test]
 async fn every_assume_role_carries_the_session_policy() {
-    let seen: Arc<Mutex<Vec<(String, String, Option<String>, Option<i32>, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let log = seen.clone();
     let rule = mock!(aws_sdk_sts::Client::assume_role)
         .match_requests(move |req| {
