@@ -20,6 +20,7 @@ pub mod lab;
 pub mod session;
 pub mod state;
 pub mod ui;
+pub mod validate;
 pub mod verify;
 
 use std::ffi::OsString;

@@ -5,7 +5,9 @@
 
 mod lint;
 mod list;
+mod preflight;
 mod show;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -63,14 +65,14 @@ pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
         Command::List => list::cmd_list(ui, &ctx),
         Command::Show(args) => show::cmd_show(ui, &ctx, args),
         Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
+        Command::Validate(args) => validate::cmd_validate(ui, &ctx, args).await,
+        Command::Preflight(args) => preflight::cmd_preflight(ui, &ctx, args).await,
         Command::Verify(_)
         | Command::Start(_)
         | Command::Resume(_)
         | Command::Status(_)
         | Command::Reset(_)
-        | Command::Cleanup(_)
-        | Command::Validate(_)
-        | Command::Preflight(_) => Err(Error::usage(
+        | Command::Cleanup(_) => Err(Error::usage(
             "this command is not available in this build yet",
             "see `labrunner --help` for the commands that are",
         )),

@@ -84,6 +84,25 @@ pub fn front_matter(text: &str, origin: Origin) -> Result<(Option<String>, Optio
     Ok((title, weight))
 }
 
+/// Deserializes a top-level YAML list (an instructor's account list), pairing each item with
+/// the file line its `-` stands on (the list's first line when the list is written inline).
+pub fn list_items<T: DeserializeOwned>(text: &str, origin: Origin) -> Result<Vec<(usize, T)>, YamlError> {
+    let items: Vec<T> = from_str(text, origin)?;
+    let starts: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("- ") || *l == "-")
+        .map(|(i, _)| origin.translate(i + 1, 1).0)
+        .collect();
+    let first = text.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let fallback = origin.translate(first.unwrap_or(0) + 1, 1).0;
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| (starts.get(i).copied().unwrap_or(fallback), item))
+        .collect())
+}
+
 fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
     match v {
         serde_yaml::Value::String(s) => Some(s.clone()),

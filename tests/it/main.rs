@@ -4,7 +4,9 @@
 //!   [`support::LabTree`] for lab trees in temporary directories;
 //! - `catalog`: `list`, `show` and `lint` over small fixture labs, asserting whole outputs;
 //! - `malformed`: one broken lab per parser error, with the exact position and message;
-//! - `hugo`: real workshop pages without labrunner metadata still load and show.
+//! - `hugo`: real workshop pages without labrunner metadata still load and show;
+//! - `sandbox_smoke`: the local sandbox itself, from Rust;
+//! - `validate`: instructor validation across sandbox accounts.
 
 mod support;
 
@@ -12,3 +14,4 @@ mod catalog;
 mod hugo;
 mod malformed;
 mod sandbox_smoke;
+mod validate;
