@@ -191,10 +191,16 @@ where
         let mut class = ErrorClass::of(&err);
         let code = err.code().map(str::to_string);
         // Codes the shared classifier does not know but that mean "gone" here.
+        let message = crate::aws::describe(&err);
         if class == ErrorClass::Other && code.as_deref().is_some_and(|c| NOT_FOUND_CODES.contains(&c)) {
             class = ErrorClass::NotFound;
         }
-        CleanupError { class, code, message: crate::aws::describe(&err) }
+        // ECS has no not-found code for task definitions: DescribeTaskDefinition of a revision
+        // that does not exist is a ClientException with this message, in AWS as in moto.
+        if class == ErrorClass::Other && message.contains("Unable to describe task definition") {
+            class = ErrorClass::NotFound;
+        }
+        CleanupError { class, code, message }
     }
 }
 

@@ -3,10 +3,14 @@
 //! A command takes the UI and its resolved context, does its work and returns an exit code
 //! (0 or 1) or an [`Error`] that `run` renders.
 
+mod cleanup;
 mod lint;
 mod list;
 mod preflight;
+mod reset;
 mod show;
+mod start;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -67,14 +71,13 @@ pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
         Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
         Command::Validate(args) => validate::cmd_validate(ui, &ctx, args).await,
         Command::Preflight(args) => preflight::cmd_preflight(ui, &ctx, args).await,
-        Command::Verify(_)
-        | Command::Start(_)
-        | Command::Resume(_)
-        | Command::Status(_)
-        | Command::Reset(_)
-        | Command::Cleanup(_) => Err(Error::usage(
-            "this command is not available in this build yet",
-            "see `labrunner --help` for the commands that are",
-        )),
+        Command::Start(args) => start::cmd_start(ui, &ctx, args, false).await,
+        Command::Resume(args) => start::cmd_start(ui, &ctx, args, true).await,
+        Command::Status(args) => status::cmd_status(ui, &ctx, args),
+        Command::Reset(args) => reset::cmd_reset(ui, &ctx, args),
+        Command::Cleanup(args) => cleanup::cmd_cleanup(ui, &ctx, args).await,
+        Command::Verify(_) => {
+            Err(Error::usage("verify is not available in this build yet", "see `labrunner --help`"))
+        }
     }
 }

@@ -1,0 +1,214 @@
+//! `labrunner start` and `labrunner resume`: show who and where, load or create progress,
+//! then hand the lab to the runner with the right reporter and prompter.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::whoami;
+use crate::cli::RunArgs;
+use crate::commands::Context;
+use crate::error::{Error, EXIT_FINDINGS, EXIT_OK};
+use crate::session::event::Reporter;
+use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
+use crate::session::runner::{RunEnd, RunOptions, Session};
+use crate::session::vars::Values;
+use crate::state::ledger::Ledger;
+use crate::state::progress::Progress;
+use crate::state::{Loaded, RunDir};
+use crate::ui::report::{JsonReporter, TextReporter};
+use crate::ui::Ui;
+use crate::verify::VerifySettings;
+use crate::{err, out};
+
+/// Starts (or, with `resume`, continues) a lab.
+pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool) -> Result<u8, Error> {
+    let lab = ctx.load_lab(&args.lab)?;
+    let interactive = ui.interactive && !args.auto;
+    if !interactive && !args.auto {
+        return Err(Error::usage(
+            "there is no terminal to ask questions on",
+            "run `labrunner start LAB --auto --yes` for an unattended run, or run it in a terminal",
+        ));
+    }
+    let clients = Arc::new(ctx.clients().await?);
+    let identity = whoami(&clients).await?;
+
+    let s = ui.err_styles();
+    err!(ui, "{} {}", s.heading.apply_to("Lab:"), lab.manifest.title);
+    err!(ui, "{} {}", s.heading.apply_to("Account:"), identity.account);
+    err!(ui, "{} {}", s.heading.apply_to("Identity:"), identity.arn);
+    err!(ui, "{} {}", s.heading.apply_to("Region:"), identity.region);
+    if let Some(cost) = &lab.manifest.cost {
+        err!(ui, "{} {}", s.warn.apply_to("Cost:"), cost);
+    }
+
+    let mut prompter: Option<Box<dyn Prompter>> = if interactive {
+        Some(if std::io::stdin().is_terminal() {
+            Box::new(TerminalPrompter::new())
+        } else {
+            Box::new(LinePrompter::new())
+        })
+    } else {
+        None
+    };
+    if !args.yes {
+        match prompter.as_deref_mut() {
+            Some(p) => {
+                let go = p
+                    .confirm("Work in this account and region?", true)
+                    .map_err(|e| Error::usage(e.to_string(), "pass --yes"))?;
+                if !go {
+                    err!(ui, "Nothing done. Choose another account with --profile or --region.");
+                    return Ok(EXIT_OK);
+                }
+            }
+            None => {
+                return Err(Error::usage(
+                    format!(
+                        "confirm the account first: labrunner would act in account {} in {}",
+                        identity.account, identity.region
+                    ),
+                    "pass --yes to confirm",
+                ))
+            }
+        }
+    }
+
+    let state_dir = ctx.state_dir()?;
+    let run = RunDir::new(&state_dir, lab.id(), &identity.account, &identity.region);
+    let _lock = run.lock(lab.id())?;
+    let (progress, resumed) = match Progress::load(&run)? {
+        Loaded::Found(p) => (p, true),
+        Loaded::Missing if resume => {
+            let elsewhere = RunDir::all_for_lab(&state_dir, lab.id());
+            let hint = match elsewhere.first() {
+                Some(other) => format!(
+                    "there is progress for this lab under {}: switch to that account and region, or `labrunner start {}`",
+                    other.dir.display(),
+                    lab.id()
+                ),
+                None => format!("start it with `labrunner start {}`", lab.id()),
+            };
+            return Err(Error::Usage {
+                message: format!(
+                    "no progress for lab `{}` in account {} in {}",
+                    lab.id(),
+                    identity.account,
+                    identity.region
+                ),
+                hint: Some(hint),
+            });
+        }
+        Loaded::Missing => {
+            (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), false)
+        }
+        Loaded::Corrupt { backup, reason } => {
+            err!(
+                ui,
+                "{} the progress file could not be read ({reason}); it was kept as {} and the lab starts from the beginning. The cleanup ledger is untouched.",
+                s.warn.apply_to("warning:"),
+                backup.display()
+            );
+            (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), false)
+        }
+    };
+    if resumed && !resume {
+        err!(
+            ui,
+            "You have progress in this lab; continuing it (`labrunner reset {}` starts over).",
+            lab.id()
+        );
+    }
+    let ledger =
+        Ledger::load(&run)?.unwrap_or_else(|| Ledger::new(lab.id(), &identity.account, &identity.region));
+
+    let mut values = Values::from_identity(&lab, &identity);
+    for (name, value) in &args.vars {
+        values.set(&lab, name, value.clone());
+    }
+    values.extend_missing(&progress.variables);
+
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+
+    let mut reporter: Box<dyn Reporter> = if args.json {
+        Box::new(JsonReporter::new(Box::new(std::io::stdout())))
+    } else {
+        let fancy = ui.interactive && std::io::stderr().is_terminal();
+        Box::new(TextReporter::new(
+            lab.clone(),
+            Box::new(std::io::stdout()),
+            ui.render_options(),
+            fancy,
+            interactive,
+        ))
+    };
+    let options = RunOptions {
+        auto: args.auto,
+        from: args.from.clone(),
+        verify: VerifySettings {
+            timeout_override: args.checks.timeout,
+            dns_server: args.checks.dns_server,
+            ..VerifySettings::default()
+        },
+        watch_interval: Duration::from_secs(5),
+    };
+    let mut session = Session::new(
+        &lab,
+        Arc::clone(&clients),
+        identity,
+        run,
+        progress,
+        ledger,
+        values,
+        reporter.as_mut(),
+        prompter.as_deref_mut().map(|p| -> &mut dyn Prompter { p }),
+        options,
+        cancel,
+    );
+    let end = session.run(resumed).await;
+    let resources = session.ledger().entries.len();
+    drop(session);
+    if resources > 0 && !args.json {
+        let s = ui.styles();
+        out!(
+            ui,
+            "{} {resources} resource(s) this lab created are still in your account and may cost money. Remove them with: labrunner cleanup {}",
+            s.warn.apply_to("Reminder:"),
+            lab.id()
+        );
+    }
+    match end? {
+        RunEnd::Complete => Ok(EXIT_OK),
+        RunEnd::Quit => {
+            if !args.json {
+                out!(ui, "Progress saved. Continue with: labrunner resume {}", lab.id());
+            }
+            Ok(EXIT_OK)
+        }
+        RunEnd::Failed => Ok(EXIT_FINDINGS),
+    }
+}
+
+/// Ctrl-C and SIGTERM cancel the run; the runner then stops the running command, saves
+/// progress and the ledger, and returns.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        cancel.cancel();
+    });
+}

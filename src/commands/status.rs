@@ -1,0 +1,76 @@
+//! `labrunner status`: progress of each lab run on this machine, and what still runs.
+
+use crate::cli::StatusArgs;
+use crate::commands::Context;
+use crate::error::{Error, EXIT_OK};
+use crate::lab::{find_lab, load_lab};
+use crate::out;
+use crate::state::ledger::Ledger;
+use crate::state::progress::{Progress, StepOutcome};
+use crate::state::{Loaded, RunDir};
+use crate::ui::Ui;
+
+/// Shows progress for one lab or every lab with state. Reads local state only.
+pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, Error> {
+    let state_dir = ctx.state_dir()?;
+    let labs = match &args.lab {
+        Some(lab) => vec![lab.clone()],
+        None => RunDir::labs(&state_dir),
+    };
+    let s = ui.styles();
+    let mut shown = 0;
+    for lab_id in labs {
+        let lab = find_lab(&ctx.dirs, &lab_id).ok().and_then(|p| load_lab(&p).ok());
+        for run in RunDir::all_for_lab(&state_dir, &lab_id) {
+            let progress = match Progress::load(&run)? {
+                Loaded::Found(p) => Some(p),
+                _ => None,
+            };
+            let ledger = Ledger::load(&run)?;
+            if progress.is_none() && ledger.as_ref().is_none_or(Ledger::is_empty) {
+                continue;
+            }
+            shown += 1;
+            let where_ = run.dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+            out!(
+                ui,
+                "{} {}",
+                s.heading.apply_to(&lab_id),
+                s.dim.apply_to(format!("(account-region {where_})"))
+            );
+            if let Some(p) = &progress {
+                let done = p.finished.iter().filter(|r| r.outcome == StepOutcome::Done).count();
+                let skipped = p.finished.iter().filter(|r| r.outcome == StepOutcome::Skipped).count();
+                let total = lab.as_ref().map_or(0, |l| l.step_count());
+                out!(ui, "  steps: {done} done, {skipped} skipped, of {total}");
+                let next =
+                    lab.as_ref().and_then(|l| l.steps().map(|(_, st)| st).find(|st| !p.is_finished(&st.id)));
+                match (&p.current, next) {
+                    (Some(current), _) => out!(ui, "  stopped in step: {current}"),
+                    (None, Some(next)) => out!(ui, "  next step: {} ({})", next.id, next.title),
+                    (None, None) => out!(ui, "  {} every step is finished", s.mark(true)),
+                }
+                out!(ui, "  last activity: {}", p.updated_at);
+            } else {
+                out!(ui, "  no progress (reset), but the cleanup ledger remains");
+            }
+            match ledger.filter(|l| !l.is_empty()) {
+                Some(l) => {
+                    out!(ui, "  {} {} resource(s) still recorded:", s.warn.apply_to("!"), l.entries.len());
+                    for e in &l.entries {
+                        out!(ui, "    {}", e.resource.describe());
+                    }
+                    out!(ui, "  remove them with: labrunner cleanup {lab_id}");
+                }
+                None => out!(ui, "  nothing left to clean up"),
+            }
+        }
+    }
+    if shown == 0 {
+        match &args.lab {
+            Some(lab) => out!(ui, "No progress for lab `{lab}` yet. Start it with: labrunner start {lab}"),
+            None => out!(ui, "No lab has been started yet. See the labs with: labrunner list"),
+        }
+    }
+    Ok(EXIT_OK)
+}
