@@ -44,6 +44,10 @@ pub enum Event {
         number: usize,
         /// Steps in the lab.
         total: usize,
+        /// The step's checks, described with the values known so far.
+        checks: Vec<String>,
+        /// The resources it creates, described with the values known so far.
+        creates: Vec<String>,
     },
     /// A shell block is about to run.
     BlockStarted {

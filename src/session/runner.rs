@@ -22,6 +22,7 @@ use crate::lab::{vars, Lab, Step, StepMode, VariableSource};
 use crate::state::ledger::Ledger;
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
+use crate::ui::page::check_line;
 use crate::verify::{matching_hints, Outcome, Status, Verifier, VerifySettings};
 
 /// How the run behaves.
@@ -254,11 +255,25 @@ impl<'a> Session<'a> {
 
     async fn step(&mut self, step: &'a Step, number: usize, total: usize) -> Result<Flow, Error> {
         self.guard_identity().await?;
+        let known =
+            |name: &str| Some(self.values.get(name).map_or_else(|| format!("${{{name}}}"), str::to_string));
+        let checks = step
+            .checks
+            .iter()
+            .map(|c| self.values.mask(&check_line(&c.resolve(&known).unwrap_or_else(|_| c.clone()))))
+            .collect();
+        let creates = step
+            .creates
+            .iter()
+            .map(|r| self.values.mask(&r.resolve(&known).unwrap_or_else(|_| r.clone()).describe()))
+            .collect();
         self.reporter.event(&Event::StepStarted {
             step: step.id.clone(),
             title: step.title.clone(),
             number,
             total,
+            checks,
+            creates,
         });
         self.resolve_variables(step).await?;
         self.progress.current = Some(step.id.clone());

@@ -92,6 +92,20 @@ fn lab_header(lab: &Lab, options: RenderOptions) -> String {
 
 /// One step: a header line, its instructions, then its checks, resources and hints.
 pub fn step_page(step: &Step, number: usize, total: usize, options: RenderOptions) -> String {
+    let checks: Vec<String> = step.checks.iter().map(check_line).collect();
+    let creates: Vec<String> = step.creates.iter().map(|r| r.describe()).collect();
+    step_page_with(step, number, total, options, &checks, &creates)
+}
+
+/// A step page whose check and resource lines are given (with the values a run knows).
+pub fn step_page_with(
+    step: &Step,
+    number: usize,
+    total: usize,
+    options: RenderOptions,
+    checks: &[String],
+    creates: &[String],
+) -> String {
     let s = Styles::new(options.color);
     let mut out = String::new();
     let header = format!("Step {number}/{total} · {} ", step.title);
@@ -112,22 +126,18 @@ pub fn step_page(step: &Step, number: usize, total: usize, options: RenderOption
         out.push_str(&render(&step.body, options));
     }
     let mut md = String::new();
-    if !step.checks.is_empty() {
+    if !checks.is_empty() {
         md.push_str("**labrunner checks:**\n\n");
-        for c in &step.checks {
-            let _ = writeln!(md, "- {}", check_line(c));
+        for c in checks {
+            let _ = writeln!(md, "- {c}");
         }
         md.push('\n');
     }
-    if !step.creates.is_empty() {
+    if !creates.is_empty() {
         md.push_str("**Creates** (removed by `labrunner cleanup`)**:**\n\n");
-        for r in &step.creates {
-            let _ = writeln!(
-                md,
-                "- `{}` {}",
-                r.kind(),
-                r.describe().split_once(' ').map_or("", |(_, rest)| rest)
-            );
+        for r in creates {
+            let (kind, name) = r.split_once(' ').unwrap_or((r.as_str(), ""));
+            let _ = writeln!(md, "- `{kind}` {name}");
         }
         md.push('\n');
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::markdown::{render, RenderOptions};
-use super::page::step_page;
+use super::page::step_page_with;
 use super::Styles;
 use crate::exec::Stream;
 use crate::lab::Lab;
@@ -130,10 +130,10 @@ impl Reporter for TextReporter {
                 }
             }
             Event::Notice { text } => self.line(&format!("{}", s.dim.apply_to(text))),
-            Event::StepStarted { step, title, number, total } => {
+            Event::StepStarted { step, title, number, total, checks, creates } => {
                 if self.pages {
                     if let Some(st) = self.lab.step(step) {
-                        let page = step_page(st, *number, *total, self.render);
+                        let page = step_page_with(st, *number, *total, self.render, checks, creates);
                         let _ = writeln!(self.out, "\n{page}");
                     }
                 } else {
