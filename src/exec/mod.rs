@@ -81,8 +81,12 @@ source "$LR_BLOCK""#;
         .spawn()?;
     let pid = child.id();
 
-    let mut out = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let stdout =
+        child.stdout.take().ok_or_else(|| std::io::Error::other("bash's stdout was not captured"))?;
+    let stderr =
+        child.stderr.take().ok_or_else(|| std::io::Error::other("bash's stderr was not captured"))?;
+    let mut out = BufReader::new(stdout).lines();
+    let mut err = BufReader::new(stderr).lines();
     let (mut out_open, mut err_open) = (true, true);
     let mut cancelled = false;
     while out_open || err_open {

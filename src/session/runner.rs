@@ -444,21 +444,35 @@ impl<'a> Session<'a> {
             )
             .await
             .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
+            let mut empty = Vec::new();
             for (name, value) in &result.exports {
+                if is_empty_capture(self.lab, name, value) {
+                    // `export X=$(aws ...)` hides a failed command from errexit: `export`
+                    // itself succeeds. An empty or "None" id is that failure, caught here.
+                    empty.push(name.clone());
+                    continue;
+                }
                 self.values.set(self.lab, name, value.clone());
                 self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(name) });
             }
             self.save_progress()?;
-            self.reporter.event(&Event::BlockFinished {
-                step: step.id.clone(),
-                block: number,
-                status: result.status,
-            });
+            for name in &empty {
+                self.reporter.event(&Event::Output {
+                    step: step.id.clone(),
+                    stream: Stream::Stderr,
+                    line: format!(
+                        "labrunner: {name} came back empty (or \"None\"): the command that sets it failed or found nothing; read the output above"
+                    ),
+                });
+            }
+            let status =
+                if empty.is_empty() { result.status } else { result.status.filter(|c| *c != 0).or(Some(1)) };
+            self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status });
             if result.cancelled {
                 self.record_resources(step, &preexisting).await?;
                 return Ok(Some(StepResult::Interrupted));
             }
-            if !result.success() {
+            if !result.success() || !empty.is_empty() {
                 self.record_resources(step, &preexisting).await?;
                 return Ok(Some(StepResult::Failed));
             }
@@ -711,6 +725,12 @@ fn ask(
             .as_ref()
             .map_or_else(|| "give a non-empty value".to_string(), |p| format!("the value must match {p}")),
     ))
+}
+
+/// A lab variable set by a step that came back as nothing: `""` or the AWS CLI's `None`.
+fn is_empty_capture(lab: &Lab, name: &str, value: &str) -> bool {
+    lab.variable(name).is_some_and(|v| v.source == VariableSource::Step)
+        && matches!(value.trim(), "" | "None")
 }
 
 /// Whether a step's commands, checks or resources reference `name`.
