@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 from typing import Any, Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -35,15 +35,19 @@ class Fault:
     def __init__(self, spec: dict) -> None:
         self.id = str(uuid.uuid4())[:8]
         self.kind = spec.get("kind", "throttle")
-        if self.kind not in ("throttle", "error5xx"):
-            raise ValueError("kind must be 'throttle' or 'error5xx'")
+        if self.kind not in ("throttle", "error5xx", "access_denied"):
+            raise ValueError("kind must be 'throttle', 'error5xx' or 'access_denied'")
         self.fraction = float(spec.get("fraction", 1.0))
         if not 0 < self.fraction <= 1:
             raise ValueError("fraction must be in (0, 1]")
         self.services = {SERVICE_ALIASES.get(s.lower(), s.lower()) for s in spec.get("services") or []}
         self.actions = {a.lower() for a in spec.get("actions") or []}
         self.count = spec.get("count")
-        self.status = int(spec.get("status", 503 if self.kind == "error5xx" else 400))
+        # Only requests whose body, path or query contain this text (e.g. one account's role
+        # ARN), so concurrent tests sharing the sandbox are not hit by each other's faults.
+        self.match = spec.get("match")
+        default_status = {"error5xx": 503, "access_denied": 403}.get(self.kind, 400)
+        self.status = int(spec.get("status", default_status))
         self.matched = 0
         self.injected = 0
         self._acc = 0.0
@@ -51,8 +55,10 @@ class Fault:
     def exhausted(self) -> bool:
         return self.count is not None and self.injected >= int(self.count)
 
-    def hit(self, service: str | None, action: str | None) -> bool:
+    def hit(self, service: str | None, action: str | None, text: str = "") -> bool:
         if self.exhausted():
+            return False
+        if self.match and self.match not in text:
             return False
         if self.services and (service or "") not in self.services:
             return False
@@ -75,6 +81,7 @@ class Fault:
             "actions": sorted(self.actions),
             "count": self.count,
             "status": self.status,
+            "match": self.match,
             "matched": self.matched,
             "injected": self.injected,
         }
@@ -85,12 +92,16 @@ class Faults:
         self.rules: list[Fault] = []
         self.lock = threading.Lock()
 
-    def check(self, service: str | None, action: str | None) -> Fault | None:
+    def check(self, service: str | None, action: str | None, text: str = "") -> Fault | None:
         with self.lock:
             for rule in self.rules:
-                if rule.hit(service, action):
+                if rule.hit(service, action, text):
                     return rule
         return None
+
+    def needs_text(self) -> bool:
+        with self.lock:
+            return any(rule.match for rule in self.rules)
 
 
 FAULTS = Faults()
@@ -134,6 +145,10 @@ def fault_response(rule: Fault, environ: dict, service: str | None) -> tuple[str
         code_json, code_xml, msg, side = "ThrottlingException", "Throttling", "Rate exceeded", "Sender"
         if service == "ec2":
             code_xml, msg = "RequestLimitExceeded", "Request limit exceeded."
+    elif rule.kind == "access_denied":
+        _, action = request_service_action(environ)
+        code_json, code_xml, side = "AccessDeniedException", "AccessDenied", "Sender"
+        msg = f"User is not authorized to perform: {service or 'aws'}:{action or 'this action'} (injected by the sandbox)"
     else:
         code_json = "ServiceUnavailableException" if status == 503 else "InternalFailure"
         code_xml = "ServiceUnavailable" if status == 503 else "InternalFailure"
@@ -173,7 +188,10 @@ class SandboxApp:
             return self.control(environ, start_response)
         if not path.startswith("/moto-api"):
             service, action = request_service_action(environ)
-            rule = FAULTS.check(service, action) if FAULTS.rules else None
+            text = ""
+            if FAULTS.rules and FAULTS.needs_text():
+                text = " ".join((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""), unquote_plus(_peek_body(environ).decode("utf-8", "replace"))))
+            rule = FAULTS.check(service, action, text) if FAULTS.rules else None
             if rule is not None:
                 status, headers, body = fault_response(rule, environ, service)
                 start_response(status, headers + [("Content-Length", str(len(body)))])
@@ -216,9 +234,13 @@ class SandboxApp:
                     FAULTS.rules.append(rule)
                 return 200, rule.as_dict()
             if method == "DELETE":
+                # With an id, only that rule goes (tests running side by side keep theirs).
                 with FAULTS.lock:
-                    FAULTS.rules.clear()
-                return 200, {"faults": []}
+                    if data.get("id"):
+                        FAULTS.rules[:] = [r for r in FAULTS.rules if r.id != data["id"]]
+                    else:
+                        FAULTS.rules.clear()
+                    return 200, {"faults": [r.as_dict() for r in FAULTS.rules]}
             with FAULTS.lock:
                 return 200, {"faults": [r.as_dict() for r in FAULTS.rules]}
         if route == "/force" and method == "POST":

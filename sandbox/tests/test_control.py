@@ -66,6 +66,29 @@ def test_error5xx_fault_query_protocol(sandbox, session):
     assert sandbox.control("GET", "faults") == {"faults": []}
 
 
+def test_fault_targets_one_account_and_goes_by_id(sandbox, session):
+    """A `match` fault hits only requests naming that text (here one account's role), and
+    DELETE with an id removes only that rule, so tests sharing a sandbox stay independent."""
+    sts = session.client("sts", endpoint_url=sandbox.endpoint, config=NO_RETRY)
+    denied = "arn:aws:iam::333344445555:role/Grader"
+    rule = sandbox.control(
+        "POST", "faults", {"kind": "access_denied", "services": ["sts"], "actions": ["AssumeRole"], "match": "333344445555"}
+    )
+    other = sandbox.control("POST", "faults", {"kind": "throttle", "services": ["ecs"], "actions": ["ListClusters"], "count": 1})
+    try:
+        with pytest.raises(ClientError) as err:
+            sts.assume_role(RoleArn=denied, RoleSessionName="grader")
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        fine = sts.assume_role(RoleArn="arn:aws:iam::333344446666:role/Grader", RoleSessionName="grader")
+        assert fine["AssumedRoleUser"]["Arn"].startswith("arn:aws:sts::333344446666:assumed-role/Grader/")
+        left = sandbox.control("DELETE", "faults", {"id": rule["id"]})["faults"]
+        assert [f["id"] for f in left] == [other["id"]]
+        sts.assume_role(RoleArn=denied, RoleSessionName="grader")
+    finally:
+        sandbox.control("DELETE", "faults")
+
+
 def test_default_retries_absorb_throttling(sandbox, session):
     ecs = session.client("ecs", endpoint_url=sandbox.endpoint)  # default: legacy retries
     sandbox.control("POST", "faults", {"kind": "throttle", "fraction": 1.0, "services": ["ecs"], "actions": ["ListClusters"], "count": 2})

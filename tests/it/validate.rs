@@ -261,14 +261,20 @@ fn an_account_whose_assume_role_fails_is_isolated() {
     let dir = tempfile::tempdir().unwrap();
     let class = dir.path().join("class.csv");
     std::fs::write(&class, format!("account_id\n{}\n{}\n", broken.account_id(), fine.account_id())).unwrap();
-    // moto lets any role be assumed, so the refusal is injected: the next 4 AssumeRole calls
-    // (the SDK's 4 attempts for the first account; --concurrency 1 keeps the order) fail.
-    sbx.control(
-        "POST",
-        "faults",
-        Some(&serde_json::json!({"kind": "error5xx", "status": 500, "services": ["sts"], "actions": ["AssumeRole"], "count": 4})),
-    )
-    .unwrap();
+    // moto lets any role be assumed, so the refusal is injected, for the broken account's
+    // role only: other tests assuming roles at the same time are not touched.
+    let fault = sbx
+        .control(
+            "POST",
+            "faults",
+            Some(&serde_json::json!({
+                "kind": "access_denied",
+                "services": ["sts"],
+                "actions": ["AssumeRole"],
+                "match": format!("arn:aws:iam::{}:role/", broken.account_id()),
+            })),
+        )
+        .unwrap();
     let out = labrunner(
         &instructor,
         &[
@@ -285,12 +291,13 @@ fn an_account_whose_assume_role_fails_is_isolated() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["accounts"][0]["status"], "error");
-    assert_eq!(json["accounts"][0]["problem"]["kind"], "unreachable");
+    assert_eq!(json["accounts"][0]["problem"]["kind"], "access_denied");
     assert!(json["accounts"][0]["problem"]["message"].as_str().unwrap().contains("could not assume"));
     assert_eq!(json["accounts"][1]["status"], "complete");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("1/2 accounts complete; 0 incomplete; 1 error"), "{stderr}");
     assert!(stderr.contains("    ! could not assume arn:aws:iam::"), "{stderr}");
+    sbx.control("DELETE", "faults", Some(&serde_json::json!({"id": fault["id"]}))).unwrap();
 }
 
 #[test]
