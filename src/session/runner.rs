@@ -733,13 +733,106 @@ fn is_empty_capture(lab: &Lab, name: &str, value: &str) -> bool {
         && matches!(value.trim(), "" | "None")
 }
 
+/// Whether bash code reads `$NAME` or `${NAME}` (and not merely a longer name starting so).
+fn mentions(code: &str, name: &str) -> bool {
+    let braced = format!("${{{name}}}");
+    let bare = format!("${name}");
+    code.contains(&braced)
+        || code
+            .match_indices(&bare)
+            .any(|(i, m)| !code[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+}
+
 /// Whether a step's commands, checks or resources reference `name`.
 fn step_uses(step: &Step, name: &str) -> bool {
-    let in_shell = step
-        .shell
-        .iter()
-        .any(|b| b.code.contains(&format!("${name}")) || b.code.contains(&format!("${{{name}}}")));
+    let in_shell = step.shell.iter().any(|b| mentions(&b.code, name));
     in_shell
         || step.checks.iter().any(|c| c.variables().iter().any(|v| v == name))
         || step.creates.iter().any(|r| r.variables().iter().any(|v| v == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::{Location, Variable};
+    use crate::session::prompt::ScriptedPrompter;
+
+    fn variable(pattern: Option<&str>) -> Variable {
+        Variable {
+            name: "CLUSTER_NAME".into(),
+            description: "cluster name".into(),
+            source: VariableSource::Prompt,
+            default: Some("lab-cluster".into()),
+            pattern: pattern.map(str::to_string),
+            secret: false,
+            location: Location::new("labs/x.yaml", 1, 1),
+        }
+    }
+
+    #[test]
+    fn prompts_until_the_value_matches_the_pattern() {
+        let mut p = ScriptedPrompter::new(&["has spaces", "", "good-name"]);
+        let value = ask(&mut p, &variable(Some("[a-z-]+")), Some("lab-cluster")).unwrap();
+        // An empty answer takes the default, which matches too.
+        assert_eq!(value, "lab-cluster");
+        assert_eq!(p.asked, vec!["CLUSTER_NAME (cluster name)"; 2]);
+    }
+
+    #[test]
+    fn gives_up_after_five_bad_answers_with_the_pattern_in_the_hint() {
+        let mut p = ScriptedPrompter::new(&["A", "B", "C", "D", "E", "F"]);
+        let err = ask(&mut p, &variable(Some("[a-z]+")), None).unwrap_err();
+        assert_eq!(err.to_string(), "no valid value for CLUSTER_NAME");
+        assert_eq!(err.hint().as_deref(), Some("the value must match [a-z]+"));
+        assert_eq!(p.asked.len(), 5);
+    }
+
+    #[test]
+    fn a_closed_prompt_is_a_usage_error_not_a_panic() {
+        let mut p = ScriptedPrompter::new(&[]);
+        let err = ask(&mut p, &variable(None), None).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_INPUT);
+    }
+
+    fn lab_with(step_yaml: &str, code: &str) -> Lab {
+        let page = format!("<!-- labrunner:step\n{step_yaml}\n-->\n```bash\n{code}\n```\n");
+        let module = crate::lab::parse::parse_module(std::path::Path::new("m.md"), &page).unwrap();
+        let manifest = crate::lab::Manifest {
+            variables: vec![
+                Variable { source: VariableSource::Step, name: "VPC_ID".into(), ..variable(None) },
+                variable(None),
+            ],
+            ..Default::default()
+        };
+        Lab { manifest, manifest_path: "labs/x.yaml".into(), modules: vec![module] }
+    }
+
+    #[test]
+    fn which_variables_a_step_uses() {
+        let lab = lab_with(
+            "id: s\nchecks:\n  - cluster_active: { cluster: \"${CLUSTER_NAME}\" }",
+            "aws ec2 describe-vpcs --vpc-ids \"$VPC_ID\"",
+        );
+        let step = &lab.modules[0].steps[0];
+        assert!(step_uses(step, "VPC_ID"), "shell");
+        assert!(step_uses(step, "CLUSTER_NAME"), "check");
+        assert!(!step_uses(step, "VPC"), "prefix of a used name");
+        assert!(!step_uses(step, "OTHER"));
+    }
+
+    #[test]
+    fn empty_captures_of_step_variables_are_failures() {
+        let lab = lab_with("id: s", "true");
+        let cases = [
+            ("VPC_ID", "", true),
+            ("VPC_ID", "None", true),
+            ("VPC_ID", " None\n", true),
+            ("VPC_ID", "vpc-1", false),
+        ];
+        for (name, value, want) in cases {
+            assert_eq!(is_empty_capture(&lab, name, value), want, "{name}={value:?}");
+        }
+        assert!(!is_empty_capture(&lab, "CLUSTER_NAME", ""), "only step variables are ids to capture");
+        assert!(!is_empty_capture(&lab, "UNDECLARED", ""), "undeclared exports are the block's own business");
+    }
 }
