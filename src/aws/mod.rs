@@ -180,15 +180,12 @@ impl ErrorClass {
     /// Classifies an SDK error by its code, HTTP status, or failure kind.
     pub fn of<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(err: &SdkError<E, R>) -> Self {
         match err {
-            SdkError::ConstructionFailure(_) => {
-                // The credential chain found nothing: the SDK fails before sending.
-                let text = format!("{err:?}");
-                if text.contains("credential") || text.contains("Credential") {
-                    ErrorClass::Credentials
-                } else {
-                    ErrorClass::Other
-                }
+            // A missing credential chain fails before anything is sent; the SDK reports it
+            // as a construction or dispatch failure that names the credential provider.
+            SdkError::ConstructionFailure(_) | SdkError::DispatchFailure(_) if mentions_credentials(err) => {
+                ErrorClass::Credentials
             }
+            SdkError::ConstructionFailure(_) => ErrorClass::Other,
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorClass::Transient,
             SdkError::ResponseError(_) => ErrorClass::Transient,
             SdkError::ServiceError(service) => {
@@ -232,6 +229,11 @@ impl ErrorClass {
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorClass::Throttling | ErrorClass::Transient)
     }
+}
+
+/// Whether an error or any of its causes is about credentials.
+fn mentions_credentials<E: std::fmt::Debug, R: std::fmt::Debug>(err: &SdkError<E, R>) -> bool {
+    format!("{err:?}").to_ascii_lowercase().contains("credential")
 }
 
 /// Status of a service error's HTTP response, when there was one.

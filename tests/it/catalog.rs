@@ -406,3 +406,29 @@ fn an_unknown_argument_is_a_usage_error() {
     let out = Test::new().args(["lint", "--frobnicate"]).run();
     out.code(2).stdout_empty().stderr_contains("--frobnicate");
 }
+
+// ---- AWS configuration errors ----
+
+#[test]
+fn no_credentials_is_exit_3_with_a_sign_in_hint() {
+    let out = Test::new()
+        .args(["start", "ecs-basics", "--auto", "--yes"])
+        .env("AWS_REGION", "eu-west-1")
+        .current_dir(&catalog())
+        .run();
+    out.code(3).stdout_empty().stderr_starts_with("error: AWS credentials are missing, invalid or expired: ");
+    out.stderr_contains(
+        "  hint: sign in again (for SSO: `aws sso login --profile NAME`), or pass --profile; check with `aws sts get-caller-identity`\n",
+    );
+}
+
+#[test]
+fn no_region_is_exit_3_with_a_hint() {
+    Test::new()
+        .args(["cleanup", "ecs-basics", "--yes"])
+        .current_dir(&catalog())
+        .run()
+        .code(3)
+        .stdout_empty()
+        .stderr("error: no AWS region is set\n  hint: pass --region, set AWS_REGION, or set a region in your AWS profile\n");
+}

@@ -108,6 +108,8 @@ impl Test {
             .env("NO_COLOR", "1")
             .env("AWS_CONFIG_FILE", self.home.path().join("no-such-aws-config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", self.home.path().join("no-such-aws-credentials"))
+            // Never ask the instance metadata service (169.254.169.254): tests stay on loopback.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
