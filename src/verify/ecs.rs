@@ -550,20 +550,23 @@ pub(crate) async fn diagnose_service(
     Ok(lines)
 }
 
-/// The latest stopped tasks of a service, one line each.
-async fn stopped_tasks(ctx: &Ctx<'_>, cluster: &str, service: &str) -> Result<Vec<String>, LookError> {
-    let request = ctx
-        .clients
-        .ecs
-        .list_tasks()
-        .cluster(cluster)
-        .service_name(service)
-        .desired_status(DesiredStatus::Stopped)
-        .send();
+/// The tasks of a service with the given desired status (at most `limit`), described.
+///
+/// ListTasks filters by service on AWS; the `group` check guards against stores that do not.
+pub(super) async fn service_tasks(
+    ctx: &Ctx<'_>,
+    cluster: &str,
+    service: &str,
+    status: DesiredStatus,
+    limit: usize,
+) -> Result<Vec<aws_sdk_ecs::types::Task>, LookError> {
+    let service = service.rsplit('/').next().unwrap_or(service);
+    let request =
+        ctx.clients.ecs.list_tasks().cluster(cluster).service_name(service).desired_status(status).send();
     let Some(listed) = ctx.call_opt("ListTasks", request).await? else {
         return Ok(vec![]);
     };
-    let arns: Vec<String> = listed.task_arns().iter().take(20).cloned().collect();
+    let arns: Vec<String> = listed.task_arns().iter().take(limit).cloned().collect();
     if arns.is_empty() {
         return Ok(vec![]);
     }
@@ -572,10 +575,14 @@ async fn stopped_tasks(ctx: &Ctx<'_>, cluster: &str, service: &str) -> Result<Ve
         return Ok(vec![]);
     };
     let group = format!("service:{service}");
-    let mut tasks: Vec<&aws_sdk_ecs::types::Task> =
-        described.tasks().iter().filter(|t| t.group().is_none_or(|g| g == group)).collect();
+    Ok(described.tasks().iter().filter(|t| t.group().is_none_or(|g| g == group)).cloned().collect())
+}
+
+/// The latest stopped tasks of a service, one line each.
+async fn stopped_tasks(ctx: &Ctx<'_>, cluster: &str, service: &str) -> Result<Vec<String>, LookError> {
+    let mut tasks = service_tasks(ctx, cluster, service, DesiredStatus::Stopped, 20).await?;
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
-    Ok(tasks.iter().take(5).map(|t| stopped_task_line(t)).collect())
+    Ok(tasks.iter().take(5).map(stopped_task_line).collect())
 }
 
 fn stopped_task_line(t: &aws_sdk_ecs::types::Task) -> String {

@@ -152,30 +152,11 @@ async fn service_endpoints(
     cluster: &str,
     service: &str,
 ) -> Result<Vec<TaskEndpoint>, LookError> {
-    let service = service.rsplit('/').next().unwrap_or(service);
-    let request = ctx
-        .clients
-        .ecs
-        .list_tasks()
-        .cluster(cluster)
-        .service_name(service)
-        .desired_status(DesiredStatus::Running)
-        .send();
-    let Some(listed) = ctx.call_opt("ListTasks", request).await? else {
-        return Ok(vec![]);
-    };
-    let arns: Vec<String> = listed.task_arns().iter().take(100).cloned().collect();
-    if arns.is_empty() {
-        return Ok(vec![]);
-    }
-    let request = ctx.clients.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send();
-    let described = ctx.call("DescribeTasks", request).await?;
-    let group = format!("service:{service}");
+    let tasks = ecs::service_tasks(ctx, cluster, service, DesiredStatus::Running, 100).await?;
     let mut endpoints = Vec::new();
     let mut instances_wanted = Vec::new();
-    for t in described.tasks() {
-        // ListTasks filters by service on AWS; the group guards against stores that do not.
-        if t.last_status() != Some("RUNNING") || t.group().is_some_and(|g| g != group) {
+    for t in &tasks {
+        if t.last_status() != Some("RUNNING") {
             continue;
         }
         let ip = t
