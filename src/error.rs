@@ -100,7 +100,10 @@ pub enum Error {
     WrongAccount(Box<AccountMismatch>),
     /// Ctrl-C.
     #[error("interrupted; progress and the cleanup ledger are saved")]
-    Interrupted,
+    Interrupted {
+        /// The command that continues the work, when there is one.
+        resume: Option<String>,
+    },
 }
 
 impl Error {
@@ -114,7 +117,7 @@ impl Error {
             | Error::Io { .. } => EXIT_INPUT,
             Error::NoRegion | Error::Credentials { .. } | Error::Aws { .. } => EXIT_AWS,
             Error::Locked { .. } | Error::WrongAccount(_) => EXIT_REFUSED,
-            Error::Interrupted => EXIT_INTERRUPTED,
+            Error::Interrupted { .. } => EXIT_INTERRUPTED,
         }
     }
 
@@ -140,7 +143,8 @@ impl Error {
             Error::WrongAccount(_) => Some(
                 "switch back with --profile/--region (or AWS_PROFILE/AWS_REGION) to the account and region shown first".into(),
             ),
-            Error::Interrupted => Some("run `labrunner resume LAB` to continue where you stopped".into()),
+            Error::Interrupted { resume: Some(command) } => Some(format!("run `{command}` to continue where you stopped")),
+            Error::Interrupted { resume: None } => None,
         }
     }
 

@@ -121,7 +121,9 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         clean &= report.is_clean();
     }
     if cancel.is_cancelled() {
-        return Err(Error::Interrupted);
+        return Err(Error::Interrupted {
+            resume: Some(format!("labrunner cleanup {}", args.lab.as_deref().unwrap_or("--all"))),
+        });
     }
     Ok(if clean { EXIT_OK } else { EXIT_FINDINGS })
 }

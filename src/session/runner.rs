@@ -150,7 +150,7 @@ impl<'a> Session<'a> {
                 }
                 Flow::Next(StepResult::Interrupted) => {
                     self.save_progress()?;
-                    return Err(Error::Interrupted);
+                    return Err(self.interrupted());
                 }
                 Flow::Quit => {
                     self.save_progress()?;
@@ -162,6 +162,10 @@ impl<'a> Session<'a> {
         }
         self.finish_event();
         Ok(RunEnd::Complete)
+    }
+
+    fn interrupted(&self) -> Error {
+        Error::Interrupted { resume: Some(format!("labrunner resume {}", self.lab.id())) }
     }
 
     fn finish_event(&mut self) {
@@ -231,6 +235,9 @@ impl<'a> Session<'a> {
     }
 
     fn verifier(&self) -> Verifier {
+        // Command checks run in the lab's working directory, which exists once a block ran;
+        // a run that has only watched or resumed must still have it.
+        let _ = std::fs::create_dir_all(self.run.workdir());
         let mut settings = self.options.verify.clone();
         settings.command_env = self.values.env().into_iter().collect();
         settings.workdir = Some(self.run.workdir());
@@ -406,7 +413,7 @@ impl<'a> Session<'a> {
         .await
         .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
         if result.cancelled {
-            return Err(Error::Interrupted);
+            return Err(self.interrupted());
         }
         if !result.success() {
             return Err(Error::usage(
@@ -572,6 +579,36 @@ impl<'a> Session<'a> {
         (resolved, unresolved)
     }
 
+    /// When the student does a step by hand, the ids its commands would have exported (a VPC
+    /// id, an ARN) are not captured: ask for the ones later checks and steps need.
+    fn ask_step_outputs(&mut self, step: &Step) -> Result<(), Error> {
+        let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(()) };
+        for var in &self.lab.manifest.variables {
+            let set_here = step.shell.iter().any(|b| b.code.contains(&format!("{}=", var.name)));
+            if var.source != VariableSource::Step || !set_here || self.values.get(&var.name).is_some() {
+                continue;
+            }
+            let label = if var.description.is_empty() {
+                format!("{}, as the commands above print it", var.name)
+            } else {
+                format!("{}: {} The commands above print it", var.name, var.description.trim())
+            };
+            let value = prompter.input(&label, None).map_err(prompt_error)?;
+            let value = value.trim().to_string();
+            if value.is_empty() {
+                continue;
+            }
+            self.values.set(self.lab, &var.name, value);
+            let shown = if self.values.is_secret(&var.name) {
+                "****".to_string()
+            } else {
+                self.values.get(&var.name).unwrap_or_default().to_string()
+            };
+            self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: shown });
+        }
+        self.save_progress()
+    }
+
     /// Waits for the step's checks, with progress, until they pass or give up.
     async fn verify_step(&mut self, step: &Step) -> StepResult {
         if step.checks.is_empty() {
@@ -632,6 +669,8 @@ impl<'a> Session<'a> {
     /// "I'll do it myself": look at the checks now and again until they pass; Enter looks at
     /// once. Steps without checks just wait for the student to say they are done.
     async fn watch(&mut self, step: &Step) -> StepResult {
+        // What exists before the student starts is not theirs to have the lab delete.
+        let preexisting = self.preexisting(step).await;
         self.attempted.insert(step.id.clone());
         if step.checks.is_empty() {
             if let Some(p) = self.prompter.as_deref_mut() {
@@ -639,8 +678,7 @@ impl<'a> Session<'a> {
                     return StepResult::Skipped;
                 }
             }
-            let none = HashSet::new();
-            if let Err(e) = self.record_resources(step, &none).await {
+            if let Err(e) = self.record_resources(step, &preexisting).await {
                 self.reporter.event(&Event::Notice { text: e.to_string() });
             }
             return StepResult::Done;
@@ -648,8 +686,16 @@ impl<'a> Session<'a> {
         if self.prompter.is_none() || self.options.auto {
             return self.verify_step(step).await;
         }
+        if let Err(e) = self.ask_step_outputs(step) {
+            self.reporter.event(&Event::Notice { text: e.to_string() });
+            return StepResult::Failed;
+        }
         self.reporter.event(&Event::Notice {
             text: "labrunner is watching the checks: press Enter to look now, Ctrl-C to stop (progress is saved)".into(),
+        });
+        self.reporter.event(&Event::ChecksStarted {
+            step: step.id.clone(),
+            checks: step.checks.iter().map(|c| c.describe()).collect(),
         });
         let deadline = step
             .checks
@@ -657,6 +703,10 @@ impl<'a> Session<'a> {
             .map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline()))
             .max();
         let started = std::time::Instant::now();
+        // One read for Enter at a time: a read left behind would swallow the student's next
+        // answer, so when the checks pass first, the student presses Enter to go on.
+        let mut pending: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        let mut input_open = true;
         loop {
             let (checks, unresolved) = self.resolved_checks(step);
             let verifier = self.verifier();
@@ -676,16 +726,35 @@ impl<'a> Session<'a> {
             let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
             let timed_out = deadline.is_some_and(|d| started.elapsed() > d);
             if all_pass || timed_out {
-                let none = HashSet::new();
-                if let Err(e) = self.record_resources(step, &none).await {
+                if let Err(e) = self.record_resources(step, &preexisting).await {
                     self.reporter.event(&Event::Notice { text: e.to_string() });
                 }
-                return self.conclude(step, outcomes);
+                let result = self.conclude(step, outcomes);
+                if let Some(rx) = pending.take() {
+                    self.reporter.event(&Event::Notice { text: "Press Enter to continue.".into() });
+                    tokio::select! {
+                        _ = rx => {}
+                        () = self.cancel.cancelled() => return StepResult::Interrupted,
+                    }
+                }
+                return result;
             }
-            let enter = self.prompter.as_deref_mut().map(|p| p.enter());
+            if pending.is_none() && input_open {
+                pending = self.prompter.as_deref_mut().map(|p| p.enter());
+            }
+            let pressed = async {
+                match pending.as_mut() {
+                    Some(rx) => rx.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep(self.options.watch_interval) => {}
-                _ = async { if let Some(rx) = enter { let _ = rx.await; } } => {}
+                // Enter: look again at once. A closed input stops listening for it.
+                pressed_ok = pressed => {
+                    input_open = pressed_ok;
+                    pending = None;
+                }
                 () = self.cancel.cancelled() => return StepResult::Interrupted,
             }
         }
@@ -694,7 +763,7 @@ impl<'a> Session<'a> {
 
 fn prompt_error(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::Interrupted {
-        Error::Interrupted
+        Error::Interrupted { resume: None }
     } else {
         Error::usage(format!("cannot ask at the terminal: {e}"), "run with --auto for an unattended run")
     }
