@@ -6,6 +6,7 @@
 mod lint;
 mod list;
 mod show;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -63,8 +64,8 @@ pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
         Command::List => list::cmd_list(ui, &ctx),
         Command::Show(args) => show::cmd_show(ui, &ctx, args),
         Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
-        Command::Verify(_)
-        | Command::Start(_)
+        Command::Verify(args) => verify::cmd_verify(ui, &ctx, args).await,
+        Command::Start(_)
         | Command::Resume(_)
         | Command::Status(_)
         | Command::Reset(_)
