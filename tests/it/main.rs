@@ -3,3 +3,4 @@
 
 mod sandbox_smoke;
 mod support;
+mod verify;
