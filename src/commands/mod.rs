@@ -12,6 +12,7 @@ mod show;
 mod start;
 mod status;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -76,8 +77,6 @@ pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
         Command::Status(args) => status::cmd_status(ui, &ctx, args),
         Command::Reset(args) => reset::cmd_reset(ui, &ctx, args),
         Command::Cleanup(args) => cleanup::cmd_cleanup(ui, &ctx, args).await,
-        Command::Verify(_) => {
-            Err(Error::usage("verify is not available in this build yet", "see `labrunner --help`"))
-        }
+        Command::Verify(args) => verify::cmd_verify(ui, &ctx, args).await,
     }
 }

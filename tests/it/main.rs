@@ -15,3 +15,4 @@ mod hugo;
 mod malformed;
 mod sandbox_smoke;
 mod validate;
+mod verify;
