@@ -161,6 +161,9 @@ pub struct VerifyArgs {
     /// Write the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Set a variable (repeatable): NAME=VALUE, e.g. an id a step would have captured.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
     /// Check options.
     #[command(flatten)]
     pub checks: CheckArgs,

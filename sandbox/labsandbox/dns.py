@@ -20,6 +20,7 @@ from moto.route53.models import route53_backends
 from moto.servicediscovery.models import servicediscovery_backends
 
 from .config import LOCK
+from .simulator import namespace_id_of
 
 TYPE_A, TYPE_AAAA, CLASS_IN = 1, 28, 1
 
@@ -49,7 +50,7 @@ def lookup(name: str) -> list[str] | None:
                         found.extend(v for v in rr.records if v not in found)
         for acct, region, sd in _items(servicediscovery_backends):
             for svc in sd.services.values():
-                ns = sd.namespaces.get(svc.namespace_id)
+                ns = sd.namespaces.get(namespace_id_of(svc))
                 if ns is None:
                     continue
                 names = {f"{svc.name}.{ns.name}".lower()}

@@ -717,6 +717,28 @@ def _task_ip(task: Any) -> str | None:
     return None
 
 
+
+def namespace_id_of(sd_service: Any) -> str | None:
+    """The namespace of a Cloud Map service. moto keeps it empty when the caller gave it only
+    inside the (deprecated but accepted) ``DnsConfig.NamespaceId``."""
+    return sd_service.namespace_id or (getattr(sd_service, "dns_config", None) or {}).get("NamespaceId")
+
+
+def task_resources(backend, td) -> dict:
+    """moto's resource sum for a task definition, which fails (``None + int``) when a
+    container has neither ``memory`` nor ``memoryReservation``: valid on Fargate, where the
+    task-level memory applies. Then the task-level values stand in."""
+    try:
+        return backend._calculate_task_resource_requirements(td)
+    except TypeError:
+        def whole(value) -> int:
+            try:
+                return int(value or 0)
+            except (TypeError, ValueError):
+                return 0
+
+        return {"CPU": whole(td.cpu), "MEMORY": whole(td.memory), "PORTS": [], "PORTS_UDP": []}
+
 def _make_task(backend: Any, cluster: Any, td: Any, service: Any, dep: dict) -> Task:
     subnets = _subnets(service)
     subnet = _rng.choice(subnets) if subnets else None
@@ -737,7 +759,7 @@ def _make_task(backend: Any, cluster: Any, td: Any, service: Any, dep: dict) -> 
             cluster,
             td,
             None,
-            backend._calculate_task_resource_requirements(td),
+            task_resources(backend, td),
             backend=backend,
             group=f"service:{service.name}",
             launch_type=service.launch_type or "",
@@ -931,7 +953,7 @@ def _sd_namespace(backend: Any, name_or_arn: str | None) -> Any | None:
 def _ensure_sd_service(backend: Any, ns: Any, name: str) -> Any:
     sd = _sd_backend(backend)
     for svc in sd.services.values():
-        if svc.namespace_id == ns.id and svc.name == name:
+        if namespace_id_of(svc) == ns.id and svc.name == name:
             return svc
     # ECS creates the Cloud Map service for Service Connect itself.
     return sd.create_service(
@@ -985,7 +1007,7 @@ def _deregister_instances(task: Any) -> None:
 def _sync_dns_records(acct: str, region: str, sd_service: Any) -> None:
     """Keep ``<service>.<namespace>`` A records in the namespace's hosted zone."""
     sd = servicediscovery_backends[acct][region]
-    ns = sd.namespaces.get(sd_service.namespace_id)
+    ns = sd.namespaces.get(namespace_id_of(sd_service))
     if ns is None or ns.type not in ("DNS_PRIVATE", "DNS_PUBLIC"):
         return
     zone_id = (ns.dns_properties or {}).get("HostedZoneId")

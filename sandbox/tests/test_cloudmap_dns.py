@@ -119,3 +119,21 @@ def test_load_balancer_dns_name_resolves_to_loopback(sandbox, session):
     assert dns_query(sandbox.dns_port, alb["lb"]["DNSName"]) == (0, ["127.0.0.1"])
     assert dns_query(sandbox.dns_port, alb["lb"]["DNSName"].upper()) == (0, ["127.0.0.1"])
     assert dns_query(sandbox.dns_port, "example.com")[0] == 3
+
+
+def test_namespace_given_only_in_dns_config_still_resolves(sandbox, session):
+    """`create-service --dns-config NamespaceId=...` (the older form) leaves moto's top-level
+    namespace id empty; registration and DNS must still find the namespace."""
+    lab = Lab(session, sandbox.endpoint)
+    op = lab.sd.create_private_dns_namespace(Name="legacy.local", Vpc=lab.vpc_id)["OperationId"]
+    ns_id = lab.sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+    sd_svc = lab.sd.create_service(
+        Name="orders",
+        DnsConfig={"NamespaceId": ns_id, "DnsRecords": [{"Type": "A", "TTL": 60}]},
+        HealthCheckCustomConfig={"FailureThreshold": 1},
+    )["Service"]
+    td = lab.task_definition(family="orders")
+    lab.service("orders", td, count=1, serviceRegistries=[{"registryArn": sd_svc["Arn"]}])
+    steady(lab, "orders", 1)
+    ip = lab.tasks("orders")[0]["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+    wait_for(lambda: dns_query(sandbox.dns_port, "orders.legacy.local") == (0, [ip]), what="orders.legacy.local resolves")

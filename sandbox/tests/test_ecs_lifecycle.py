@@ -158,3 +158,19 @@ def test_stop_task_is_replaced(sandbox, session):
     wait_for(replaced, what="replacement task")
     t = lab.ecs.describe_tasks(cluster=lab.cluster, tasks=[victim])["tasks"][0]
     assert t["lastStatus"] == "STOPPED" and t["stoppedReason"] == "testing" and t["stopCode"] == "UserInitiated"
+
+
+def test_task_level_memory_only_still_runs(sandbox, session):
+    """On Fargate a container may leave `memory` to the task; moto's resource sum fails on
+    that, and the simulator must still start the tasks."""
+    lab = Lab(session, sandbox.endpoint)
+    td = lab.ecs.register_task_definition(
+        family="task-memory-only",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": "public.ecr.aws/nginx/nginx:latest", "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    lab.service("lean", td, count=2)
+    steady(lab, "lean", 2)

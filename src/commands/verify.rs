@@ -89,6 +89,9 @@ pub async fn cmd_verify(ui: &mut Ui, ctx: &Context, args: &VerifyArgs) -> Result
     err!(ui, "{} {} as {identity}", s.heading.apply_to("Verifying"), lab.id());
 
     let mut values = Values::from_identity(&lab, &identity);
+    for (name, value) in &args.vars {
+        values.set(&lab, name, value.clone());
+    }
     let run = match ctx.state_dir() {
         Ok(dir) => Some(RunDir::new(&dir, lab.id(), &identity.account, &identity.region)),
         Err(_) => None,

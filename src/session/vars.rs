@@ -127,12 +127,12 @@ impl Values {
         missing
     }
 
-    /// A check with its variables substituted, or the name of what is missing.
+    /// A check with its variables substituted, or a message naming the variable that is missing.
     pub fn resolve_check(&self, check: &Check) -> Result<Check, String> {
         check.resolve(&self.lookup())
     }
 
-    /// A resource with its variables substituted, or the name of what is missing.
+    /// A resource with its variables substituted, or a message naming the variable that is missing.
     pub fn resolve_resource(&self, resource: &ResourceSpec) -> Result<ResourceSpec, String> {
         resource.resolve(&self.lookup())
     }
