@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Reporter, StepResult};
 use super::prompt::Prompter;
-use super::vars::{missing_advice, Values};
+use super::vars::{may_set_secret, missing_advice, Values};
 use crate::aws::{whoami, Clients, Identity};
 use crate::cleanup;
 use crate::error::{AccountMismatch, Error};
@@ -215,6 +215,7 @@ impl<'a> Session<'a> {
                     Err(_) => continue, // A value we no longer know cannot prove drift.
                 };
                 if outcome.status != Status::Pass {
+                    let outcome = self.masked(&outcome);
                     failures.push(format!("{}: {}", outcome.description, outcome.evidence));
                 }
             }
@@ -269,7 +270,11 @@ impl<'a> Session<'a> {
         loop {
             let result = match choice {
                 Choice::Quit => return Ok(Flow::Quit),
-                Choice::Skip => return Ok(Flow::Next(StepResult::Skipped)),
+                Choice::Skip => {
+                    let result = StepResult::Skipped;
+                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
+                    return Ok(Flow::Next(result));
+                }
                 Choice::Run => match self.run_blocks(step).await? {
                     Some(result) => result,
                     None => self.verify_step(step).await,
@@ -366,6 +371,15 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// `outcome` with secret values masked, for display.
+    fn masked(&self, outcome: &Outcome) -> Outcome {
+        let mut o = outcome.clone();
+        o.description = self.values.mask(&o.description);
+        o.evidence = self.values.mask(&o.evidence);
+        o.diagnostics = o.diagnostics.iter().map(|d| self.values.mask(d)).collect();
+        o
+    }
+
     fn shown(&self, name: &str) -> String {
         if self.values.is_secret(name) {
             "****".into()
@@ -418,12 +432,24 @@ impl<'a> Session<'a> {
             let values = &self.values;
             let reporter = &mut *self.reporter;
             let step_id = &step.id;
+            // A block that may set a secret prints it before labrunner knows the value:
+            // its output is held until the block ends, then masked with what it exported.
+            let hold = may_set_secret(self.lab, &block.code);
+            let mut held: Vec<(Stream, String)> = Vec::new();
             let result = run_block(
                 &block.code,
                 &env,
                 &self.run.workdir(),
                 &mut |stream, line| {
-                    reporter.event(&Event::Output { step: step_id.clone(), stream, line: values.mask(line) });
+                    if hold {
+                        held.push((stream, line.to_string()));
+                    } else {
+                        reporter.event(&Event::Output {
+                            step: step_id.clone(),
+                            stream,
+                            line: values.mask(line),
+                        });
+                    }
                 },
                 &self.cancel,
             )
@@ -431,6 +457,15 @@ impl<'a> Session<'a> {
             .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
             for (name, value) in &result.exports {
                 self.values.set(self.lab, name, value.clone());
+            }
+            for (stream, line) in held {
+                self.reporter.event(&Event::Output {
+                    step: step.id.clone(),
+                    stream,
+                    line: self.values.mask(&line),
+                });
+            }
+            for name in result.exports.keys() {
                 self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(name) });
             }
             self.save_progress()?;
@@ -551,7 +586,7 @@ impl<'a> Session<'a> {
         let (checks, unresolved) = self.resolved_checks(step);
         self.reporter.event(&Event::ChecksStarted {
             step: step.id.clone(),
-            checks: checks.iter().map(|c| c.describe()).collect(),
+            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
         });
         let verifier = self.verifier();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -565,9 +600,11 @@ impl<'a> Session<'a> {
             outcomes
         };
         let reporter = &mut *self.reporter;
+        let values = &self.values;
         let step_id = step.id.clone();
         let drain = async {
             while let Some((index, status, attempt)) = rx.recv().await {
+                let status = values.mask(&status);
                 reporter.event(&Event::CheckProgress { step: step_id.clone(), index, status, attempt });
             }
         };
@@ -578,11 +615,8 @@ impl<'a> Session<'a> {
 
     fn conclude(&mut self, step: &Step, outcomes: Vec<Outcome>) -> StepResult {
         for (index, outcome) in outcomes.iter().enumerate() {
-            self.reporter.event(&Event::CheckFinished {
-                step: step.id.clone(),
-                index,
-                outcome: outcome.clone(),
-            });
+            let outcome = self.masked(outcome);
+            self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
         }
         if self.cancel.is_cancelled() {
             return StepResult::Interrupted;
@@ -622,6 +656,11 @@ impl<'a> Session<'a> {
         self.reporter.event(&Event::Notice {
             text: "labrunner is watching the checks: press Enter to look now, Ctrl-C to stop (progress is saved)".into(),
         });
+        let (checks, _) = self.resolved_checks(step);
+        self.reporter.event(&Event::ChecksStarted {
+            step: step.id.clone(),
+            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
+        });
         let deadline = step
             .checks
             .iter()
@@ -640,7 +679,7 @@ impl<'a> Session<'a> {
                 self.reporter.event(&Event::CheckProgress {
                     step: step.id.clone(),
                     index,
-                    status: o.evidence.clone(),
+                    status: self.values.mask(&o.evidence),
                     attempt: 0,
                 });
             }

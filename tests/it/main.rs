@@ -11,7 +11,9 @@
 mod support;
 
 mod catalog;
+mod cleanup;
 mod hugo;
 mod malformed;
+mod runner;
 mod sandbox_smoke;
 mod validate;
