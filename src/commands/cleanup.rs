@@ -9,7 +9,7 @@ use crate::aws::{whoami, Identity};
 use crate::cleanup::{self, CleanupEvent, TokioSleeper};
 use crate::cli::CleanupArgs;
 use crate::commands::Context;
-use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_OK};
+use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK};
 use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
 use crate::session::vars::Values;
 use crate::state::ledger::Ledger;
@@ -121,7 +121,18 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         clean &= report.is_clean();
     }
     if cancel.is_cancelled() {
-        return Err(Error::Interrupted);
+        // Not Error::Interrupted: its hint says `labrunner resume`, which would run the lab
+        // again and create what cleanup just removed.
+        let labs: Vec<&str> = targets.iter().map(|t| t.lab.as_str()).collect();
+        let s = ui.err_styles();
+        err!(ui, "{} cleanup was interrupted; the ledger keeps what remains", s.fail.apply_to("error:"));
+        err!(
+            ui,
+            "  {} run `labrunner cleanup {}` again to finish",
+            s.dim.apply_to("hint:"),
+            if labs.len() == 1 { labs[0] } else { "--all" }
+        );
+        return Ok(EXIT_INTERRUPTED);
     }
     Ok(if clean { EXIT_OK } else { EXIT_FINDINGS })
 }
