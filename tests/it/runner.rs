@@ -576,24 +576,34 @@ fn interactive_answers_run_watch_quit_and_resume() {
     assert_eq!(progress["variables"]["TABLE_NAME"], "rt-chosen-items");
     assert_eq!(lab.ledger_resources(id), ["log_group /rt/interactive", "dynamodb_table rt-chosen-items"]);
 
-    // Resume: the saved answer is used, step 3 runs, the lab ends.
+    // Someone deletes the log group between sessions: resume finds step 1 drifted.
+    let deleted = lab.acct.aws(["logs", "delete-log-group", "--log-group-name", "/rt/interactive"]);
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+
+    // Resume: the saved answer is used, step 1 is done again, step 3 runs, the lab ends.
     let mut live = interactive(&lab, &["resume", id]);
     live.wait_stderr(CONFIRM, 1);
     live.send("y");
     live.wait_stderr(MENU, 1);
     live.send("run");
+    live.wait_stderr(MENU, 2);
+    live.send("run");
     let run = live.finish();
     run.code(0)
         .stdout_contains("Continuing: 2 of 3 steps finished before.")
+        .stdout_contains("! step create-log-group no longer checks out; it will be done again:")
+        .stdout_contains("✓ step create-log-group done")
         .stdout_contains("step three ran for rt-chosen-items")
         .stdout_contains("✓ the table is ACTIVE")
         .stdout_contains("✓ lab finished: 3 of 3 steps done, 0 skipped")
         .stdout_lacks("Progress saved");
     assert!(!run.stderr.contains("TABLE_NAME"), "asked for TABLE_NAME again:\n{}", run.stderr);
-    assert_eq!(run.stderr.matches(MENU).count(), 1, "only step 3 is asked about:\n{}", run.stderr);
+    assert_eq!(run.stderr.matches(MENU).count(), 2, "steps 1 and 3 are asked about:\n{}", run.stderr);
     let progress = lab.progress(id);
     assert_eq!(finished_steps(&progress).len(), 3);
     assert_eq!(progress["current"], Value::Null);
+    assert!(lab.log_group_exists("/rt/interactive"));
+    assert_eq!(lab.ledger_resources(id), ["log_group /rt/interactive", "dynamodb_table rt-chosen-items"]);
 }
 
 #[test]
@@ -692,6 +702,10 @@ fn resume_continues_at_long_step(lab: &Sandboxed, thing: &str) {
 fn sigint_mid_step_stops_the_block_exits_130_and_resume_continues_there() {
     let lab = Sandboxed::fixture();
     let (live, thing, sleeper, below) = start_slow(&lab);
+    // While it runs, a second labrunner on the same lab and account is refused.
+    lab.run(&["resume", "rt-kill", "--auto", "--yes"])
+        .code(4)
+        .stderr_contains("error: lab `rt-kill` is already being run by another labrunner (lock ");
     live.signal(nix::sys::signal::Signal::SIGINT);
     let run = live.finish();
     run.code(130)
@@ -864,6 +878,19 @@ fn a_failing_check_in_auto_mode_exits_1_with_diagnostics_and_the_matching_hint()
         .code(0)
         .stdout_contains("  steps: 1 done, 0 skipped, of 3\n  stopped in step: impossible\n")
         .stdout_contains("  ! 1 resource(s) still recorded:\n    log_group /rt/failing\n  remove them with: labrunner cleanup rt-failing\n");
+
+    // reset: only with confirmation; forgets progress, keeps the ledger.
+    lab.run(&["reset", "rt-failing"]).code(2).stderr_contains("error: reset needs confirmation\n");
+    assert!(lab.run_dir("rt-failing").join("progress.json").exists());
+    lab.run(&["reset", "rt-failing", "--yes"]).code(0).stdout(&format!(
+        "Forgot progress in {} (cleanup ledger kept).\n",
+        lab.run_dir("rt-failing").display()
+    ));
+    assert!(!lab.run_dir("rt-failing").join("progress.json").exists());
+    assert_eq!(lab.ledger_resources("rt-failing"), ["log_group /rt/failing"]);
+    lab.run(&["status", "rt-failing"]).code(0).stdout_contains(
+        "  no progress (reset), but the cleanup ledger remains\n  ! 1 resource(s) still recorded:\n    log_group /rt/failing\n",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
