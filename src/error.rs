@@ -98,11 +98,13 @@ pub enum Error {
     /// The account or region is not the one the lab's state belongs to.
     #[error("{0}")]
     WrongAccount(Box<AccountMismatch>),
-    /// Ctrl-C.
-    #[error("interrupted; progress and the cleanup ledger are saved")]
+    /// Ctrl-C: what was saved, and the command that continues.
+    #[error("{what}")]
     Interrupted {
-        /// The command that continues the work, when there is one.
-        resume: Option<String>,
+        /// What was interrupted and what is kept.
+        what: String,
+        /// What to run to continue.
+        hint: Option<String>,
     },
 }
 
@@ -143,8 +145,7 @@ impl Error {
             Error::WrongAccount(_) => Some(
                 "switch back with --profile/--region (or AWS_PROFILE/AWS_REGION) to the account and region shown first".into(),
             ),
-            Error::Interrupted { resume: Some(command) } => Some(format!("run `{command}` to continue where you stopped")),
-            Error::Interrupted { resume: None } => None,
+            Error::Interrupted { hint, .. } => hint.clone(),
         }
     }
 

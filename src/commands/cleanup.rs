@@ -121,8 +121,15 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         clean &= report.is_clean();
     }
     if cancel.is_cancelled() {
+        // The hint must say cleanup: `labrunner resume` would run the lab again and create
+        // what cleanup just removed.
+        let labs: Vec<&str> = targets.iter().map(|t| t.lab.as_str()).collect();
         return Err(Error::Interrupted {
-            resume: Some(format!("labrunner cleanup {}", args.lab.as_deref().unwrap_or("--all"))),
+            what: "cleanup was interrupted; the ledger keeps what remains".into(),
+            hint: Some(format!(
+                "run `labrunner cleanup {}` again to finish",
+                if labs.len() == 1 { labs[0] } else { "--all" }
+            )),
         });
     }
     Ok(if clean { EXIT_OK } else { EXIT_FINDINGS })

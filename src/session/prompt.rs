@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -22,19 +22,12 @@ pub trait Prompter: Send {
 /// Prompts on the terminal with dialoguer.
 pub struct TerminalPrompter {
     theme: dialoguer::theme::ColorfulTheme,
-    pending_enter: bool,
 }
 
 impl TerminalPrompter {
     /// A terminal prompter.
     pub fn new() -> Self {
-        TerminalPrompter { theme: dialoguer::theme::ColorfulTheme::default(), pending_enter: false }
-    }
-
-    fn finish_pending_enter(&mut self) {
-        // A watch may have left a blocking read on the terminal; it consumed the Enter that
-        // ended the watch or will consume the next one, so say so before the next question.
-        self.pending_enter = false;
+        TerminalPrompter { theme: dialoguer::theme::ColorfulTheme::default() }
     }
 }
 
@@ -52,7 +45,6 @@ fn to_io(e: dialoguer::Error) -> io::Error {
 
 impl Prompter for TerminalPrompter {
     fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize> {
-        self.finish_pending_enter();
         dialoguer::Select::with_theme(&self.theme)
             .with_prompt(prompt)
             .items(items)
@@ -63,7 +55,6 @@ impl Prompter for TerminalPrompter {
     }
 
     fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String> {
-        self.finish_pending_enter();
         let mut input = dialoguer::Input::<String>::with_theme(&self.theme).with_prompt(prompt);
         if let Some(d) = default {
             input = input.default(d.to_string());
@@ -72,7 +63,6 @@ impl Prompter for TerminalPrompter {
     }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool> {
-        self.finish_pending_enter();
         dialoguer::Confirm::with_theme(&self.theme)
             .with_prompt(prompt)
             .default(default)
@@ -82,10 +72,24 @@ impl Prompter for TerminalPrompter {
 
     fn enter(&mut self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        self.pending_enter = true;
+        // Wait for input without taking it, and give up once the watch drops the receiver:
+        // a blocked read left behind would swallow the student's next keystroke.
         std::thread::spawn(move || {
-            if console::Term::stderr().read_line().is_ok() {
-                let _ = tx.send(());
+            use std::os::fd::AsFd;
+            let stdin = io::stdin();
+            while !tx.is_closed() {
+                let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN)];
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)) {
+                    Ok(0) => continue,
+                    Ok(_) => {
+                        if !tx.is_closed() && console::Term::stderr().read_line().is_ok() {
+                            let _ = tx.send(());
+                        }
+                        return;
+                    }
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
+                }
             }
         });
         rx
@@ -94,27 +98,65 @@ impl Prompter for TerminalPrompter {
 
 /// Reads answers as lines from standard input; writes questions to standard error.
 /// Used when LABRUNNER_INTERACTIVE=1 forces the interactive flow without a terminal.
+///
+/// One reader thread owns standard input. A line goes to the watch waiting for Enter if
+/// there is one, otherwise it is queued as the answer to the next question; a watch that
+/// ended on its own leaves nothing behind that could swallow a later answer.
 pub struct LinePrompter {
-    lines: Arc<Mutex<std::sync::mpsc::Receiver<String>>>,
+    shared: Arc<(Mutex<Lines>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Lines {
+    queued: VecDeque<String>,
+    closed: bool,
+    /// The watch waiting for Enter, if any.
+    enter: Option<oneshot::Sender<()>>,
+    /// After end of input, Enter can never come: such senders are kept, never fired.
+    never: Vec<oneshot::Sender<()>>,
 }
 
 impl LinePrompter {
     /// Starts the reader of standard input.
     pub fn new() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new((Mutex::new(Lines::default()), Condvar::new()));
+        let reader = Arc::clone(&shared);
         std::thread::spawn(move || {
+            let (lock, ready) = &*reader;
             for line in io::stdin().lock().lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+                let Ok(mut lines) = lock.lock() else { return };
+                match lines.enter.take() {
+                    Some(tx) if !tx.is_closed() => {
+                        let _ = tx.send(());
+                    }
+                    _ => lines.queued.push_back(line),
                 }
+                ready.notify_all();
             }
+            if let Ok(mut lines) = lock.lock() {
+                lines.closed = true;
+                let pending: Vec<_> = lines.enter.take().into_iter().collect();
+                lines.never.extend(pending);
+            }
+            ready.notify_all();
         });
-        LinePrompter { lines: Arc::new(Mutex::new(rx)) }
+        LinePrompter { shared }
     }
 
     fn next_line(&self) -> io::Result<String> {
-        let lines = self.lines.lock().map_err(|_| io::Error::other("prompt reader poisoned"))?;
-        lines.recv().map_err(|_| io::Error::new(io::ErrorKind::UnexpectedEof, "standard input closed"))
+        let (lock, ready) = &*self.shared;
+        let mut lines = lock.lock().map_err(|_| io::Error::other("prompt reader poisoned"))?;
+        // A question means no watch is waiting for Enter any more.
+        lines.enter = None;
+        loop {
+            if let Some(line) = lines.queued.pop_front() {
+                return Ok(line);
+            }
+            if lines.closed {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "standard input closed"));
+            }
+            lines = ready.wait(lines).map_err(|_| io::Error::other("prompt reader poisoned"))?;
+        }
     }
 }
 
@@ -157,13 +199,13 @@ impl Prompter for LinePrompter {
 
     fn enter(&mut self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        let lines = Arc::clone(&self.lines);
-        std::thread::spawn(move || {
-            let got = lines.lock().map(|l| l.recv().is_ok()).unwrap_or(false);
-            if got {
-                let _ = tx.send(());
+        if let Ok(mut lines) = self.shared.0.lock() {
+            if lines.closed {
+                lines.never.push(tx);
+            } else {
+                lines.enter = Some(tx);
             }
-        });
+        }
         rx
     }
 }

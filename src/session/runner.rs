@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Reporter, StepResult};
 use super::prompt::Prompter;
-use super::vars::{missing_advice, Values};
+use super::vars::{may_set_secret, missing_advice, Values};
 use crate::aws::{whoami, Clients, Identity};
 use crate::cleanup;
 use crate::error::{AccountMismatch, Error};
@@ -165,7 +165,10 @@ impl<'a> Session<'a> {
     }
 
     fn interrupted(&self) -> Error {
-        Error::Interrupted { resume: Some(format!("labrunner resume {}", self.lab.id())) }
+        Error::Interrupted {
+            what: "interrupted; progress and the cleanup ledger are saved".into(),
+            hint: Some(format!("run `labrunner resume {}` to continue where you stopped", self.lab.id())),
+        }
     }
 
     fn finish_event(&mut self) {
@@ -220,6 +223,7 @@ impl<'a> Session<'a> {
                     Err(_) => continue, // A value we no longer know cannot prove drift.
                 };
                 if outcome.status != Status::Pass {
+                    let outcome = self.masked(&outcome);
                     failures.push(format!("{}: {}", outcome.description, outcome.evidence));
                 }
             }
@@ -291,7 +295,11 @@ impl<'a> Session<'a> {
         loop {
             let result = match choice {
                 Choice::Quit => return Ok(Flow::Quit),
-                Choice::Skip => return Ok(Flow::Next(StepResult::Skipped)),
+                Choice::Skip => {
+                    let result = StepResult::Skipped;
+                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
+                    return Ok(Flow::Next(result));
+                }
                 Choice::Run => match self.run_blocks(step).await? {
                     Some(result) => result,
                     None => self.verify_step(step).await,
@@ -388,6 +396,15 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// `outcome` with secret values masked, for display.
+    fn masked(&self, outcome: &Outcome) -> Outcome {
+        let mut o = outcome.clone();
+        o.description = self.values.mask(&o.description);
+        o.evidence = self.values.mask(&o.evidence);
+        o.diagnostics = o.diagnostics.iter().map(|d| self.values.mask(d)).collect();
+        o
+    }
+
     fn shown(&self, name: &str) -> String {
         if self.values.is_secret(name) {
             "****".into()
@@ -440,12 +457,24 @@ impl<'a> Session<'a> {
             let values = &self.values;
             let reporter = &mut *self.reporter;
             let step_id = &step.id;
+            // A block that may set a secret prints it before labrunner knows the value:
+            // its output is held until the block ends, then masked with what it exported.
+            let hold = may_set_secret(self.lab, &block.code);
+            let mut held: Vec<(Stream, String)> = Vec::new();
             let result = run_block(
                 &block.code,
                 &env,
                 &self.run.workdir(),
                 &mut |stream, line| {
-                    reporter.event(&Event::Output { step: step_id.clone(), stream, line: values.mask(line) });
+                    if hold {
+                        held.push((stream, line.to_string()));
+                    } else {
+                        reporter.event(&Event::Output {
+                            step: step_id.clone(),
+                            stream,
+                            line: values.mask(line),
+                        });
+                    }
                 },
                 &self.cancel,
             )
@@ -460,6 +489,15 @@ impl<'a> Session<'a> {
                     continue;
                 }
                 self.values.set(self.lab, name, value.clone());
+            }
+            for (stream, line) in held {
+                self.reporter.event(&Event::Output {
+                    step: step.id.clone(),
+                    stream,
+                    line: self.values.mask(&line),
+                });
+            }
+            for name in result.exports.keys() {
                 self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(name) });
             }
             self.save_progress()?;
@@ -617,7 +655,7 @@ impl<'a> Session<'a> {
         let (checks, unresolved) = self.resolved_checks(step);
         self.reporter.event(&Event::ChecksStarted {
             step: step.id.clone(),
-            checks: checks.iter().map(|c| c.describe()).collect(),
+            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
         });
         let verifier = self.verifier();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -631,9 +669,11 @@ impl<'a> Session<'a> {
             outcomes
         };
         let reporter = &mut *self.reporter;
+        let values = &self.values;
         let step_id = step.id.clone();
         let drain = async {
             while let Some((index, status, attempt)) = rx.recv().await {
+                let status = values.mask(&status);
                 reporter.event(&Event::CheckProgress { step: step_id.clone(), index, status, attempt });
             }
         };
@@ -644,11 +684,8 @@ impl<'a> Session<'a> {
 
     fn conclude(&mut self, step: &Step, outcomes: Vec<Outcome>) -> StepResult {
         for (index, outcome) in outcomes.iter().enumerate() {
-            self.reporter.event(&Event::CheckFinished {
-                step: step.id.clone(),
-                index,
-                outcome: outcome.clone(),
-            });
+            let outcome = self.masked(outcome);
+            self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
         }
         if self.cancel.is_cancelled() {
             return StepResult::Interrupted;
@@ -693,9 +730,10 @@ impl<'a> Session<'a> {
         self.reporter.event(&Event::Notice {
             text: "labrunner is watching the checks: press Enter to look now, Ctrl-C to stop (progress is saved)".into(),
         });
+        let (checks, _) = self.resolved_checks(step);
         self.reporter.event(&Event::ChecksStarted {
             step: step.id.clone(),
-            checks: step.checks.iter().map(|c| c.describe()).collect(),
+            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
         });
         let deadline = step
             .checks
@@ -703,8 +741,7 @@ impl<'a> Session<'a> {
             .map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline()))
             .max();
         let started = std::time::Instant::now();
-        // One read for Enter at a time: a read left behind would swallow the student's next
-        // answer, so when the checks pass first, the student presses Enter to go on.
+        // One wait for Enter at a time, kept across looks.
         let mut pending: Option<tokio::sync::oneshot::Receiver<()>> = None;
         let mut input_open = true;
         loop {
@@ -719,7 +756,7 @@ impl<'a> Session<'a> {
                 self.reporter.event(&Event::CheckProgress {
                     step: step.id.clone(),
                     index,
-                    status: o.evidence.clone(),
+                    status: self.values.mask(&o.evidence),
                     attempt: 0,
                 });
             }
@@ -729,15 +766,10 @@ impl<'a> Session<'a> {
                 if let Err(e) = self.record_resources(step, &preexisting).await {
                     self.reporter.event(&Event::Notice { text: e.to_string() });
                 }
-                let result = self.conclude(step, outcomes);
-                if let Some(rx) = pending.take() {
-                    self.reporter.event(&Event::Notice { text: "Press Enter to continue.".into() });
-                    tokio::select! {
-                        _ = rx => {}
-                        () = self.cancel.cancelled() => return StepResult::Interrupted,
-                    }
-                }
-                return result;
+                // Dropping a pending Enter cancels it: the prompters consume no input for a
+                // watch that stopped listening, so the next answer reaches the next question.
+                drop(pending);
+                return self.conclude(step, outcomes);
             }
             if pending.is_none() && input_open {
                 pending = self.prompter.as_deref_mut().map(|p| p.enter());
@@ -763,7 +795,7 @@ impl<'a> Session<'a> {
 
 fn prompt_error(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::Interrupted {
-        Error::Interrupted { resume: None }
+        Error::Interrupted { what: "interrupted at a question; progress is saved".into(), hint: None }
     } else {
         Error::usage(format!("cannot ask at the terminal: {e}"), "run with --auto for an unattended run")
     }

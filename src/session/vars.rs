@@ -138,6 +138,17 @@ impl Values {
     }
 }
 
+/// Whether shell `code` may assign a variable that is secret (declared `secret`, or with a
+/// secret-looking name), so its output could hold a value not known yet.
+pub fn may_set_secret(lab: &Lab, code: &str) -> bool {
+    static ASSIGNMENT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"([A-Za-z_][A-Za-z0-9_]*)\+?=").expect("valid regex"));
+    ASSIGNMENT.captures_iter(code).any(|c| {
+        let name = &c[1];
+        lab.variable(name).is_some_and(|v| v.secret) || SECRET_NAME.is_match(name)
+    })
+}
+
 /// Why a variable has no value yet, in words a student can act on.
 pub fn missing_advice(lab: &Lab, name: &str) -> String {
     match lab.variable(name).map(|v| &v.source) {

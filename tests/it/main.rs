@@ -7,12 +7,17 @@
 //! - `hugo`: real workshop pages without labrunner metadata still load and show;
 //! - `sandbox_smoke`: the local sandbox itself, from Rust;
 //! - `validate`: instructor validation across sandbox accounts.
+//! - `runner`: `start`/`resume`/`status`/`reset` against the sandbox (shipped lab, interactive
+//!   answers, interrupts, account changes, secrets);
+//! - `cleanup`: `cleanup` proven by an independent aws CLI listing.
 
 mod support;
 
 mod catalog;
+mod cleanup;
 mod hugo;
 mod malformed;
+mod runner;
 mod sandbox_smoke;
 mod validate;
 mod verify;

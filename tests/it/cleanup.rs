@@ -1,0 +1,403 @@
+//! `labrunner cleanup` against the sandbox: after the shipped lab, proven by an independent
+//! listing through the API (the aws CLI, never labrunner); the dry run; the refusal in
+//! another account; interrupts at several points; `--scan`; and the confirmation.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::runner::{Live, Sandboxed};
+use crate::support::sandbox::{sandbox, TestAccount};
+use crate::support::Outcome;
+
+/// Everything of the kinds labs create that exists in `acct`, listed with the aws CLI and
+/// named the way labrunner describes ledger entries. `vpc` (the lab's VPC id) scopes the
+/// network resources; `igw` is the internet gateway the lab recorded, so a detached one
+/// still counts.
+fn inventory(acct: &TestAccount, vpc: &str, igw: &str) -> BTreeSet<String> {
+    let j = |args: &[&str]| acct.aws_json(args);
+    let list = |v: &Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
+    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let mut found = BTreeSet::new();
+
+    // ECS: live clusters, their ACTIVE or DRAINING services, ACTIVE task definitions.
+    for arn in list(&j(&["ecs", "list-clusters"]), "clusterArns") {
+        let arn = s(&arn);
+        let cluster = &j(&["ecs", "describe-clusters", "--clusters", &arn])["clusters"][0];
+        let name = s(&cluster["clusterName"]);
+        if cluster["status"] != "INACTIVE" {
+            found.insert(format!("ecs_cluster {name}"));
+        }
+        for service in list(&j(&["ecs", "list-services", "--cluster", &arn]), "serviceArns") {
+            let d = &j(&["ecs", "describe-services", "--cluster", &arn, "--services", &s(&service)])
+                ["services"][0];
+            if d["status"] != "INACTIVE" {
+                found.insert(format!("ecs_service {name}/{}", s(&d["serviceName"])));
+            }
+        }
+    }
+    for arn in list(&j(&["ecs", "list-task-definitions", "--status", "ACTIVE"]), "taskDefinitionArns") {
+        let family = s(&arn).rsplit('/').next().unwrap().split(':').next().unwrap().to_string();
+        found.insert(format!("task_definition {family}"));
+    }
+
+    // Elastic Load Balancing: load balancers, listeners, rules, target groups.
+    for lb in list(&j(&["elbv2", "describe-load-balancers"]), "LoadBalancers") {
+        let name = s(&lb["LoadBalancerName"]);
+        found.insert(format!("load_balancer {name}"));
+        let lb_arn = s(&lb["LoadBalancerArn"]);
+        for listener in
+            list(&j(&["elbv2", "describe-listeners", "--load-balancer-arn", &lb_arn]), "Listeners")
+        {
+            let port = s(&listener["Port"]);
+            found.insert(format!("listener {name}:{port}"));
+            let l_arn = s(&listener["ListenerArn"]);
+            for rule in list(&j(&["elbv2", "describe-rules", "--listener-arn", &l_arn]), "Rules") {
+                if rule["IsDefault"] != true {
+                    found.insert(format!("listener_rule {name}:{port} priority {}", s(&rule["Priority"])));
+                }
+            }
+        }
+    }
+    for tg in list(&j(&["elbv2", "describe-target-groups"]), "TargetGroups") {
+        found.insert(format!("target_group {}", s(&tg["TargetGroupName"])));
+    }
+
+    // Cloud Map.
+    let namespaces = list(&j(&["servicediscovery", "list-namespaces"]), "Namespaces");
+    for ns in &namespaces {
+        found.insert(format!("cloudmap_namespace {}", s(&ns["Name"])));
+    }
+    for service in list(&j(&["servicediscovery", "list-services"]), "Services") {
+        let got = j(&["servicediscovery", "get-service", "--id", &s(&service["Id"])]);
+        let ns_id = &got["Service"]["NamespaceId"];
+        let ns = namespaces.iter().find(|n| &n["Id"] == ns_id).map_or_else(|| s(ns_id), |n| s(&n["Name"]));
+        found.insert(format!("cloudmap_service {}.{ns}", s(&service["Name"])));
+    }
+
+    // Logs, DynamoDB, IAM.
+    for g in list(&j(&["logs", "describe-log-groups"]), "logGroups") {
+        found.insert(format!("log_group {}", s(&g["logGroupName"])));
+    }
+    for t in list(&j(&["dynamodb", "list-tables"]), "TableNames") {
+        found.insert(format!("dynamodb_table {}", s(&t)));
+    }
+    for role in list(&j(&["iam", "list-roles"]), "Roles") {
+        if !s(&role["Path"]).starts_with("/aws-service-role/") {
+            found.insert(format!("iam_role {}", s(&role["RoleName"])));
+        }
+    }
+
+    // The network: VPCs named by a lab, and what lies in the lab's VPC.
+    for v in list(&j(&["ec2", "describe-vpcs"]), "Vpcs") {
+        if v["IsDefault"] == true {
+            continue;
+        }
+        let name = list(&v, "Tags").iter().find(|t| t["Key"] == "Name").map(|t| s(&t["Value"]));
+        found.insert(format!("vpc {}", name.unwrap_or_else(|| s(&v["VpcId"]))));
+    }
+    if !vpc.is_empty() {
+        let filter = format!("Name=vpc-id,Values={vpc}");
+        for sn in list(&j(&["ec2", "describe-subnets", "--filters", &filter]), "Subnets") {
+            found.insert(format!("subnet {} in {vpc}", s(&sn["CidrBlock"])));
+        }
+        for sg in list(&j(&["ec2", "describe-security-groups", "--filters", &filter]), "SecurityGroups") {
+            if sg["GroupName"] != "default" {
+                found.insert(format!("security_group {} in {vpc}", s(&sg["GroupName"])));
+            }
+        }
+        for rt in list(&j(&["ec2", "describe-route-tables", "--filters", &filter]), "RouteTables") {
+            if list(&rt, "Associations").iter().any(|a| a["Main"] == true) {
+                continue;
+            }
+            let name = list(&rt, "Tags").iter().find(|t| t["Key"] == "Name").map(|t| s(&t["Value"]));
+            found.insert(format!("route_table {} in {vpc}", name.unwrap_or_else(|| s(&rt["RouteTableId"]))));
+        }
+    }
+    for g in list(&j(&["ec2", "describe-internet-gateways"]), "InternetGateways") {
+        let attached = list(&g, "Attachments").iter().map(|a| s(&a["VpcId"])).collect::<Vec<_>>();
+        if s(&g["InternetGatewayId"]) == igw || attached.iter().any(|a| a == vpc) {
+            found.insert(format!("internet_gateway attached to {vpc}"));
+        } else if attached.is_empty() {
+            found.insert(format!("internet_gateway {} (detached)", s(&g["InternetGatewayId"])));
+        }
+    }
+    found
+}
+
+/// The lab VPC id and internet gateway id recorded in the ledger (empty when none).
+fn network_ids(ledger: &Value) -> (String, String) {
+    let entries = ledger["entries"].as_array().expect("entries");
+    let id_of = |kind: &str| {
+        entries
+            .iter()
+            .find(|e| e["resource"].get(kind).is_some())
+            .and_then(|e| e["ids"]["id"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    (id_of("vpc"), id_of("internet_gateway"))
+}
+
+fn set(items: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    items.into_iter().collect()
+}
+
+/// The shipped lab, run unattended in a fresh account.
+fn shipped_lab_done() -> Sandboxed {
+    let lab = Sandboxed::shipped();
+    lab.run(&["start", "flask-inventory", "--auto", "--yes"]).code(0);
+    lab
+}
+
+/// The rt-cleanup fixture run to the end: a log group, a table and a cluster.
+fn fixture_lab_done() -> Sandboxed {
+    let lab = Sandboxed::fixture();
+    lab.run(&["start", "rt-cleanup", "--auto", "--yes"]).code(0);
+    assert_eq!(
+        lab.ledger_resources("rt-cleanup"),
+        ["log_group /rt/cleanup", "dynamodb_table rt-cleanup-items", "ecs_cluster rt-cleanup-cluster"]
+    );
+    lab
+}
+
+const FIXTURE_RESOURCES: [&str; 3] =
+    ["dynamodb_table rt-cleanup-items", "ecs_cluster rt-cleanup-cluster", "log_group /rt/cleanup"];
+
+fn fixture_inventory(lab: &Sandboxed) -> BTreeSet<String> {
+    inventory(&lab.acct, "", "")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. After the shipped lab, nothing remains.
+
+#[test]
+fn cleanup_after_the_shipped_lab_leaves_nothing_an_independent_listing_can_find() {
+    let lab = shipped_lab_done();
+    let ledger = lab.ledger("flask-inventory");
+    let (vpc, igw) = network_ids(&ledger);
+    assert!(vpc.starts_with("vpc-") && igw.starts_with("igw-"), "{vpc} {igw}");
+    let recorded = set(lab.ledger_resources("flask-inventory"));
+    assert_eq!(recorded.len(), 22);
+    // The listing sees exactly what the lab recorded (so an empty listing later means gone).
+    assert_eq!(inventory(&lab.acct, &vpc, &igw), recorded);
+
+    let run = lab.run(&["cleanup", "flask-inventory", "--yes"]);
+    run.code(0)
+        .stdout_contains("Cleanup: 22 deleted, 0 already gone, 0 remaining.\n")
+        .stdout_contains("\nEverything the lab created is gone.\n");
+    assert_eq!(inventory(&lab.acct, &vpc, &igw), BTreeSet::new(), "resources remain after cleanup");
+    assert!(lab.ledger("flask-inventory")["entries"].as_array().unwrap().is_empty());
+    lab.run(&["status", "flask-inventory"]).code(0).stdout_contains("  nothing left to clean up\n");
+
+    // A second cleanup has nothing to do.
+    lab.run(&["cleanup", "flask-inventory", "--yes"])
+        .code(0)
+        .stdout_contains(&format!("Nothing to clean up in account {} in us-east-1.", lab.acct.account_id()));
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. --dry-run
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let lab = fixture_lab_done();
+    let ledger_file = lab.run_dir("rt-cleanup").join("ledger.json");
+    let before = std::fs::read(&ledger_file).unwrap();
+    assert_eq!(fixture_inventory(&lab), set(FIXTURE_RESOURCES.map(String::from)));
+
+    lab.run(&["cleanup", "rt-cleanup", "--dry-run"]).code(0).stdout(
+        "Deletion plan for rt-cleanup (3 resources)\n\
+         WAVE  TYPE            NAME                STEP\n\
+         1     log_group       /rt/cleanup         make-log-group\n\
+         2     dynamodb_table  rt-cleanup-items    make-table\n\
+         3     ecs_cluster     rt-cleanup-cluster  make-cluster\n\
+         Dry run: nothing was deleted.\n",
+    );
+    assert_eq!(std::fs::read(&ledger_file).unwrap(), before, "the dry run changed the ledger");
+    assert_eq!(fixture_inventory(&lab), set(FIXTURE_RESOURCES.map(String::from)));
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Another account.
+
+#[test]
+fn cleanup_with_another_accounts_credentials_is_refused_and_deletes_nothing() {
+    let lab = fixture_lab_done();
+    let ledger_file = lab.run_dir("rt-cleanup").join("ledger.json");
+    let before = std::fs::read(&ledger_file).unwrap();
+    let other = sandbox().account();
+    // Something of the same name in the other account must survive too.
+    assert!(other.aws(["logs", "create-log-group", "--log-group-name", "/rt/cleanup"]).status.success());
+
+    for args in [&["cleanup", "rt-cleanup", "--yes"][..], &["cleanup", "rt-cleanup", "--yes", "--scan"][..]] {
+        let run = lab.run_as(&other, args);
+        run.code(4).stderr_contains(&format!(
+            "error: refusing to clean up: this lab's cleanup ledger belongs to account {} in us-east-1, but the current credentials are for account {} in us-east-1\n",
+            lab.acct.account_id(),
+            other.account_id()
+        ));
+        assert!(!run.stderr.contains("deleting"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read(&ledger_file).unwrap(), before);
+    assert_eq!(fixture_inventory(&lab), set(FIXTURE_RESOURCES.map(String::from)));
+    assert_eq!(inventory(&other, "", ""), set(["log_group /rt/cleanup".to_string()]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Interrupted cleanups.
+
+/// When to send SIGINT to a running cleanup.
+enum Point {
+    After(Duration),
+    /// When stderr shows this (deletion of that resource under way).
+    Seen(&'static str),
+}
+
+#[test]
+fn interrupted_cleanups_never_drop_a_ledger_entry_whose_resource_exists() {
+    let lab = shipped_lab_done();
+    let (vpc, igw) = network_ids(&lab.ledger("flask-inventory"));
+    let mut interrupted = 0;
+    let points = [
+        Point::After(Duration::from_millis(500)),
+        Point::Seen("deleting load_balancer"),
+        Point::Seen("deleting log_group"),
+        Point::Seen("deleting subnet"),
+    ];
+    for point in points {
+        let args = ["cleanup", "flask-inventory", "--yes"];
+        let mut live = Live::spawn(&args, lab.command(&args));
+        match point {
+            Point::After(d) => std::thread::sleep(d),
+            Point::Seen(text) => live.wait_until(text, |l| l.stderr().contains(text)),
+        }
+        live.signal(nix::sys::signal::Signal::SIGINT);
+        let run = live.finish();
+        let recorded = set(lab.ledger_resources("flask-inventory"));
+        let exists = inventory(&lab.acct, &vpc, &igw);
+        let lost: Vec<&String> = exists.difference(&recorded).collect();
+        assert!(lost.is_empty(), "these exist but left the ledger: {lost:?}\n{run:?}");
+        match run.code {
+            130 => {
+                interrupted += 1;
+                run.stderr_contains("error: cleanup was interrupted; the ledger keeps what remains\n")
+                    .stderr_contains("  hint: run `labrunner cleanup flask-inventory` again to finish\n");
+                assert!(!run.stderr.contains("labrunner resume"), "{run:?}");
+                assert!(!recorded.is_empty(), "interrupted, yet the ledger is empty\n{run:?}");
+            }
+            0 => finished_cleanly(&run),
+            // SIGINT before cleanup set its handler (still planning): nothing was deleted.
+            -2 => assert!(run.stderr.lines().all(|l| !l.contains("deleting")), "{run:?}"),
+            other => panic!("interrupted cleanup exited {other}\n{run:?}"),
+        }
+        if recorded.is_empty() {
+            break;
+        }
+    }
+    assert!(interrupted >= 2, "only {interrupted} cleanup(s) were interrupted");
+
+    let run = lab.run(&["cleanup", "flask-inventory", "--yes"]);
+    finished_cleanly(&run);
+    assert_eq!(inventory(&lab.acct, &vpc, &igw), BTreeSet::new());
+    assert!(lab.ledger("flask-inventory")["entries"].as_array().unwrap().is_empty());
+}
+
+fn finished_cleanly(run: &Outcome) {
+    run.code(0);
+    if !run.stdout.contains("Everything the lab created is gone.") {
+        run.stdout_contains("Nothing to clean up");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. --scan
+
+#[test]
+fn scan_finds_and_deletes_declared_resources_made_by_hand() {
+    let lab = Sandboxed::fixture();
+    assert!(lab.acct.aws(["logs", "create-log-group", "--log-group-name", "/rt/cleanup"]).status.success());
+    let made = lab.acct.aws([
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        "rt-cleanup-items",
+        "--attribute-definitions",
+        "AttributeName=id,AttributeType=S",
+        "--key-schema",
+        "AttributeName=id,KeyType=HASH",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    assert!(made.status.success());
+    // Something the lab does not declare stays.
+    assert!(lab.acct.aws(["logs", "create-log-group", "--log-group-name", "/rt/mine"]).status.success());
+
+    // Without --scan there is nothing to do.
+    lab.run(&["cleanup", "rt-cleanup", "--yes"])
+        .code(0)
+        .stdout_contains("Nothing to clean up")
+        .stdout_contains("(Resources made by hand outside labrunner are found with --scan.)");
+    assert_eq!(fixture_inventory(&lab).len(), 3);
+
+    let run = lab.run(&["cleanup", "rt-cleanup", "--scan", "--yes"]);
+    run.code(0)
+        .stderr_contains(
+            "--scan: found log_group /rt/cleanup (declared by step make-log-group) not recorded by labrunner\n",
+        )
+        .stderr_contains(
+            "--scan: found dynamodb_table rt-cleanup-items (declared by step make-table) not recorded by labrunner\n",
+        )
+        .stdout_contains("  deleted       log_group /rt/cleanup\n")
+        .stdout_contains("  deleted       dynamodb_table rt-cleanup-items\n")
+        .stdout_contains("Everything the lab created is gone.")
+        .stdout_lacks("rt-cleanup-cluster")
+        .stdout_lacks("/rt/mine");
+    assert_eq!(fixture_inventory(&lab), set(["log_group /rt/mine".to_string()]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Confirmation.
+
+fn cleanup_typing(lab: &Sandboxed, answer: &str) -> Outcome {
+    let args = ["cleanup", "rt-cleanup"];
+    let mut cmd = lab.command(&args);
+    cmd.env("LABRUNNER_INTERACTIVE", "1").stdin(Stdio::piped());
+    let mut live = Live::spawn(&args, cmd);
+    live.wait_stderr(
+        &format!("Type the account id ({}) to delete these 3 resource(s): ", lab.acct.account_id()),
+        1,
+    );
+    live.send(answer);
+    live.finish()
+}
+
+#[test]
+fn cleanup_asks_for_the_account_id_and_never_deletes_without_it() {
+    let lab = fixture_lab_done();
+    let all = set(FIXTURE_RESOURCES.map(String::from));
+
+    // No terminal and no --yes: refused, with the way out.
+    lab.run(&["cleanup", "rt-cleanup"])
+        .code(2)
+        .stderr_contains("error: deleting 3 resource(s) needs confirmation\n")
+        .stderr_contains("  hint: run in a terminal to confirm by typing the account id, or pass --yes\n");
+    assert_eq!(fixture_inventory(&lab), all);
+
+    // The wrong account id: nothing deleted.
+    let wrong = cleanup_typing(&lab, "000000000000");
+    wrong.code(2).stderr_contains("error: the account id did not match; nothing was deleted\n");
+    assert!(!wrong.stderr.contains("deleting"), "{}", wrong.stderr);
+    assert_eq!(fixture_inventory(&lab), all);
+    assert_eq!(lab.ledger_resources("rt-cleanup").len(), 3);
+
+    // The right one: deleted.
+    let right = cleanup_typing(&lab, lab.acct.account_id());
+    right
+        .code(0)
+        .stdout_contains("Cleanup: 3 deleted, 0 already gone, 0 remaining.\n")
+        .stdout_contains("Everything the lab created is gone.");
+    assert_eq!(fixture_inventory(&lab), BTreeSet::new());
+}
