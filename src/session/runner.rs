@@ -291,6 +291,9 @@ impl<'a> Session<'a> {
         self.save_progress()?;
 
         let runnable = step.runnable_blocks().next().is_some();
+        // What exists as the step begins is not the lab's to delete, however the student then
+        // does the step (even by hand in another terminal before answering).
+        let preexisting = self.preexisting(step).await;
         let mut choice = self.choose(step, runnable)?;
         loop {
             let result = match choice {
@@ -300,11 +303,11 @@ impl<'a> Session<'a> {
                     self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
                     return Ok(Flow::Next(result));
                 }
-                Choice::Run => match self.run_blocks(step).await? {
+                Choice::Run => match self.run_blocks(step, &preexisting).await? {
                     Some(result) => result,
                     None => self.verify_step(step).await,
                 },
-                Choice::Myself => self.watch(step).await,
+                Choice::Myself => self.watch(step, &preexisting).await,
             };
             match result {
                 StepResult::Done | StepResult::Skipped | StepResult::Interrupted => {
@@ -442,8 +445,11 @@ impl<'a> Session<'a> {
     }
 
     /// Runs the step's blocks; `Some(result)` when they did not all succeed.
-    async fn run_blocks(&mut self, step: &Step) -> Result<Option<StepResult>, Error> {
-        let preexisting = self.preexisting(step).await;
+    async fn run_blocks(
+        &mut self,
+        step: &Step,
+        preexisting: &HashSet<String>,
+    ) -> Result<Option<StepResult>, Error> {
         self.attempted.insert(step.id.clone());
         let blocks: Vec<_> = step.runnable_blocks().cloned().collect();
         for (n, block) in blocks.iter().enumerate() {
@@ -514,15 +520,15 @@ impl<'a> Session<'a> {
                 if empty.is_empty() { result.status } else { result.status.filter(|c| *c != 0).or(Some(1)) };
             self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status });
             if result.cancelled {
-                self.record_resources(step, &preexisting).await?;
+                self.record_resources(step, preexisting).await?;
                 return Ok(Some(StepResult::Interrupted));
             }
             if !result.success() || !empty.is_empty() {
-                self.record_resources(step, &preexisting).await?;
+                self.record_resources(step, preexisting).await?;
                 return Ok(Some(StepResult::Failed));
             }
         }
-        self.record_resources(step, &preexisting).await?;
+        self.record_resources(step, preexisting).await?;
         Ok(None)
     }
 
@@ -705,9 +711,7 @@ impl<'a> Session<'a> {
 
     /// "I'll do it myself": look at the checks now and again until they pass; Enter looks at
     /// once. Steps without checks just wait for the student to say they are done.
-    async fn watch(&mut self, step: &Step) -> StepResult {
-        // What exists before the student starts is not theirs to have the lab delete.
-        let preexisting = self.preexisting(step).await;
+    async fn watch(&mut self, step: &Step, preexisting: &HashSet<String>) -> StepResult {
         self.attempted.insert(step.id.clone());
         if step.checks.is_empty() {
             if let Some(p) = self.prompter.as_deref_mut() {
@@ -715,7 +719,7 @@ impl<'a> Session<'a> {
                     return StepResult::Skipped;
                 }
             }
-            if let Err(e) = self.record_resources(step, &preexisting).await {
+            if let Err(e) = self.record_resources(step, preexisting).await {
                 self.reporter.event(&Event::Notice { text: e.to_string() });
             }
             return StepResult::Done;
@@ -763,7 +767,7 @@ impl<'a> Session<'a> {
             let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
             let timed_out = deadline.is_some_and(|d| started.elapsed() > d);
             if all_pass || timed_out {
-                if let Err(e) = self.record_resources(step, &preexisting).await {
+                if let Err(e) = self.record_resources(step, preexisting).await {
                     self.reporter.event(&Event::Notice { text: e.to_string() });
                 }
                 // Dropping a pending Enter cancels it: the prompters consume no input for a

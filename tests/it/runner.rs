@@ -711,7 +711,7 @@ fn sigint_mid_step_stops_the_block_exits_130_and_resume_continues_there() {
     run.code(130)
         .stdout_contains("■ step long-step interrupted")
         .stderr_contains("error: interrupted; progress and the cleanup ledger are saved\n")
-        .stderr_contains("hint: run `labrunner resume LAB` to continue where you stopped");
+        .stderr_contains("hint: run `labrunner resume rt-kill` to continue where you stopped");
     // No orphan: the block's bash and its sleep ended with the runner.
     assert!(below.contains(&sleeper));
     poll(
