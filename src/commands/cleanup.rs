@@ -15,6 +15,8 @@ use crate::session::vars::Values;
 use crate::state::ledger::Ledger;
 use crate::state::progress::Progress;
 use crate::state::{Loaded, RunDir};
+use crate::ui::report::cleanup_line;
+use crate::ui::Styles;
 use crate::ui::Ui;
 use crate::{err, out};
 
@@ -102,7 +104,9 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         on_signal.cancel();
     });
     let color = ui.err_color;
-    let events = move |event: CleanupEvent| draw_event(&event, color);
+    let events = move |event: CleanupEvent| {
+        let _ = writeln!(std::io::stderr().lock(), "{}", cleanup_line(&event, &Styles::new(color)));
+    };
     let mut clean = true;
     for t in &mut targets {
         let _lock = t.run.lock(&t.lab)?;
@@ -240,24 +244,4 @@ fn confirm(ui: &mut Ui, identity: &Identity, total: usize) -> Result<(), Error> 
         ));
     }
     Ok(())
-}
-
-fn draw_event(event: &CleanupEvent, color: bool) {
-    let s = crate::ui::Styles::new(color);
-    let line = match event {
-        CleanupEvent::WaveStarted { wave, count } => {
-            format!("{}", s.dim.apply_to(format!("wave {wave}: {count} resource(s)")))
-        }
-        CleanupEvent::Deleting { resource } => format!("  deleting {resource}"),
-        CleanupEvent::Waiting { resource, what } => {
-            format!("  {} {resource}: waiting for {what}", s.dim.apply_to("…"))
-        }
-        CleanupEvent::Deleted { resource } => format!("  {} deleted {resource}", s.mark(true)),
-        CleanupEvent::AlreadyGone { resource } => format!("  {} already gone: {resource}", s.mark(true)),
-        CleanupEvent::Failed { resource, error } => format!("  {} {resource}: {error}", s.mark(false)),
-        CleanupEvent::Retrying { resource, attempt, error } => {
-            format!("  {} {resource}: retry {attempt} after {error}", s.warn.apply_to("↻"))
-        }
-    };
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -10,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::markdown::{render, RenderOptions};
 use super::page::step_page_with;
 use super::Styles;
+use crate::cleanup::CleanupEvent;
 use crate::exec::Stream;
 use crate::lab::Lab;
 use crate::session::event::{Event, Reporter, StepResult};
@@ -250,6 +251,50 @@ impl Reporter for TextReporter {
                 };
                 self.line(&text);
             }
+        }
+    }
+}
+
+/// One line for a cleanup event (cleanup reports progress on standard error as it goes).
+pub fn cleanup_line(event: &CleanupEvent, s: &Styles) -> String {
+    match event {
+        CleanupEvent::WaveStarted { wave, count } => {
+            format!("{}", s.dim.apply_to(format!("wave {wave}: {count} resource(s)")))
+        }
+        CleanupEvent::Deleting { resource } => format!("  deleting {resource}"),
+        CleanupEvent::Waiting { resource, what } => {
+            format!("  {} {resource}: waiting for {what}", s.dim.apply_to("…"))
+        }
+        CleanupEvent::Deleted { resource } => format!("  {} deleted {resource}", s.mark(true)),
+        CleanupEvent::AlreadyGone { resource } => format!("  {} already gone: {resource}", s.mark(true)),
+        CleanupEvent::Failed { resource, error } => format!("  {} {resource}: {error}", s.mark(false)),
+        CleanupEvent::Retrying { resource, attempt, error } => {
+            format!("  {} {resource}: retry {attempt} after {error}", s.warn.apply_to("↻"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_lines_in_plain_text() {
+        let s = Styles::new(false);
+        let cases = [
+            (CleanupEvent::WaveStarted { wave: 2, count: 3 }, "wave 2: 3 resource(s)"),
+            (CleanupEvent::Deleted { resource: "log_group /x".into() }, "  ✓ deleted log_group /x"),
+            (
+                CleanupEvent::Failed { resource: "vpc v".into(), error: "DependencyViolation".into() },
+                "  ✗ vpc v: DependencyViolation",
+            ),
+            (
+                CleanupEvent::Retrying { resource: "vpc v".into(), attempt: 2, error: "Throttling".into() },
+                "  ↻ vpc v: retry 2 after Throttling",
+            ),
+        ];
+        for (event, want) in cases {
+            assert_eq!(cleanup_line(&event, &s), want);
         }
     }
 }
