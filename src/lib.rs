@@ -27,7 +27,7 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-use crate::cli::{Cli, ColorChoice};
+use crate::cli::Cli;
 use crate::ui::Ui;
 
 /// Runs labrunner with these arguments (the program name first) and returns the exit code.
@@ -60,9 +60,4 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             e.exit_code()
         }
     }
-}
-
-/// Colour choice for callers outside the CLI (tests).
-pub fn no_color() -> ColorChoice {
-    ColorChoice::Never
 }

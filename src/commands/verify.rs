@@ -176,8 +176,7 @@ async fn verify_steps(
                     });
                 }
                 Err(message) => {
-                    // `resolve_check` says "variable X has no value yet"; the advice wants the name.
-                    let advice = match check.variables().into_iter().find(|n| values.get(n).is_none()) {
+                    let advice = match values.first_missing(check) {
                         Some(name) => missing_advice(lab, &name),
                         None => message,
                     };

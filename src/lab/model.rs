@@ -5,7 +5,6 @@
 //! creates (for cleanup) and hints. Nothing here touches the file system, YAML or AWS.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -269,9 +268,4 @@ pub struct Hint {
     pub when: Option<String>,
     /// The hint, Markdown.
     pub text: String,
-}
-
-/// How long checks of each kind wait by default, overridable per check and on the command line.
-pub fn default_timeout(spec: &CheckSpec) -> Duration {
-    spec.default_timeout()
 }

@@ -607,13 +607,13 @@ impl<'a> Session<'a> {
             match self.values.resolve_check(check) {
                 Ok(c) => resolved.push(c),
                 Err(message) => {
-                    let name = message.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let advice = self.values.first_missing(check).map(|name| missing_advice(self.lab, &name));
                     unresolved.push(Outcome {
                         kind: check.kind(),
                         description: check.describe(),
                         status: Status::Error,
                         evidence: message,
-                        diagnostics: vec![missing_advice(self.lab, &name)],
+                        diagnostics: advice.into_iter().collect(),
                         attempts: 0,
                         elapsed: Duration::ZERO,
                     });

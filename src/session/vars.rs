@@ -132,6 +132,11 @@ impl Values {
         check.resolve(&self.lookup())
     }
 
+    /// The first variable a check needs that has no value yet.
+    pub fn first_missing(&self, check: &Check) -> Option<String> {
+        check.variables().into_iter().find(|name| self.get(name).is_none())
+    }
+
     /// A resource with its variables substituted, or a message naming the variable that is missing.
     pub fn resolve_resource(&self, resource: &ResourceSpec) -> Result<ResourceSpec, String> {
         resource.resolve(&self.lookup())

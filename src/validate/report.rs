@@ -245,20 +245,17 @@ pub fn junit(report: &Report) -> String {
                 Mark::Pass => {
                     let _ = writeln!(cases, "/>");
                 }
-                Mark::Fail => {
-                    fail += 1;
+                Mark::Fail | Mark::Error => {
+                    let tag = if cell.status == Mark::Fail {
+                        fail += 1;
+                        "failure"
+                    } else {
+                        err += 1;
+                        "error"
+                    };
                     let _ = writeln!(
                         cases,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                        xml_escape(&message),
-                        xml_escape(&details.join("\n"))
-                    );
-                }
-                Mark::Error => {
-                    err += 1;
-                    let _ = writeln!(
-                        cases,
-                        ">\n      <error message=\"{}\">{}</error>\n    </testcase>",
+                        ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>",
                         xml_escape(&message),
                         xml_escape(&details.join("\n"))
                     );

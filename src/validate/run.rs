@@ -298,8 +298,7 @@ pub async fn checkpoint_cells(
             }
             match values.resolve_check(check) {
                 Err(message) => {
-                    let missing = check.variables().into_iter().find(|v| values.get(v).is_none());
-                    let why = missing.map_or(message, |name| missing_advice(lab, &name));
+                    let why = values.first_missing(check).map_or(message, |name| missing_advice(lab, &name));
                     slots[si][ci] = Some(CheckResult {
                         kind: check.kind().to_string(),
                         description: check.describe(),
