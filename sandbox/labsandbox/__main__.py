@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ports["port"] = port
     os.environ["MOTO_PORT"] = str(port)  # moto uses it when calling itself
 
-    sim = SimulatorThread()
+    sim = SimulatorThread(app.registry)
     dns.start()
     proxy.start()
     sim.start()

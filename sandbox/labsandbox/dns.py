@@ -20,7 +20,7 @@ from moto.route53.models import route53_backends
 from moto.servicediscovery.models import servicediscovery_backends
 
 from .config import LOCK
-from .simulator import namespace_id_of
+from .behaviours.cloudmap import namespace_id_of
 
 TYPE_A, TYPE_AAAA, CLASS_IN = 1, 28, 1
 

@@ -21,7 +21,7 @@ import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from moto.elbv2.models import elbv2_backends
@@ -33,6 +33,19 @@ ALB_503 = (
     b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
 )
 _round_robin = itertools.count()
+
+# Called (with the lock held) for every request a listener forwards:
+# observer(backend, load_balancer, target_group, target or None, status).
+# The metrics behaviour counts requests this way.
+OBSERVERS: list[Callable[[Any, Any, Any, dict | None, int], None]] = []
+
+
+def _observe(backend: Any, lb: Any, tg: Any, target: dict | None, status: int) -> None:
+    for observer in OBSERVERS:
+        try:
+            observer(backend, lb, tg, target, status)
+        except Exception:  # counting must never break the proxy
+            pass
 
 
 def find_load_balancer(host: str) -> tuple[Any, Any] | None:
@@ -151,8 +164,10 @@ def route(method: str, host: str, port: int, path: str, query: str, headers: Any
                     if tg.health_for(t, backend.ec2_backend).status == "healthy"
                 ]
                 if not healthy:
+                    _observe(backend, lb, tg, None, 503)
                     return 503, [("Content-Type", "text/html")], ALB_503
                 target = healthy[next(_round_robin) % len(healthy)]
+                _observe(backend, lb, tg, target, 200)
                 body = {
                     "sandbox": True,
                     "loadBalancer": lb.name,

@@ -16,6 +16,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+# Unit tests import the package itself.
+sys.path.insert(0, str(REPO / "sandbox"))
 
 # Short timings keep the suite fast; the defaults are a few times longer.
 FAST = {
