@@ -1,6 +1,7 @@
 //! AWS access: SDK configuration from the command line, the shared service clients, the
 //! caller identity, and a plain-words reading of SDK errors.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -21,14 +22,21 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
 }
 
-/// Loads the SDK configuration the way the AWS CLI would: the standard credential chain,
-/// the profile and region given, standard retry mode. Fails when no region is known.
+/// Loads the SDK configuration with the AWS CLI's precedence: an explicit `--profile` wins
+/// over credentials in the environment (the SDK's default chain would read the environment
+/// first); `--region` wins over `AWS_REGION`, then `AWS_DEFAULT_REGION`, then the profile's
+/// region; `--endpoint-url` over `AWS_ENDPOINT_URL`. Standard retry mode. Fails when no
+/// region is known.
 pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
         RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)),
     );
     if let Some(profile) = &options.profile {
-        loader = loader.profile_name(profile);
+        // The profile's own chain (static keys, assume-role, SSO, credential_process), never
+        // the environment's keys: that is what `aws --profile` does.
+        let credentials =
+            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build();
+        loader = loader.profile_name(profile).credentials_provider(credentials);
     }
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));
@@ -48,6 +56,8 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
 pub struct Clients {
     /// The configuration the clients were built from.
     pub config: SdkConfig,
+    /// The profile chosen with `--profile`, if any (handed on to shell blocks).
+    pub profile: Option<String>,
     /// Amazon ECS.
     pub ecs: aws_sdk_ecs::Client,
     /// AWS STS.
@@ -88,12 +98,99 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             config,
+            profile: None,
         }
+    }
+
+    /// The same clients, remembering the profile they were loaded with.
+    pub fn with_profile(mut self, profile: Option<String>) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The environment every shell block and command check runs with, so that the aws CLI
+    /// in them acts as the identity and in the region labrunner showed.
+    ///
+    /// Region: `AWS_REGION` and `AWS_DEFAULT_REGION` (aws CLI v1 reads only the latter).
+    /// Credentials: the ones labrunner itself resolved, as `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (unset when there is none), because a CLI
+    /// left to its own chain may resolve differently (environment keys beat `AWS_PROFILE`; CLI v1
+    /// knows no SSO sessions). `AWS_PROFILE` names the chosen profile for commands that read it.
+    /// Endpoint: `AWS_ENDPOINT_URL` when one is configured. Retries: the SDKs' standard mode
+    /// unless the student chose their own. Values are for a child's environment only: never
+    /// written to disk.
+    pub async fn shell_env(&self) -> Result<ShellEnv, Error> {
+        let mut set = BTreeMap::new();
+        let mut unset = Vec::new();
+        let region = self.region();
+        set.insert("AWS_REGION".to_string(), region.clone());
+        set.insert("AWS_DEFAULT_REGION".to_string(), region);
+        if let Some(profile) = &self.profile {
+            set.insert("AWS_PROFILE".to_string(), profile.clone());
+            unset.push("AWS_DEFAULT_PROFILE".to_string());
+        }
+        if let Some(url) = self.config.endpoint_url() {
+            set.insert("AWS_ENDPOINT_URL".to_string(), url.to_string());
+        }
+        if let Some(provider) = self.config.credentials_provider() {
+            use aws_credential_types::provider::ProvideCredentials;
+            let creds = provider.provide_credentials().await.map_err(|e| Error::Credentials {
+                detail: format!("resolving credentials for the lab's commands: {e}"),
+            })?;
+            set.insert("AWS_ACCESS_KEY_ID".to_string(), creds.access_key_id().to_string());
+            set.insert("AWS_SECRET_ACCESS_KEY".to_string(), creds.secret_access_key().to_string());
+            match creds.session_token() {
+                Some(token) => {
+                    set.insert("AWS_SESSION_TOKEN".to_string(), token.to_string());
+                }
+                None => unset.push("AWS_SESSION_TOKEN".to_string()),
+            }
+            // An old name some tools still read; it must not contradict the token above.
+            unset.push("AWS_SECURITY_TOKEN".to_string());
+        }
+        if std::env::var_os("AWS_RETRY_MODE").is_none() {
+            set.insert("AWS_RETRY_MODE".to_string(), "standard".to_string());
+        }
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            set.insert("AWS_MAX_ATTEMPTS".to_string(), SHELL_MAX_ATTEMPTS.to_string());
+        }
+        Ok(ShellEnv { set, unset })
     }
 
     /// The region the clients act in.
     pub fn region(&self) -> String {
         self.config.region().map(|r| r.to_string()).unwrap_or_default()
+    }
+}
+
+/// Attempts the aws CLI in a block makes per call unless the student set `AWS_MAX_ATTEMPTS`.
+const SHELL_MAX_ATTEMPTS: u32 = 6;
+
+/// What a child process's environment must have set and must not inherit, so that it acts
+/// where labrunner acts.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ShellEnv {
+    /// Variables to set.
+    pub set: BTreeMap<String, String>,
+    /// Inherited variables to remove.
+    pub unset: Vec<String>,
+}
+
+impl std::fmt::Debug for ShellEnv {
+    // Credentials never reach a log or a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&String> = self.set.keys().collect();
+        f.debug_struct("ShellEnv").field("set", &names).field("unset", &self.unset).finish()
+    }
+}
+
+impl ShellEnv {
+    /// The credential values it carries, for masking in output.
+    pub fn secret_values(&self) -> Vec<&str> {
+        ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+            .iter()
+            .filter_map(|k| self.set.get(*k).map(String::as_str))
+            .collect()
     }
 }
 
@@ -231,6 +328,39 @@ impl ErrorClass {
     }
 }
 
+/// What kind of failure the output of an `aws` CLI command reports, when it reports one that
+/// says nothing about the state of the account: throttling, a 5xx, a connection that failed,
+/// access denied or bad credentials. `None` for output that reports no such failure (a
+/// definite answer such as `InvalidVpcID.NotFound`, or none at all).
+pub fn cli_failure_class(output: &str) -> Option<ErrorClass> {
+    static CODE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"An error occurred \(([A-Za-z0-9._]+)\)").expect("valid regex")
+    });
+    const UNREACHED: &[&str] = &[
+        "Could not connect to the endpoint URL",
+        "Connect timeout on endpoint URL",
+        "Read timeout on endpoint URL",
+        "Connection was closed before we received a valid response",
+        "reached max retries",
+        "Unable to locate credentials",
+    ];
+    for found in CODE.captures_iter(output) {
+        let code = &found[1];
+        let class = match code.parse::<u16>() {
+            Ok(status) if status >= 500 => ErrorClass::Transient,
+            Ok(429) => ErrorClass::Throttling,
+            _ => ErrorClass::from_code(code, None),
+        };
+        if class != ErrorClass::NotFound && class != ErrorClass::Other {
+            return Some(class);
+        }
+    }
+    if output.contains("Unable to locate credentials") {
+        return Some(ErrorClass::Credentials);
+    }
+    UNREACHED.iter().any(|m| output.contains(m)).then_some(ErrorClass::Transient)
+}
+
 /// Whether an error or any of its causes is about credentials.
 fn mentions_credentials<E: std::fmt::Debug, R: std::fmt::Debug>(err: &SdkError<E, R>) -> bool {
     format!("{err:?}").to_ascii_lowercase().contains("credential")
@@ -282,6 +412,29 @@ pub fn describe<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cli_output_that_says_nothing_about_the_account() {
+        let cases = [
+            (
+                "An error occurred (RequestLimitExceeded) when calling the DescribeVpcAttribute operation (reached max retries: 4): Request limit exceeded.",
+                Some(ErrorClass::Throttling),
+            ),
+            ("An error occurred (ServiceUnavailable) when calling the X operation: try later", Some(ErrorClass::Transient)),
+            ("An error occurred (503) when calling the DescribeVpcs operation (reached max retries: 4): Service Unavailable", Some(ErrorClass::Transient)),
+            ("Could not connect to the endpoint URL: \"http://127.0.0.1:1/\"", Some(ErrorClass::Transient)),
+            ("An error occurred (UnauthorizedOperation) when calling the DescribeVpcs operation", Some(ErrorClass::AccessDenied)),
+            ("An error occurred (ExpiredToken) when calling the X operation", Some(ErrorClass::Credentials)),
+            ("Unable to locate credentials. You can configure credentials by running \"aws configure\".", Some(ErrorClass::Credentials)),
+            ("An error occurred (InvalidVpcID.NotFound) when calling the DescribeVpcAttribute operation: The vpc ID 'vpc-1' does not exist", None),
+            ("An error occurred (InvalidParameterValue) when calling the X operation", None),
+            ("False", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(cli_failure_class(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn codes_are_classified() {

@@ -1,9 +1,15 @@
-//! Finding a resource as it is now: by its identifying fields (names) first, then by the ids
-//! recorded in the ledger, so that a ledger written yesterday still finds what it lists.
+//! Finding resources as they are now.
 //!
-//! Every function answers `Ok(None)` for "does not exist", including states AWS keeps listing
-//! for a while after deletion (an INACTIVE ECS service or cluster, a deregistered task
-//! definition, a table being deleted is still there).
+//! Two questions, kept apart on purpose:
+//! - [`find`]: does the resource the ledger recorded still exist? Asked by its identity (id
+//!   or ARN) only. A resource with the same name but another id is *not* it: cleanup never
+//!   deletes what the ledger did not record.
+//! - [`find_all`]: which live resources match a declared resource's identifying fields
+//!   (names)? Used to learn the identity of what a step just created, and to resolve intents.
+//!   Names are not unique for every type (VPCs, route tables), so this returns every match.
+//!
+//! Every function answers "does not exist" for states AWS keeps listing for a while after
+//! deletion (an INACTIVE ECS service or cluster, a deregistered task definition).
 
 use std::collections::BTreeMap;
 
@@ -16,11 +22,13 @@ use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFil
 use super::CleanupError;
 use crate::aws::Clients;
 use crate::lab::ResourceSpec;
+use crate::state::ledger::identity;
 
 /// Ids of a live resource.
 pub(crate) type Ids = BTreeMap<String, String>;
 
-/// The live resource `spec` names, or (when the names find nothing) the one `recorded` ids point at.
+/// The live resource the `recorded` ids identify, or `None` when it is gone. Never a
+/// different resource that happens to carry the same name.
 pub(crate) async fn find(
     clients: &Clients,
     spec: &ResourceSpec,
@@ -29,10 +37,61 @@ pub(crate) async fn find(
     if let ResourceSpec::TaskDefinition { family } = spec {
         return task_definition(clients, family, recorded).await;
     }
-    if let Some(ids) = by_spec(clients, spec).await? {
-        return Ok(Some(ids));
+    let Some(wanted) = identity(recorded) else {
+        // No identity recorded (a ledger entry of a type whose API gave none): only types
+        // whose name is unique in the account and region may be found by name.
+        return if name_is_unique(spec) {
+            by_spec(clients, spec).await.map(|v| v.into_iter().next())
+        } else {
+            Ok(None)
+        };
+    };
+    if has_id_lookup(spec) {
+        return by_recorded_ids(clients, spec, recorded).await;
     }
-    by_recorded_ids(clients, spec, recorded).await
+    let live = by_spec(clients, spec).await?;
+    Ok(live.into_iter().find(|ids| identity(ids) == Some(wanted)).map(|mut ids| {
+        for (k, v) in recorded {
+            ids.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        ids
+    }))
+}
+
+/// Every live resource matching `spec`'s identifying fields. For a task definition family:
+/// one set of ids with every ACTIVE revision.
+pub(crate) async fn find_all(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<Ids>, CleanupError> {
+    if let ResourceSpec::TaskDefinition { family } = spec {
+        return Ok(task_definition(clients, family, &Ids::new()).await?.into_iter().collect());
+    }
+    by_spec(clients, spec).await
+}
+
+/// Whether AWS allows only one resource of this type with these identifying fields.
+fn name_is_unique(spec: &ResourceSpec) -> bool {
+    !matches!(
+        spec,
+        ResourceSpec::Vpc { .. } | ResourceSpec::RouteTable { .. } | ResourceSpec::CloudmapNamespace { .. }
+    )
+}
+
+/// Types [`by_recorded_ids`] can look up by id or ARN directly.
+fn has_id_lookup(spec: &ResourceSpec) -> bool {
+    matches!(
+        spec,
+        ResourceSpec::LoadBalancer { .. }
+            | ResourceSpec::Listener { .. }
+            | ResourceSpec::ListenerRule { .. }
+            | ResourceSpec::TargetGroup { .. }
+            | ResourceSpec::CloudmapNamespace { .. }
+            | ResourceSpec::CloudmapService { .. }
+            | ResourceSpec::IamPolicy { .. }
+            | ResourceSpec::SecurityGroup { .. }
+            | ResourceSpec::Subnet { .. }
+            | ResourceSpec::RouteTable { .. }
+            | ResourceSpec::InternetGateway { .. }
+            | ResourceSpec::Vpc { .. }
+    )
 }
 
 /// Turns "not found" into `None`.
@@ -57,7 +116,68 @@ pub(crate) fn family_revision(arn: &str) -> Option<(&str, &str)> {
     arn.rsplit('/').next()?.rsplit_once(':')
 }
 
-async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, CleanupError> {
+/// Every live resource matching `spec`'s identifying fields.
+async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<Ids>, CleanupError> {
+    let all = |found: Option<Vec<Ids>>| found.unwrap_or_default();
+    match spec {
+        ResourceSpec::SecurityGroup { name, vpc } => {
+            let out = clients
+                .ec2
+                .describe_security_groups()
+                .filters(ec2_filter("group-name", name))
+                .filters(ec2_filter("vpc-id", vpc))
+                .send()
+                .await;
+            Ok(all(absent(out)?
+                .map(|o| o.security_groups().iter().map(|g| ids([("id", g.group_id())])).collect())))
+        }
+        ResourceSpec::Subnet { vpc, cidr } => {
+            let out = clients
+                .ec2
+                .describe_subnets()
+                .filters(ec2_filter("vpc-id", vpc))
+                .filters(ec2_filter("cidr-block", cidr))
+                .send()
+                .await;
+            Ok(all(absent(out)?.map(|o| o.subnets().iter().map(|s| ids([("id", s.subnet_id())])).collect())))
+        }
+        ResourceSpec::RouteTable { vpc, name } => {
+            let out = clients
+                .ec2
+                .describe_route_tables()
+                .filters(ec2_filter("vpc-id", vpc))
+                .filters(ec2_filter("tag:Name", name))
+                .send()
+                .await;
+            Ok(all(absent(out)?
+                .map(|o| o.route_tables().iter().map(|t| ids([("id", t.route_table_id())])).collect())))
+        }
+        ResourceSpec::InternetGateway { vpc } => {
+            let out = clients
+                .ec2
+                .describe_internet_gateways()
+                .filters(ec2_filter("attachment.vpc-id", vpc))
+                .send()
+                .await;
+            Ok(all(absent(out)?.map(|o| {
+                o.internet_gateways().iter().map(|g| ids([("id", g.internet_gateway_id())])).collect()
+            })))
+        }
+        ResourceSpec::Vpc { name } => {
+            let out = clients.ec2.describe_vpcs().filters(ec2_filter("tag:Name", name)).send().await;
+            Ok(all(absent(out)?.map(|o| o.vpcs().iter().map(|v| ids([("id", v.vpc_id())])).collect())))
+        }
+        ResourceSpec::CloudmapNamespace { name } => Ok(namespaces(clients, name)
+            .await?
+            .into_iter()
+            .map(|(id, arn)| ids([("id", Some(&id)), ("arn", arn.as_deref())]))
+            .collect()),
+        _ => Ok(by_name(clients, spec).await?.into_iter().collect()),
+    }
+}
+
+/// The one live resource of a type whose identifying fields are unique.
+async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, CleanupError> {
     match spec {
         ResourceSpec::EcsCluster { cluster } => {
             let Some(out) = absent(clients.ecs.describe_clusters().clusters(cluster).send().await)? else {
@@ -83,7 +203,12 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
         }
         ResourceSpec::TaskDefinition { .. } => Ok(None),
         ResourceSpec::LoadBalancer { name } => {
-            Ok(load_balancer_arn(clients, name).await?.map(|arn| ids([("arn", Some(&arn))])))
+            let out = absent(clients.elbv2.describe_load_balancers().names(name).send().await)?;
+            Ok(out.and_then(|o| {
+                o.load_balancers()
+                    .first()
+                    .map(|l| ids([("arn", l.load_balancer_arn()), ("dns_name", l.dns_name())]))
+            }))
         }
         ResourceSpec::Listener { load_balancer, port } => {
             let Some(lb) = load_balancer_arn(clients, load_balancer).await? else { return Ok(None) };
@@ -113,9 +238,6 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             };
             Ok(out.target_groups().first().map(|t| ids([("arn", t.target_group_arn())])))
         }
-        ResourceSpec::CloudmapNamespace { name } => Ok(namespace(clients, name)
-            .await?
-            .map(|(id, arn)| ids([("id", Some(&id)), ("arn", arn.as_deref())]))),
         ResourceSpec::CloudmapService { namespace: ns, name } => {
             let Some((ns_id, _)) = namespace(clients, ns).await? else { return Ok(None) };
             let filter = ServiceFilter::builder()
@@ -240,61 +362,18 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
                 }
             }
         }
-        ResourceSpec::SecurityGroup { name, vpc } => {
-            let out = clients
-                .ec2
-                .describe_security_groups()
-                .filters(ec2_filter("group-name", name))
-                .filters(ec2_filter("vpc-id", vpc))
-                .send()
-                .await;
-            let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.security_groups().first().map(|g| ids([("id", g.group_id())])))
-        }
-        ResourceSpec::Subnet { vpc, cidr } => {
-            let out = clients
-                .ec2
-                .describe_subnets()
-                .filters(ec2_filter("vpc-id", vpc))
-                .filters(ec2_filter("cidr-block", cidr))
-                .send()
-                .await;
-            let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.subnets().first().map(|s| ids([("id", s.subnet_id())])))
-        }
-        ResourceSpec::RouteTable { vpc, name } => {
-            let out = clients
-                .ec2
-                .describe_route_tables()
-                .filters(ec2_filter("vpc-id", vpc))
-                .filters(ec2_filter("tag:Name", name))
-                .send()
-                .await;
-            let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.route_tables().first().map(|t| ids([("id", t.route_table_id())])))
-        }
-        ResourceSpec::InternetGateway { vpc } => {
-            let out = clients
-                .ec2
-                .describe_internet_gateways()
-                .filters(ec2_filter("attachment.vpc-id", vpc))
-                .send()
-                .await;
-            let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.internet_gateways().first().map(|g| ids([("id", g.internet_gateway_id())])))
-        }
-        ResourceSpec::Vpc { name } => {
-            let out = clients.ec2.describe_vpcs().filters(ec2_filter("tag:Name", name)).send().await;
-            let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.vpcs().first().map(|v| ids([("id", v.vpc_id())])))
-        }
+        // Types whose names are not unique are listed by `by_spec`.
+        ResourceSpec::SecurityGroup { .. }
+        | ResourceSpec::Subnet { .. }
+        | ResourceSpec::RouteTable { .. }
+        | ResourceSpec::InternetGateway { .. }
+        | ResourceSpec::Vpc { .. }
+        | ResourceSpec::CloudmapNamespace { .. } => Ok(None),
     }
 }
 
-/// When the names find nothing: the resource the recorded `arn`/`id` points at, if it still exists.
-///
-/// Only for types whose ids outlive a rename or a changed parent (EC2 ids, ELB and Cloud Map
-/// ids, policy ARNs); for the rest the name is the identity.
+/// The resource the recorded `arn`/`id` points at, if it still exists, for the types with a
+/// lookup by id ([`has_id_lookup`]).
 async fn by_recorded_ids(
     clients: &Clients,
     spec: &ResourceSpec,
@@ -438,17 +517,26 @@ async fn listener_arn(clients: &Clients, lb_arn: &str, port: u16) -> Result<Opti
         .map(str::to_string))
 }
 
-/// The id and ARN of the Cloud Map namespace called `name`.
+/// The id and ARN of the first Cloud Map namespace called `name`.
 async fn namespace(clients: &Clients, name: &str) -> Result<Option<(String, Option<String>)>, CleanupError> {
+    Ok(namespaces(clients, name).await?.into_iter().next())
+}
+
+/// The ids and ARNs of every Cloud Map namespace called `name` (private DNS namespaces of the
+/// same name may exist in several VPCs).
+async fn namespaces(clients: &Clients, name: &str) -> Result<Vec<(String, Option<String>)>, CleanupError> {
     let mut token = None;
+    let mut found = Vec::new();
     loop {
         let out = clients.servicediscovery.list_namespaces().set_next_token(token).send().await?;
-        if let Some(ns) = out.namespaces().iter().find(|n| n.name() == Some(name)) {
-            return Ok(ns.id().map(|id| (id.to_string(), ns.arn().map(str::to_string))));
+        for ns in out.namespaces().iter().filter(|n| n.name() == Some(name)) {
+            if let Some(id) = ns.id() {
+                found.push((id.to_string(), ns.arn().map(str::to_string)));
+            }
         }
         token = out.next_token().map(str::to_string);
         if token.is_none() {
-            return Ok(None);
+            return Ok(found);
         }
     }
 }

@@ -19,7 +19,7 @@ mod tag;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,14 +31,92 @@ use crate::lab::ResourceSpec;
 use crate::state::ledger::LedgerEntry;
 
 pub use report::{Remaining, Report};
-pub use run::{execute, scan};
+pub use run::{execute, scan, Scanned};
 
-/// After a step ran: find what a declared resource is now, to record it. Ok(None) = does not exist.
+/// A live resource matching a declared resource's names, if any (the first of several).
+/// For readiness reports only: recording and cleanup go by identity.
 pub async fn lookup(
     clients: &Clients,
     spec: &ResourceSpec,
 ) -> Result<Option<BTreeMap<String, String>>, CleanupError> {
-    find::find(clients, spec, &BTreeMap::new()).await
+    Ok(find::find_all(clients, spec).await?.into_iter().next())
+}
+
+/// The identities of every live resource matching `spec` now: a step's "before" picture.
+/// For a task definition family, its ACTIVE revision ARNs.
+pub async fn snapshot(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<String>, CleanupError> {
+    Ok(find::find_all(clients, spec).await?.iter().flat_map(identities).collect())
+}
+
+/// What identifies the resource(s) in a set of ids: the id or ARN, or a task definition
+/// family's revision ARNs.
+pub(crate) fn identities(ids: &BTreeMap<String, String>) -> Vec<String> {
+    match crate::state::ledger::identity(ids) {
+        Some(id) => vec![id.to_string()],
+        None => ids.iter().filter(|(k, _)| k.starts_with("revision:")).map(|(_, v)| v.clone()).collect(),
+    }
+}
+
+/// The live resources matching `spec` that are neither in `before` (they existed before the
+/// step) nor in `known` (the ledger has them already): what the step's commands created.
+/// For a task definition family, one set with the new revisions.
+pub async fn new_since(
+    clients: &Clients,
+    spec: &ResourceSpec,
+    before: &[String],
+    known: &BTreeSet<String>,
+) -> Result<Vec<BTreeMap<String, String>>, CleanupError> {
+    let fresh = |id: &String| !before.contains(id) && !known.contains(id);
+    let mut found = Vec::new();
+    for ids in find::find_all(clients, spec).await? {
+        if matches!(spec, ResourceSpec::TaskDefinition { .. }) {
+            let revisions: BTreeMap<String, String> =
+                ids.into_iter().filter(|(k, v)| k.starts_with("revision:") && fresh(v)).collect();
+            if !revisions.is_empty() {
+                found.push(revisions);
+            }
+        } else if identities(&ids).iter().all(fresh) {
+            found.push(ids);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the resource a (concrete) ledger entry records still exists, by its identity.
+pub async fn exists(clients: &Clients, entry: &LedgerEntry) -> Result<bool, CleanupError> {
+    Ok(find::find(clients, &entry.resource, &entry.ids).await?.is_some())
+}
+
+/// What an intent entry turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Exactly one resource appeared that was not there before: the lab's.
+    Found(BTreeMap<String, String>),
+    /// Nothing appeared: the commands never created it.
+    Absent,
+    /// Several appeared: labrunner cannot tell which is the lab's and deletes none.
+    Ambiguous(Vec<String>),
+    /// The resource's identifying fields use a value that was never captured.
+    Unresolved(String),
+}
+
+/// Resolves an intent: the resource it names that appeared after the intent was written
+/// (not among its `preexisting` identities, not recorded elsewhere in `known`).
+pub async fn resolve_intent(
+    clients: &Clients,
+    entry: &LedgerEntry,
+    known: &BTreeSet<String>,
+) -> Result<Resolution, CleanupError> {
+    let unresolved = entry.resource.variables();
+    if let Some(name) = unresolved.first() {
+        return Ok(Resolution::Unresolved(name.clone()));
+    }
+    let mut found = new_since(clients, &entry.resource, &entry.preexisting, known).await?;
+    Ok(match found.len() {
+        0 => Resolution::Absent,
+        1 => Resolution::Found(found.remove(0)),
+        _ => Resolution::Ambiguous(found.iter().flat_map(identities).collect()),
+    })
 }
 
 /// Tag a recorded resource with `labrunner:lab = <lab id>` where the API takes tags (best effort).
@@ -251,7 +329,14 @@ mod plan_tests {
     use super::*;
 
     fn entry(resource: ResourceSpec) -> LedgerEntry {
-        LedgerEntry { resource, ids: BTreeMap::new(), step: "s".into(), recorded_at: "t".into() }
+        LedgerEntry {
+            resource,
+            ids: BTreeMap::new(),
+            step: "s".into(),
+            recorded_at: "t".into(),
+            intent: false,
+            preexisting: Vec::new(),
+        }
     }
 
     #[test]

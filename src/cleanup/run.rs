@@ -4,7 +4,7 @@
 //! Budgets are measured in time asked of the [`Sleeper`] (not wall time), so tests with an
 //! instant sleeper exercise the same give-up paths in no time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::find::{self, Ids};
 use super::report::{advice, Remaining, Report};
-use super::{delete, CleanupError, CleanupEvent, Plan, Sleeper};
+use super::{delete, CleanupError, CleanupEvent, Plan, Resolution, Sleeper};
 use crate::aws::Clients;
 use crate::error::Error;
 use crate::lab::ResourceSpec;
@@ -165,7 +165,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// The live resource, found by names then recorded ids, with retries.
+    /// The live resource the recorded ids identify, with retries.
     pub async fn find(&self, spec: &ResourceSpec, recorded: &Ids) -> Result<Option<Ids>, Halt> {
         self.call(&Patience::NONE, || find::find(self.clients, spec, recorded)).await
     }
@@ -187,13 +187,37 @@ enum Outcome {
     Failed(Halt),
 }
 
-/// Looks the resource up, deletes it, and confirms it is gone.
-async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry) -> Outcome {
+/// Looks the resource up by its recorded identity (or resolves an intent), deletes it, and
+/// confirms it is gone.
+async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry, known: &BTreeSet<String>) -> Outcome {
     let spec = &entry.resource;
-    let live = match ctx.find(spec, &entry.ids).await {
-        Ok(Some(ids)) => ids,
-        Ok(None) => return Outcome::AlreadyGone,
-        Err(halt) => return Outcome::Failed(halt),
+    let live = if entry.intent {
+        let resolved = ctx.call(&Patience::NONE, || super::resolve_intent(ctx.clients, entry, known)).await;
+        match resolved {
+            Ok(Resolution::Found(ids)) => ids,
+            Ok(Resolution::Absent) => return Outcome::AlreadyGone,
+            Ok(Resolution::Ambiguous(ids)) => {
+                return Outcome::Failed(Halt::Failed(CleanupError::other(format!(
+                    "{} resources match and appeared while step `{}` ran ({}); labrunner cannot tell which one the lab created and deletes none of them",
+                    ids.len(),
+                    entry.step,
+                    ids.join(", ")
+                ))))
+            }
+            Ok(Resolution::Unresolved(name)) => {
+                return Outcome::Failed(Halt::Failed(CleanupError::other(format!(
+                    "step `{}` may have created it, but ${{{name}}} was never captured, so labrunner cannot find it safely",
+                    entry.step
+                ))))
+            }
+            Err(halt) => return Outcome::Failed(halt),
+        }
+    } else {
+        match ctx.find(spec, &entry.ids).await {
+            Ok(Some(ids)) => ids,
+            Ok(None) => return Outcome::AlreadyGone,
+            Err(halt) => return Outcome::Failed(halt),
+        }
     };
     (ctx.events)(CleanupEvent::Deleting { resource: ctx.resource.clone() });
     let note = match delete::delete(ctx, spec, &live).await {
@@ -272,10 +296,10 @@ pub async fn execute(
     sleeper: &dyn Sleeper,
     cancel: &CancellationToken,
 ) -> Report {
-    let ctx_for =
-        |entry: &LedgerEntry| Ctx { clients, sleeper, cancel, events, resource: entry.resource.describe() };
+    let ctx_for = |entry: &LedgerEntry| Ctx { clients, sleeper, cancel, events, resource: entry.describe() };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.items.len()];
     let mut save_error: Option<String> = None;
+    let known = ledger.identities();
 
     let mut start = 0;
     while start < plan.items.len() {
@@ -289,17 +313,18 @@ pub async fn execute(
         let mut running = Bounded::new(CONCURRENCY);
         for (index, item) in plan.items.iter().enumerate().take(end).skip(start) {
             let ctx = ctx_for(&item.entry);
+            let known = &known;
             running.push(async move {
-                let outcome = remove_one(&ctx, &item.entry).await;
+                let outcome = remove_one(&ctx, &item.entry, known).await;
                 (index, outcome)
             });
         }
         while let Some((index, outcome)) = running.next().await {
             let entry = &plan.items[index].entry;
-            let resource = entry.resource.describe();
+            let resource = entry.describe();
             match &outcome {
                 Outcome::Deleted(_) | Outcome::AlreadyGone => {
-                    ledger.remove(&entry.resource);
+                    ledger.remove(entry);
                     if let Err(e) = save(ledger) {
                         save_error = Some(e.to_string());
                     }
@@ -336,6 +361,10 @@ async fn verify<'a>(
 ) {
     let mut running = Bounded::new(CONCURRENCY);
     for (index, item) in plan.items.iter().enumerate() {
+        // An intent has no identity to look for; its outcome stands.
+        if item.entry.intent {
+            continue;
+        }
         let ctx = ctx_for(&item.entry);
         running.push(async move { (index, ctx.find(&item.entry.resource, &item.entry.ids).await) });
     }
@@ -354,7 +383,7 @@ async fn verify<'a>(
                 changed = true;
             }
             (Ok(None), Some(Outcome::Failed(_))) => {
-                ledger.remove(&entry.resource);
+                ledger.remove(entry);
                 *outcome = Some(Outcome::Deleted(None));
                 changed = true;
             }
@@ -378,7 +407,7 @@ fn halt_message(halt: &Halt) -> String {
 fn build_report(plan: &Plan, outcomes: &[Option<Outcome>], save_error: Option<String>) -> Report {
     let mut report = Report::default();
     for (item, outcome) in plan.items.iter().zip(outcomes) {
-        let resource = item.entry.resource.describe();
+        let resource = item.entry.describe();
         match outcome {
             Some(Outcome::Deleted(None)) => report.deleted.push(resource),
             Some(Outcome::Deleted(Some(note))) => report.deleted.push(format!("{resource} ({note})")),
@@ -408,34 +437,48 @@ fn build_report(plan: &Plan, outcomes: &[Option<Outcome>], save_error: Option<St
     report
 }
 
-/// `--scan`: resources the lab declares (already resolved specs) that exist but are not in the ledger.
+/// What `--scan` found for one declared resource outside the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scanned {
+    /// Exactly one live resource matches: it can be added to the ledger.
+    One(Ids),
+    /// Several match: none is added; their identities.
+    Several(Vec<String>),
+}
+
+/// `--scan`: resources the lab declares (already resolved specs) that exist but whose identity
+/// the ledger does not hold, each with the step that declares it. A name matching several
+/// resources is reported as such, never resolved by picking one.
 pub async fn scan(
     clients: &Clients,
     declared: &[(String, ResourceSpec)],
     ledger: &Ledger,
-) -> Vec<(String, ResourceSpec, Ids)> {
+) -> Vec<(String, ResourceSpec, Scanned)> {
+    let known = ledger.identities();
     let mut running = Bounded::new(CONCURRENCY);
     for (index, (_, spec)) in declared.iter().enumerate() {
-        if ledger.entries.iter().any(|e| &e.resource == spec) {
-            continue;
-        }
-        running.push(async move { (index, find::find(clients, spec, &Ids::new()).await) });
+        let known = &known;
+        running.push(async move { (index, super::new_since(clients, spec, &[], known).await) });
     }
     let mut found = Vec::new();
     while let Some((index, result)) = running.next().await {
-        if let Ok(Some(ids)) = result {
-            found.push((index, ids));
+        match result {
+            Ok(mut list) if list.len() == 1 => found.push((index, Scanned::One(list.remove(0)))),
+            Ok(list) if list.len() > 1 => {
+                found.push((index, Scanned::Several(list.iter().flat_map(super::identities).collect())));
+            }
+            _ => {}
         }
     }
     found.sort_by_key(|(index, _)| *index);
     // A spec declared by two steps is reported once, for the first.
     let mut seen: Vec<&ResourceSpec> = Vec::new();
     let mut out = Vec::new();
-    for (index, ids) in found {
+    for (index, scanned) in found {
         let (step, spec) = &declared[index];
         if !seen.contains(&spec) {
             seen.push(spec);
-            out.push((step.clone(), spec.clone(), ids));
+            out.push((step.clone(), spec.clone(), scanned));
         }
     }
     out

@@ -52,6 +52,7 @@ impl Mocks {
     fn clients(&self) -> Clients {
         Clients {
             config: aws_types::SdkConfig::builder().build(),
+            profile: None,
             ecs: client!(aws_sdk_ecs, self.ecs),
             sts: client!(aws_sdk_sts, Vec::<Rule>::new()),
             elbv2: client!(aws_sdk_elasticloadbalancingv2, self.elbv2),
@@ -428,7 +429,7 @@ mod ledger {
         )
         .await;
         assert!(run.has_event(&CleanupEvent::Retrying {
-            resource: "target_group tg".into(),
+            resource: "target_group tg (arn:tg)".into(),
             attempt: 1,
             error: "ResourceInUse: in use by a listener".into(),
         }));
@@ -437,7 +438,7 @@ mod ledger {
             [vec!["log_group /ecs/web".to_string()], vec![]],
             "one save per confirmed resource, in plan order"
         );
-        assert_eq!(run.report.deleted, ["target_group tg"]);
+        assert_eq!(run.report.deleted, ["target_group tg (arn:tg)"]);
         assert_eq!(run.report.already_gone, ["log_group /ecs/web"]);
     }
 
@@ -542,9 +543,10 @@ mod task_definition {
 
 mod cloudmap {
     use aws_sdk_servicediscovery::operation::delete_namespace::DeleteNamespaceOutput;
+    use aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceOutput;
     use aws_sdk_servicediscovery::operation::get_operation::GetOperationOutput;
     use aws_sdk_servicediscovery::operation::list_namespaces::ListNamespacesOutput;
-    use aws_sdk_servicediscovery::types::{NamespaceSummary, Operation, OperationStatus};
+    use aws_sdk_servicediscovery::types::{Namespace, NamespaceSummary, Operation, OperationStatus};
     use aws_sdk_servicediscovery::Client;
 
     use super::*;
@@ -555,25 +557,25 @@ mod cloudmap {
             .build()
     }
 
+    fn namespace() -> GetNamespaceOutput {
+        GetNamespaceOutput::builder()
+            .namespace(Namespace::builder().id("ns-1").name("lab.local").arn("arn:ns").build())
+            .build()
+    }
+
+    fn recorded() -> BTreeMap<String, String> {
+        BTreeMap::from([("id".to_string(), "ns-1".to_string()), ("arn".to_string(), "arn:ns".to_string())])
+    }
+
     #[tokio::test]
-    async fn a_namespace_is_deleted_and_its_operation_waited_for() {
+    async fn a_namespace_is_deleted_by_its_recorded_id_and_its_operation_waited_for() {
         let mocks = Mocks {
             servicediscovery: vec![
-                mock!(Client::list_namespaces)
+                mock!(Client::get_namespace)
+                    .match_requests(|r| r.id() == Some("ns-1"))
                     .sequence()
-                    .output(|| {
-                        ListNamespacesOutput::builder()
-                            .namespaces(
-                                NamespaceSummary::builder()
-                                    .name("lab.local")
-                                    .id("ns-1")
-                                    .arn("arn:ns")
-                                    .build(),
-                            )
-                            .build()
-                    })
+                    .output(namespace)
                     .build(),
-                mock!(Client::list_namespaces).then_output(|| ListNamespacesOutput::builder().build()),
                 mock!(Client::get_namespace).then_error(|| {
                     aws_sdk_servicediscovery::operation::get_namespace::GetNamespaceError::generic(meta(
                         "NamespaceNotFound",
@@ -592,23 +594,37 @@ mod cloudmap {
             ..Mocks::default()
         };
         let run =
-            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, recorded())])
+                .await;
         assert!(run.has_event(&CleanupEvent::Waiting {
-            resource: "cloudmap_namespace lab.local".into(),
+            resource: "cloudmap_namespace lab.local (ns-1)".into(),
             what: "the namespace deletion to finish".into(),
         }));
-        assert_eq!(run.report.deleted, ["cloudmap_namespace lab.local"]);
+        assert_eq!(run.report.deleted, ["cloudmap_namespace lab.local (ns-1)"]);
+    }
+
+    #[tokio::test]
+    async fn a_namespace_without_a_recorded_id_is_never_looked_up_by_name() {
+        // Private DNS namespaces of one name can exist in several VPCs: a name is no identity.
+        let mocks = Mocks {
+            servicediscovery: vec![mock!(Client::list_namespaces).then_output(|| {
+                ListNamespacesOutput::builder()
+                    .namespaces(NamespaceSummary::builder().name("lab.local").id("ns-other").build())
+                    .build()
+            })],
+            ..Mocks::default()
+        };
+        let run =
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+        assert_eq!(run.report.already_gone, ["cloudmap_namespace lab.local"]);
+        assert!(run.report.deleted.is_empty());
     }
 
     #[tokio::test]
     async fn a_failed_namespace_operation_remains_with_its_reason() {
         let mocks = Mocks {
             servicediscovery: vec![
-                mock!(Client::list_namespaces).then_output(|| {
-                    ListNamespacesOutput::builder()
-                        .namespaces(NamespaceSummary::builder().name("lab.local").id("ns-1").build())
-                        .build()
-                }),
+                mock!(Client::get_namespace).then_output(namespace),
                 mock!(Client::delete_namespace)
                     .then_output(|| DeleteNamespaceOutput::builder().operation_id("op-1").build()),
                 mock!(Client::get_operation).then_output(|| {
@@ -625,7 +641,8 @@ mod cloudmap {
             ..Mocks::default()
         };
         let run =
-            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, no_ids())]).await;
+            run(&mocks, vec![(ResourceSpec::CloudmapNamespace { name: "lab.local".into() }, recorded())])
+                .await;
         assert_eq!(run.report.remaining.len(), 1);
         assert_eq!(run.report.remaining[0].error, "the namespace deletion failed: namespace has services");
         assert_eq!(run.ledger.entries.len(), 1);
@@ -806,7 +823,10 @@ mod lookup_and_scan {
         ];
         let found = scan(&clients, &declared, &ledger).await;
         let arn = BTreeMap::from([("arn".to_string(), "arn:alarm:cpu-high".to_string())]);
-        assert_eq!(found, [("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }, arn)]);
+        assert_eq!(
+            found,
+            [("s3".to_string(), ResourceSpec::Alarm { name: "cpu-high".into() }, Scanned::One(arn))]
+        );
     }
 
     #[tokio::test]

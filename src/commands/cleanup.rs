@@ -6,7 +6,7 @@ use std::io::Write;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{whoami, Identity};
-use crate::cleanup::{self, CleanupEvent, TokioSleeper};
+use crate::cleanup::{self, CleanupEvent, Resolution, Scanned, TokioSleeper};
 use crate::cli::CleanupArgs;
 use crate::commands::Context;
 use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_OK};
@@ -14,7 +14,7 @@ use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
 use crate::session::vars::Values;
 use crate::state::ledger::Ledger;
 use crate::state::progress::Progress;
-use crate::state::{Loaded, RunDir};
+use crate::state::RunDir;
 use crate::ui::report::cleanup_line;
 use crate::ui::Styles;
 use crate::ui::Ui;
@@ -46,22 +46,25 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         None => RunDir::labs(&state_dir),
     };
     let mut targets = Vec::new();
+    let mut elsewhere_all = Vec::new();
     for lab in labs {
         let run = RunDir::new(&state_dir, &lab, &identity.account, &identity.region);
-        match Ledger::load(&run)? {
+        let here = if run.dir.is_dir() { Ledger::load(&run)? } else { None };
+        match here {
             Some(ledger) => {
                 refuse_if_elsewhere(&ledger.account, &ledger.region, &identity)?;
                 targets.push(Target { lab, run, ledger });
             }
             None => {
-                let elsewhere: Vec<RunDir> = RunDir::all_for_lab(&state_dir, &lab)
-                    .into_iter()
-                    .filter(|r| Ledger::load(r).ok().flatten().is_some_and(|l| !l.is_empty()))
+                let elsewhere: Vec<Ledger> = RunDir::all_for_lab(&state_dir, &lab)
+                    .iter()
+                    .filter_map(|r| Ledger::load(r).ok().flatten())
+                    .filter(|l| !l.is_empty())
                     .collect();
-                if let (Some(other), false) = (elsewhere.first(), args.all) {
-                    if let Some(ledger) = Ledger::load(other)? {
-                        refuse_if_elsewhere(&ledger.account, &ledger.region, &identity)?;
-                    }
+                match (elsewhere.first(), args.all) {
+                    (Some(ledger), false) => refuse_if_elsewhere(&ledger.account, &ledger.region, &identity)?,
+                    (_, true) => elsewhere_all.extend(elsewhere),
+                    (None, false) => {}
                 }
                 targets.push(Target {
                     ledger: Ledger::new(&lab, &identity.account, &identity.region),
@@ -78,9 +81,24 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         }
     }
 
+    for t in &mut targets {
+        resolve_intents(ui, &clients, t).await?;
+    }
+
     let total: usize = targets.iter().map(|t| t.ledger.entries.len()).sum();
     if total == 0 {
         out!(ui, "Nothing to clean up in account {} in {}.", identity.account, identity.region);
+        for ledger in &elsewhere_all {
+            out!(
+                ui,
+                "Lab `{}` has {} resource(s) recorded in account {} in {}: clean them up with credentials for that account and --region {}.",
+                ledger.lab,
+                ledger.entries.len(),
+                ledger.account,
+                ledger.region,
+                ledger.region
+            );
+        }
         if !args.scan {
             out!(ui, "(Resources made by hand outside labrunner are found with --scan.)");
         }
@@ -172,7 +190,7 @@ async fn scan_into(
 ) -> Result<(), Error> {
     let lab = ctx.load_lab(&target.lab)?;
     let mut values = Values::from_identity(&lab, identity);
-    if let Loaded::Found(p) = Progress::load(&target.run)? {
+    if let Ok(Some(p)) = Progress::peek(&target.run) {
         values.extend_missing(&p.variables);
     }
     values.apply_defaults(&lab);
@@ -185,11 +203,53 @@ async fn scan_into(
     if found.is_empty() {
         err!(ui, "--scan: nothing of {} exists outside the ledger.", target.lab);
     }
-    for (step, resource, ids) in found {
-        err!(ui, "--scan: found {} (declared by step {step}) not recorded by labrunner", resource.describe());
-        target.ledger.record(resource, ids, &step);
+    for (step, resource, scanned) in found {
+        match scanned {
+            Scanned::One(ids) => {
+                let id = crate::state::ledger::identity(&ids).unwrap_or("its revisions").to_string();
+                err!(
+                    ui,
+                    "--scan: found {} ({id}, declared by step {step}) not recorded by labrunner",
+                    resource.describe()
+                );
+                target.ledger.record(resource, ids, &step);
+            }
+            Scanned::Several(ids) => err!(
+                ui,
+                "--scan: {} resources match {} ({}); labrunner cannot tell which is the lab's and adds none of them",
+                ids.len(),
+                resource.describe(),
+                ids.join(", ")
+            ),
+        }
     }
     Ok(())
+}
+
+/// Intents left by an interrupted step: what appeared since is recorded by its id, what never
+/// appeared is forgotten, and what cannot be told apart stays (cleanup reports it).
+async fn resolve_intents(
+    ui: &mut Ui,
+    clients: &crate::aws::Clients,
+    target: &mut Target,
+) -> Result<(), Error> {
+    let intents: Vec<_> = target.ledger.entries.iter().filter(|e| e.intent).cloned().collect();
+    if intents.is_empty() {
+        return Ok(());
+    }
+    let _lock = target.run.lock(&target.lab)?;
+    for intent in intents {
+        let known = target.ledger.identities();
+        match cleanup::resolve_intent(clients, &intent, &known).await {
+            Ok(Resolution::Found(ids)) => {
+                target.ledger.record(intent.resource.clone(), ids, &intent.step);
+            }
+            Ok(Resolution::Absent) => target.ledger.remove(&intent),
+            Ok(Resolution::Ambiguous(_) | Resolution::Unresolved(_)) => {}
+            Err(e) => err!(ui, "could not look for {} yet: {e}", intent.describe()),
+        }
+    }
+    target.ledger.save(&target.run)
 }
 
 fn print_plan(ui: &mut Ui, target: &Target) {
@@ -200,22 +260,38 @@ fn print_plan(ui: &mut Ui, target: &Target) {
         "{}",
         s.heading.apply_to(format!("Deletion plan for {} ({} resources)", target.lab, plan.items.len()))
     );
-    let rows: Vec<(String, String, String, String)> = plan
+    let rows: Vec<[String; 5]> = plan
         .items
         .iter()
         .map(|i| {
             let describe = i.entry.resource.describe();
             let name = describe.split_once(' ').map_or(String::new(), |(_, n)| n.to_string());
-            (i.wave.to_string(), i.entry.resource.kind().to_string(), name, i.entry.step.clone())
+            let id = match i.entry.identity() {
+                Some(id) => id.to_string(),
+                None if i.entry.intent => "(not known yet)".to_string(),
+                None => {
+                    let revisions = i.entry.ids.keys().filter(|k| k.starts_with("revision:")).count();
+                    format!("{revisions} revision(s)")
+                }
+            };
+            [i.wave.to_string(), i.entry.resource.kind().to_string(), name, i.entry.step.clone(), id]
         })
         .collect();
-    let w = |f: fn(&(String, String, String, String)) -> usize, min: usize| {
-        rows.iter().map(f).max().unwrap_or(0).max(min)
+    let header = ["WAVE", "TYPE", "NAME", "STEP", "ID"];
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).max(header[c].len()))
+        .collect();
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (c, cell) in cells.iter().enumerate().take(4) {
+            text.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+        }
+        text.push_str(cells[4]);
+        text
     };
-    let (w1, w2, w3) = (w(|r| r.0.len(), 4), w(|r| r.1.len(), 4), w(|r| r.2.chars().count(), 4));
-    out!(ui, "{}", s.bold.apply_to(format!("{:<w1$}  {:<w2$}  {:<w3$}  STEP", "WAVE", "TYPE", "NAME")));
-    for (wave, kind, name, step) in rows {
-        out!(ui, "{wave:<w1$}  {kind:<w2$}  {name:<w3$}  {step}");
+    out!(ui, "{}", s.bold.apply_to(line(header)));
+    for r in &rows {
+        out!(ui, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
     }
 }
 

@@ -59,7 +59,7 @@ impl Context {
 
     /// AWS clients from the options and the standard chain.
     pub async fn clients(&self) -> Result<Clients, Error> {
-        Ok(Clients::new(crate::aws::load_config(&self.aws).await?))
+        Ok(Clients::new(crate::aws::load_config(&self.aws).await?).with_profile(self.aws.profile.clone()))
     }
 }
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::whoami;
 use crate::cli::RunArgs;
 use crate::commands::Context;
-use crate::error::{Error, EXIT_FINDINGS, EXIT_OK};
+use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_OK};
 use crate::session::event::Reporter;
 use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
 use crate::session::runner::{RunEnd, RunOptions, Session};
@@ -79,51 +79,58 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
 
     let state_dir = ctx.state_dir()?;
     let run = RunDir::new(&state_dir, lab.id(), &identity.account, &identity.region);
+    if resume && !run.progress().exists() && !run.ledger().exists() {
+        // Nothing here; refuse before creating anything, and say where the lab's state is.
+        return Err(no_progress_here(&state_dir, &lab, &identity));
+    }
     let _lock = run.lock(lab.id())?;
+    let ledger =
+        Ledger::load(&run)?.unwrap_or_else(|| Ledger::new(lab.id(), &identity.account, &identity.region));
+    let mut rebuild = false;
     let (progress, resumed) = match Progress::load(&run)? {
         Loaded::Found(p) => (p, true),
+        Loaded::Missing if resume && ledger.is_empty() => {
+            return Err(no_progress_here(&state_dir, &lab, &identity))
+        }
         Loaded::Missing if resume => {
-            let elsewhere = RunDir::all_for_lab(&state_dir, lab.id());
-            let hint = match elsewhere.first() {
-                Some(other) => format!(
-                    "there is progress for this lab under {}: switch to that account and region, or `labrunner start {}`",
-                    other.dir.display(),
-                    lab.id()
-                ),
-                None => format!("start it with `labrunner start {}`", lab.id()),
-            };
-            return Err(Error::Usage {
-                message: format!(
-                    "no progress for lab `{}` in account {} in {}",
-                    lab.id(),
-                    identity.account,
-                    identity.region
-                ),
-                hint: Some(hint),
-            });
+            err!(
+                ui,
+                "{} there is no progress file, but the cleanup ledger lists {} resource(s): progress is rebuilt by checking each step against the account; nothing is run again blindly.",
+                s.warn.apply_to("warning:"),
+                ledger.entries.len()
+            );
+            rebuild = true;
+            (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), true)
         }
         Loaded::Missing => {
             (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), false)
         }
         Loaded::Corrupt { backup, reason } => {
+            rebuild = !ledger.is_empty();
+            let then = if rebuild {
+                format!(
+                    "the cleanup ledger lists {} resource(s), so progress is rebuilt by checking each step against the account; nothing is run again blindly",
+                    ledger.entries.len()
+                )
+            } else {
+                "the lab starts from the beginning; the cleanup ledger is untouched".to_string()
+            };
             err!(
                 ui,
-                "{} the progress file could not be read ({reason}); it was kept as {} and the lab starts from the beginning. The cleanup ledger is untouched.",
+                "{} the progress file could not be read ({reason}); it was kept as {}, and {then}.",
                 s.warn.apply_to("warning:"),
                 backup.display()
             );
-            (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), false)
+            (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), rebuild)
         }
     };
-    if resumed && !resume {
+    if resumed && !resume && !rebuild {
         err!(
             ui,
             "You have progress in this lab; continuing it (`labrunner reset {}` starts over).",
             lab.id()
         );
     }
-    let ledger =
-        Ledger::load(&run)?.unwrap_or_else(|| Ledger::new(lab.id(), &identity.account, &identity.region));
 
     let mut values = Values::from_identity(&lab, &identity);
     for (name, value) in &args.vars {
@@ -155,6 +162,7 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
             ..VerifySettings::default()
         },
         watch_interval: Duration::from_secs(5),
+        rebuild,
     };
     let mut session = Session::new(
         &lab,
@@ -190,6 +198,41 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
             Ok(EXIT_OK)
         }
         RunEnd::Failed => Ok(EXIT_FINDINGS),
+    }
+}
+
+/// `resume` found nothing for this account and region: a refusal (exit 4) naming where the
+/// lab's progress or ledger is, or a usage error when there is none anywhere.
+fn no_progress_here(
+    state_dir: &std::path::Path,
+    lab: &crate::lab::Lab,
+    identity: &crate::aws::Identity,
+) -> Error {
+    for other in RunDir::all_for_lab(state_dir, lab.id()) {
+        let owner = match (Progress::peek(&other), Ledger::load(&other)) {
+            (Ok(Some(p)), _) => Some((p.account, p.region, "progress")),
+            (_, Ok(Some(l))) if !l.is_empty() => Some((l.account, l.region, "cleanup ledger")),
+            _ => None,
+        };
+        if let Some((account, region, record)) = owner {
+            return Error::WrongAccount(Box::new(AccountMismatch {
+                what: format!("refusing to resume lab `{}` here", lab.id()),
+                record: record.into(),
+                expected_account: account,
+                expected_region: region,
+                actual_account: identity.account.clone(),
+                actual_region: identity.region.clone(),
+            }));
+        }
+    }
+    Error::Usage {
+        message: format!(
+            "no progress for lab `{}` in account {} in {}",
+            lab.id(),
+            identity.account,
+            identity.region
+        ),
+        hint: Some(format!("start it with `labrunner start {}`", lab.id())),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::lab::{find_lab, load_lab};
 use crate::out;
 use crate::state::ledger::Ledger;
 use crate::state::progress::{Progress, StepOutcome};
-use crate::state::{Loaded, RunDir};
+use crate::state::RunDir;
 use crate::ui::Ui;
 
 /// Shows progress for one lab or every lab with state. Reads local state only.
@@ -22,12 +22,13 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
     for lab_id in labs {
         let lab = find_lab(&ctx.dirs, &lab_id).ok().and_then(|p| load_lab(&p).ok());
         for run in RunDir::all_for_lab(&state_dir, &lab_id) {
-            let progress = match Progress::load(&run)? {
-                Loaded::Found(p) => Some(p),
-                _ => None,
+            // Read only: a corrupt progress file is reported, never moved (status takes no lock).
+            let (progress, unreadable) = match Progress::peek(&run) {
+                Ok(p) => (p, None),
+                Err(e) => (None, Some(e.to_string())),
             };
             let ledger = Ledger::load(&run)?;
-            if progress.is_none() && ledger.as_ref().is_none_or(Ledger::is_empty) {
+            if progress.is_none() && unreadable.is_none() && ledger.as_ref().is_none_or(Ledger::is_empty) {
                 continue;
             }
             shown += 1;
@@ -51,6 +52,9 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
                     (None, None) => out!(ui, "  {} every step is finished", s.mark(true)),
                 }
                 out!(ui, "  last activity: {}", p.updated_at);
+            } else if let Some(problem) = &unreadable {
+                out!(ui, "  {} {problem}", s.warn.apply_to("!"));
+                out!(ui, "  `labrunner resume {lab_id}` rebuilds progress by checking each step against the account");
             } else {
                 out!(ui, "  no progress (reset), but the cleanup ledger remains");
             }
@@ -58,7 +62,7 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
                 Some(l) => {
                     out!(ui, "  {} {} resource(s) still recorded:", s.warn.apply_to("!"), l.entries.len());
                     for e in &l.entries {
-                        out!(ui, "    {}", e.resource.describe());
+                        out!(ui, "    {}", e.describe());
                     }
                     out!(ui, "  remove them with: labrunner cleanup {lab_id}");
                 }

@@ -106,10 +106,14 @@ pub async fn cmd_verify(ui: &mut Ui, ctx: &Context, args: &VerifyArgs) -> Result
     }
     values.apply_defaults(&lab);
 
+    let shell = clients.shell_env().await?;
+    let mut command_env = values.env();
+    command_env.extend(shell.set.clone());
     let settings = VerifySettings {
         timeout_override: args.checks.timeout,
         dns_server: args.checks.dns_server,
-        command_env: values.env().into_iter().collect(),
+        command_env: command_env.into_iter().collect(),
+        command_unset: shell.unset.clone(),
         workdir: run.as_ref().map(RunDir::workdir).filter(|d| d.is_dir()),
         ..VerifySettings::default()
     };

@@ -166,7 +166,9 @@ const WELL_KNOWN_ENV: &[&str] = &[
     "TMPDIR",
     "EDITOR",
     "PAGER",
+    // labrunner sets these for every block: the identity and place it showed.
     "AWS_PROFILE",
+    "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_PAGER",

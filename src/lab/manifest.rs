@@ -45,6 +45,17 @@ struct RawVariable {
     pattern: Option<String>,
     #[serde(default)]
     secret: bool,
+    #[serde(default)]
+    lookup: Option<RawLookup>,
+}
+
+/// `lookup: { <resource type>: { ... }, field: id }`.
+#[derive(Debug, Deserialize)]
+struct RawLookup {
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(flatten)]
+    resource: super::ResourceSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +213,14 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
                 errors.push(LabError::new(locate_in(file, text, d), bad.message));
             }
         }
+        if v.lookup.is_some() && source != VariableSource::Step {
+            errors.push(
+                LabError::new(location.clone(), format!("`{}` has a lookup but is not `from: step`", v.name))
+                    .with_hint(
+                        "only values a step captures can be looked up; remove `lookup` or use `from: step`",
+                    ),
+            );
+        }
         variables.push(Variable {
             name: v.name,
             description: v.description,
@@ -209,6 +228,10 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
             default: v.default,
             pattern: v.pattern,
             secret: v.secret,
+            lookup: v.lookup.map(|l| super::model::Lookup {
+                resource: l.resource,
+                field: l.field.unwrap_or_else(|| "id".to_string()),
+            }),
             location,
         });
     }

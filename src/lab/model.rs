@@ -121,8 +121,24 @@ pub struct Variable {
     pub pattern: Option<String>,
     /// Never printed or written to disk.
     pub secret: bool,
+    /// For a step variable: how to find its value read-only when it was not captured (a
+    /// resumed run whose block was killed, a student who did the step by hand).
+    pub lookup: Option<Lookup>,
     /// Where it was declared.
     pub location: Location,
+}
+
+/// A read-only way to a step variable's value: a field of one resource.
+///
+/// ```yaml
+/// lookup: { vpc: { name: flask-inventory-vpc }, field: id }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The resource, as in `creates` (it may use other variables).
+    pub resource: super::ResourceSpec,
+    /// `id` (the id, or the ARN where there is no id), `arn`, or another recorded id.
+    pub field: String,
 }
 
 /// Where a variable's value comes from.
@@ -201,6 +217,10 @@ pub struct Step {
     pub creates: Vec<ResourceSpec>,
     /// Hints, matched against diagnostics or shown on request.
     pub hints: Vec<Hint>,
+    /// Its commands may run again safely when an earlier run of them was interrupted (they
+    /// create nothing twice): an unattended resume re-runs it even if some of what it
+    /// creates exists.
+    pub idempotent: bool,
     /// False for steps synthesised from plain Markdown (no metadata).
     pub declared: bool,
     /// Where the step starts (its metadata block, or its code block).

@@ -42,6 +42,8 @@ struct StepMeta {
     creates: Vec<OneKeyMap<ResourceSpec>>,
     #[serde(default)]
     hints: Vec<Hint>,
+    #[serde(default)]
+    idempotent: bool,
 }
 
 /// A `labrunner:` comment found in the page.
@@ -233,6 +235,7 @@ fn declared_steps(
             checks: meta.checks,
             creates: meta.creates.into_iter().map(|r| r.0).collect(),
             hints: meta.hints,
+            idempotent: meta.idempotent,
             declared: true,
             location: source.block.clone(),
             meta: Some(source),
@@ -273,6 +276,7 @@ fn plain_steps(
             checks: Vec::new(),
             creates: Vec::new(),
             hints: Vec::new(),
+            idempotent: false,
             declared: false,
             location: Location::new(file, c.location.line, c.location.column),
             meta: None,

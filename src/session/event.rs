@@ -154,6 +154,31 @@ pub enum Event {
         /// What the checks saw.
         evidence: Vec<String>,
     },
+    /// A finished step could not be re-checked (throttling, a 5xx, access denied): it stays
+    /// done; nothing is run again on an answer that says nothing about the account.
+    Unchecked {
+        /// Step id.
+        step: String,
+        /// What went wrong, one line per check.
+        evidence: Vec<String>,
+    },
+    /// A step whose commands may have run before (interrupted, or drifted) was looked at
+    /// before anything runs again: these of its resources exist.
+    ResourcesExist {
+        /// Step id.
+        step: String,
+        /// `describe()` of each resource with its id.
+        resources: Vec<String>,
+    },
+    /// Several resources match a declared resource and appeared during the step.
+    ResourceAmbiguous {
+        /// Step id.
+        step: String,
+        /// The declared resource.
+        resource: String,
+        /// The identities found.
+        ids: Vec<String>,
+    },
     /// The run ended.
     LabFinished {
         /// Steps done.

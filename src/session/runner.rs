@@ -2,24 +2,29 @@
 //! what it created, verify, and save progress, never advancing until the account is right.
 //!
 //! Progress is saved at every transition and the ledger as soon as a resource is seen, so a
-//! closed terminal, a Ctrl-C or a crash loses at most the block that was running.
+//! closed terminal, a Ctrl-C or a crash loses at most the block that was running. What that
+//! block may have created is not lost: before a step's commands run, the ledger gets an intent
+//! for each resource it declares (with what matched before), and progress notes that the
+//! commands began. A step that ran before (interrupted, drifted, or found while rebuilding
+//! lost progress) is looked at before anything runs again ([`Session::reconcile`]): no resume
+//! creates a second copy of what the ledger holds.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Reporter, StepResult};
 use super::prompt::Prompter;
-use super::vars::{may_set_secret, missing_advice, Values};
-use crate::aws::{whoami, Clients, Identity};
-use crate::cleanup;
+use super::vars::{looks_secret, may_set_secret, missing_advice, Values};
+use crate::aws::{cli_failure_class, whoami, Clients, ErrorClass, Identity, ShellEnv};
+use crate::cleanup::{self, Resolution};
 use crate::error::{AccountMismatch, Error};
-use crate::exec::{run_block, Stream};
-use crate::lab::{vars, Lab, Step, StepMode, VariableSource};
-use crate::state::ledger::Ledger;
+use crate::exec::{reap_leftovers, run_block, Block, Stream};
+use crate::lab::{vars, Lab, ResourceSpec, Step, StepMode, VariableSource};
+use crate::state::ledger::{Ledger, LedgerEntry};
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
 use crate::ui::page::check_line;
@@ -36,6 +41,9 @@ pub struct RunOptions {
     pub verify: VerifySettings,
     /// How often the "do it yourself" watch looks again.
     pub watch_interval: Duration,
+    /// Progress was lost while the ledger lists resources: rebuild it by checking each step
+    /// against the account before anything runs.
+    pub rebuild: bool,
 }
 
 /// How a run ended.
@@ -62,15 +70,33 @@ pub struct Session<'a> {
     prompter: Option<&'a mut dyn Prompter>,
     options: RunOptions,
     cancel: CancellationToken,
-    /// Steps started before in this run (their resources are the lab's even if found before).
-    attempted: HashSet<String>,
+    /// The environment shell blocks get (identity, region), and when it was resolved.
+    shell: Option<(ShellEnv, Instant)>,
 }
+
+/// How long resolved credentials are handed to blocks before they are resolved again.
+const SHELL_ENV_FRESH: Duration = Duration::from_secs(5 * 60);
+
+/// The identities that matched each of a step's declared resources when it began.
+type Before = HashMap<ResourceSpec, Vec<String>>;
 
 enum Choice {
     Run,
     Myself,
     Skip,
     Quit,
+    /// Unattended, and running the commands again could create a second copy.
+    Refuse,
+}
+
+/// What looking at a step that ran before found.
+enum Reconciled {
+    /// Its checks pass on what exists: done.
+    Done,
+    /// Nothing it creates exists: running it again is safe.
+    Clear,
+    /// Some of what it creates exists (described with ids).
+    Exists(Vec<String>),
 }
 
 enum Flow {
@@ -94,7 +120,6 @@ impl<'a> Session<'a> {
         options: RunOptions,
         cancel: CancellationToken,
     ) -> Self {
-        let attempted = progress.current.iter().cloned().collect();
         Session {
             lab,
             clients,
@@ -107,7 +132,7 @@ impl<'a> Session<'a> {
             prompter,
             options,
             cancel,
-            attempted,
+            shell: None,
         }
     }
 
@@ -128,7 +153,18 @@ impl<'a> Session<'a> {
             finished: self.progress.finished.len(),
             resumed,
         });
-        if resumed {
+        // A block a killed run left behind (its script, its process group) goes first; the
+        // ids it had captured are kept.
+        for (name, value) in reap_leftovers(&self.run.scratch()) {
+            let wanted = self.lab.variable(&name).is_some_and(|v| v.source == VariableSource::Step);
+            if wanted && self.values.get(&name).is_none() && !is_empty_capture(self.lab, &name, &value) {
+                self.values.set(self.lab, &name, value);
+                self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(&name) });
+            }
+        }
+        if self.options.rebuild {
+            self.rebuild_progress().await?;
+        } else if resumed {
             self.recheck_finished().await?;
         }
         if let Some(from) = self.options.from.clone() {
@@ -185,7 +221,42 @@ impl<'a> Session<'a> {
 
     fn save_progress(&mut self) -> Result<(), Error> {
         self.progress.variables = self.values.persistable();
+        // The ledger keeps the values too: with it, lost progress can be rebuilt.
+        if !self.ledger.is_empty() && self.ledger.variables != self.progress.variables {
+            self.ledger.variables = self.progress.variables.clone();
+            self.ledger.save(&self.run)?;
+        }
         self.progress.save(&self.run)
+    }
+
+    /// The environment for shell blocks and command checks, resolved again when stale.
+    async fn shell(&mut self) -> Result<ShellEnv, Error> {
+        match &self.shell {
+            Some((env, at)) if at.elapsed() < SHELL_ENV_FRESH => Ok(env.clone()),
+            _ => {
+                let env = self.clients.shell_env().await?;
+                self.shell = Some((env.clone(), Instant::now()));
+                Ok(env)
+            }
+        }
+    }
+
+    /// The step variables a killed block may leave for the next run: ids, never secrets.
+    fn kept_names(&self) -> Vec<String> {
+        self.lab
+            .manifest
+            .variables
+            .iter()
+            .filter(|v| v.source == VariableSource::Step && !v.secret && !looks_secret(&v.name, ""))
+            .map(|v| v.name.clone())
+            .collect()
+    }
+
+    /// Lab values plus the AWS identity and region: the variables a child process gets.
+    fn child_env(&self, shell: &ShellEnv) -> std::collections::BTreeMap<String, String> {
+        let mut env = self.values.env();
+        env.extend(shell.set.clone());
+        env
     }
 
     fn skip_to(&mut self, from: &str) -> Result<(), Error> {
@@ -208,28 +279,48 @@ impl<'a> Session<'a> {
         self.save_progress()
     }
 
-    /// Re-verifies every finished step: state may have drifted since the last session.
+    /// Re-verifies every finished step: state may have drifted since the last session. Only a
+    /// definite answer that the state is not there is drift; a check that could not look
+    /// (throttling, a 5xx, access denied) leaves the step done.
     async fn recheck_finished(&mut self) -> Result<(), Error> {
-        let verifier = self.verifier();
+        let verifier = self.verifier().await?;
         let mut drifted = Vec::new();
-        for (_, step) in self.lab.steps() {
-            if self.progress.outcome(&step.id) != Some(StepOutcome::Done) || step.checks.is_empty() {
-                continue;
-            }
+        let mut unchecked = Vec::new();
+        let done: Vec<&Step> = self
+            .lab
+            .steps()
+            .map(|(_, s)| s)
+            .filter(|s| self.progress.outcome(&s.id) == Some(StepOutcome::Done) && !s.checks.is_empty())
+            .collect();
+        if !done.is_empty() {
+            self.reporter.event(&Event::Notice {
+                text: format!("checking the {} finished step(s) against the account first", done.len()),
+            });
+        }
+        for step in done {
             let mut failures = Vec::new();
+            let mut errors = Vec::new();
             for check in &step.checks {
                 let outcome = match self.values.resolve_check(check) {
                     Ok(resolved) => verifier.check_once(&resolved).await,
                     Err(_) => continue, // A value we no longer know cannot prove drift.
                 };
-                if outcome.status != Status::Pass {
-                    let outcome = self.masked(&outcome);
-                    failures.push(format!("{}: {}", outcome.description, outcome.evidence));
+                let outcome = self.masked(&outcome);
+                let line = format!("{}: {}", outcome.description, outcome.evidence);
+                match outcome.status {
+                    Status::Pass => {}
+                    Status::Fail => failures.push(line),
+                    Status::Error => errors.push(line),
                 }
             }
             if !failures.is_empty() {
                 drifted.push((step.id.clone(), failures));
+            } else if !errors.is_empty() {
+                unchecked.push((step.id.clone(), errors));
             }
+        }
+        for (id, evidence) in unchecked {
+            self.reporter.event(&Event::Unchecked { step: id, evidence });
         }
         for (id, evidence) in drifted {
             self.progress.unfinish(&id);
@@ -238,14 +329,57 @@ impl<'a> Session<'a> {
         self.save_progress()
     }
 
-    fn verifier(&self) -> Verifier {
+    /// Progress was lost but the ledger remains: mark done, in order, every step that checks
+    /// out against the account, and stop at the first that does not. Nothing is run.
+    async fn rebuild_progress(&mut self) -> Result<(), Error> {
+        self.values.extend_missing(&self.ledger.variables.clone());
+        self.fill_from_ledger();
+        let verifier = self.verifier().await?;
+        let mut stopped_at = None;
+        for (_, step) in self.lab.steps() {
+            let provable = if step.checks.is_empty() {
+                step.creates.iter().all(|r| {
+                    self.values.resolve_resource(r).is_ok_and(|r| self.ledger.recorded(&r).next().is_some())
+                })
+            } else {
+                let (checks, unresolved) = self.resolved_checks(step);
+                let mut all_pass = unresolved.is_empty();
+                for check in &checks {
+                    if !all_pass {
+                        break;
+                    }
+                    all_pass = verifier.check_once(check).await.status == Status::Pass;
+                }
+                all_pass
+            };
+            if !provable {
+                stopped_at = Some(step.id.clone());
+                break;
+            }
+            self.progress.finish(&step.id, StepOutcome::Done);
+        }
+        let done = self.progress.finished.len();
+        self.reporter.event(&Event::Notice {
+            text: match &stopped_at {
+                Some(id) => format!(
+                    "progress rebuilt from the account and the cleanup ledger: {done} step(s) check out; continuing at step `{id}`"
+                ),
+                None => format!("progress rebuilt from the account and the cleanup ledger: all {done} step(s) check out"),
+            },
+        });
+        self.save_progress()
+    }
+
+    async fn verifier(&mut self) -> Result<Verifier, Error> {
         // Command checks run in the lab's working directory, which exists once a block ran;
         // a run that has only watched or resumed must still have it.
-        let _ = std::fs::create_dir_all(self.run.workdir());
+        let _ = crate::exec::private_dir(&self.run.workdir());
+        let shell = self.shell().await?;
         let mut settings = self.options.verify.clone();
-        settings.command_env = self.values.env().into_iter().collect();
+        settings.command_env = self.child_env(&shell).into_iter().collect();
+        settings.command_unset = shell.unset.clone();
         settings.workdir = Some(self.run.workdir());
-        Verifier::new(Arc::clone(&self.clients), settings)
+        Ok(Verifier::new(Arc::clone(&self.clients), settings))
     }
 
     /// Stops before touching anything if the credentials now point elsewhere.
@@ -287,14 +421,38 @@ impl<'a> Session<'a> {
             creates,
         });
         self.resolve_variables(step).await?;
+        // The same step, stopped after its commands began: they may have created things.
+        let interrupted =
+            self.progress.current.as_deref() == Some(step.id.as_str()) && self.progress.commands_began;
         self.progress.current = Some(step.id.clone());
+        self.progress.commands_began = interrupted;
         self.save_progress()?;
 
         let runnable = step.runnable_blocks().next().is_some();
-        // What exists as the step begins is not the lab's to delete, however the student then
-        // does the step (even by hand in another terminal before answering).
-        let preexisting = self.preexisting(step).await;
-        let mut choice = self.choose(step, runnable)?;
+        let mut existing = Vec::new();
+        if interrupted || self.ledger.entries.iter().any(|e| e.step == step.id) {
+            match self.reconcile(step).await? {
+                Reconciled::Done => {
+                    let result = StepResult::Done;
+                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
+                    return Ok(Flow::Next(result));
+                }
+                Reconciled::Clear => {}
+                Reconciled::Exists(found) => existing = found,
+            }
+        }
+        // What matches the step's resources as it begins is not the lab's to delete, however
+        // the student then does the step (even by hand in another terminal before answering).
+        let mut before = match self.before(step).await {
+            Ok(before) => before,
+            Err(message) => return Ok(Flow::Next(self.cannot_look(step, &message))),
+        };
+        let mut choice = if existing.is_empty() {
+            self.choose(step, runnable)?
+        } else {
+            self.choose_again(step, runnable)?
+        };
+        let mut retried = false;
         loop {
             let result = match choice {
                 Choice::Quit => return Ok(Flow::Quit),
@@ -303,11 +461,46 @@ impl<'a> Session<'a> {
                     self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
                     return Ok(Flow::Next(result));
                 }
-                Choice::Run => match self.run_blocks(step, &preexisting).await? {
-                    Some(result) => result,
-                    None => self.verify_step(step).await,
+                Choice::Refuse => {
+                    self.reporter.event(&Event::Notice {
+                        text: format!(
+                            "step `{}` is not run again unattended: its commands already ran and some of what they create exists, so running them again could fail or make a second copy. Finish the step by hand (`labrunner show {} --step {}` shows it), then `labrunner resume {}`; or remove what it made with `labrunner cleanup {}`.",
+                            step.id,
+                            self.lab.id(),
+                            step.id,
+                            self.lab.id(),
+                            self.lab.id()
+                        ),
+                    });
+                    StepResult::Failed
+                }
+                Choice::Run => match self.run_blocks(step, &before).await? {
+                    Ok(()) => self.verify_step(step).await,
+                    Err(_) if self.cancel.is_cancelled() => StepResult::Interrupted,
+                    Err(failure) => {
+                        // A throttled or unavailable API is worth one more try unattended,
+                        // but only while nothing the step creates exists.
+                        if self.options.auto
+                            && !retried
+                            && failure.is_some_and(ErrorClass::is_retryable)
+                            && self.nothing_created(step).await
+                        {
+                            retried = true;
+                            self.reporter.event(&Event::Notice {
+                                text: "the commands failed on throttling or an unavailable service, and nothing they create exists yet: running them once more".into(),
+                            });
+                            choice = Choice::Run;
+                            continue;
+                        }
+                        if failure.is_some_and(ErrorClass::is_retryable) {
+                            self.reporter.event(&Event::Notice {
+                                text: "AWS throttled or was unavailable (see the output above); running the commands again later usually works".into(),
+                            });
+                        }
+                        StepResult::Failed
+                    }
                 },
-                Choice::Myself => self.watch(step, &preexisting).await,
+                Choice::Myself => self.watch(step, &before).await,
             };
             match result {
                 StepResult::Done | StepResult::Skipped | StepResult::Interrupted => {
@@ -320,9 +513,122 @@ impl<'a> Session<'a> {
                         return Ok(Flow::Next(StepResult::Failed));
                     }
                     choice = self.after_failure(step, runnable)?;
+                    if matches!(choice, Choice::Run | Choice::Myself) {
+                        before = match self.before(step).await {
+                            Ok(before) => before,
+                            Err(message) => return Ok(Flow::Next(self.cannot_look(step, &message))),
+                        };
+                    }
                 }
             }
         }
+    }
+
+    /// The step cannot start safely: labrunner could not see what exists.
+    fn cannot_look(&mut self, step: &Step, message: &str) -> StepResult {
+        self.reporter.event(&Event::Notice {
+            text: format!(
+                "could not look at the account before step `{}` ({message}); nothing was run. Try again in a moment: `labrunner resume {}`",
+                step.id,
+                self.lab.id()
+            ),
+        });
+        let result = StepResult::Failed;
+        self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
+        result
+    }
+
+    /// The identities matching each declared resource now (those that resolve).
+    async fn before(&self, step: &Step) -> Result<Before, String> {
+        let mut before = Before::new();
+        for resource in &step.creates {
+            let Ok(resolved) = self.values.resolve_resource(resource) else { continue };
+            let ids = cleanup::snapshot(&self.clients, &resolved)
+                .await
+                .map_err(|e| format!("looking for {}: {e}", resolved.describe()))?;
+            before.insert(resolved, ids);
+        }
+        Ok(before)
+    }
+
+    /// A step that ran before: resolve its intents, then ask the account. Its checks passing
+    /// means it is done; otherwise say which of its resources exist.
+    async fn reconcile(&mut self, step: &Step) -> Result<Reconciled, Error> {
+        let mut existing = Vec::new();
+        let intents: Vec<LedgerEntry> =
+            self.ledger.entries.iter().filter(|e| e.intent && e.step == step.id).cloned().collect();
+        for intent in intents {
+            let known = self.ledger.identities();
+            match cleanup::resolve_intent(&self.clients, &intent, &known).await {
+                Ok(Resolution::Found(ids)) => {
+                    self.ledger.record(intent.resource.clone(), ids, &step.id);
+                    self.ledger.save(&self.run)?;
+                    self.tag_recorded(step, &intent.resource).await;
+                }
+                Ok(Resolution::Absent) => {
+                    self.ledger.remove(&intent);
+                    self.ledger.save(&self.run)?;
+                }
+                Ok(Resolution::Ambiguous(ids)) => {
+                    existing.push(format!("{} (one of {})", intent.resource.describe(), ids.join(", ")));
+                }
+                Ok(Resolution::Unresolved(_)) => {}
+                Err(e) => existing.push(format!("{} (could not look: {e})", intent.resource.describe())),
+            }
+        }
+        self.fill_from_ledger();
+        let (checks, unresolved) = self.resolved_checks(step);
+        if !checks.is_empty() && unresolved.is_empty() {
+            let verifier = self.verifier().await?;
+            let mut all_pass = true;
+            for check in &checks {
+                all_pass &= verifier.check_once(check).await.status == Status::Pass;
+            }
+            if all_pass {
+                self.ledger.drop_intents(&step.id);
+                self.ledger.save(&self.run)?;
+                self.reporter.event(&Event::Notice {
+                    text: format!(
+                        "step `{}` ran before and its checks pass on what exists: it counts as done (what it created stays recorded for cleanup)",
+                        step.id
+                    ),
+                });
+                return Ok(Reconciled::Done);
+            }
+        }
+        let recorded: Vec<LedgerEntry> =
+            self.ledger.entries.iter().filter(|e| !e.intent && e.step == step.id).cloned().collect();
+        for entry in recorded {
+            match cleanup::exists(&self.clients, &entry).await {
+                Ok(false) => {}
+                Ok(true) => existing.push(entry.describe()),
+                Err(e) => existing.push(format!("{} (could not look: {e})", entry.describe())),
+            }
+        }
+        if existing.is_empty() {
+            return Ok(Reconciled::Clear);
+        }
+        self.reporter.event(&Event::ResourcesExist { step: step.id.clone(), resources: existing.clone() });
+        Ok(Reconciled::Exists(existing))
+    }
+
+    /// Whether none of the step's resources exist, recorded or new since it began.
+    async fn nothing_created(&self, step: &Step) -> bool {
+        let known = self.ledger.identities();
+        for entry in self.ledger.entries.iter().filter(|e| e.step == step.id) {
+            let live = if entry.intent {
+                !matches!(
+                    cleanup::resolve_intent(&self.clients, entry, &known).await,
+                    Ok(Resolution::Absent | Resolution::Unresolved(_))
+                )
+            } else {
+                !matches!(cleanup::exists(&self.clients, entry).await, Ok(false))
+            };
+            if live {
+                return false;
+            }
+        }
+        true
     }
 
     fn choose(&mut self, step: &Step, runnable: bool) -> Result<Choice, Error> {
@@ -347,6 +653,26 @@ impl<'a> Session<'a> {
             (vec!["Continue", "Quit (progress is saved)"], vec![Choice::Myself, Choice::Quit])
         };
         let picked = prompter.select("What next?", &items, 0).map_err(prompt_error)?;
+        Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
+    }
+
+    /// The menu for a step whose commands ran before and whose resources partly exist.
+    /// Unattended: run again only when the step says its commands are idempotent.
+    fn choose_again(&mut self, step: &Step, runnable: bool) -> Result<Choice, Error> {
+        let Some(prompter) = self.prompter.as_deref_mut().filter(|_| !self.options.auto) else {
+            return Ok(if step.idempotent && runnable { Choice::Run } else { Choice::Refuse });
+        };
+        let mut items = vec!["I finished it by hand: check now"];
+        let mut map = vec![Choice::Myself];
+        if runnable {
+            items.push("Run the commands again (they may fail on, or duplicate, what exists)");
+            map.push(Choice::Run);
+        }
+        items.extend(["Skip this step", "Quit (progress is saved)"]);
+        map.extend([Choice::Skip, Choice::Quit]);
+        let picked = prompter
+            .select(&format!("Step `{}` ran before and some of it exists. What now?", step.id), &items, 0)
+            .map_err(prompt_error)?;
         Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
     }
 
@@ -390,13 +716,47 @@ impl<'a> Session<'a> {
                     }
                 }
                 VariableSource::Command(command) => self.command_value(&var.name, command).await?,
-                // Identity values are always known; step values come from the blocks.
+                // A step value that was not captured (the block was killed, or the student
+                // did the step by hand) is found read-only where the lab says how.
+                VariableSource::Step => match self.look_up(var) {
+                    Some(value) => value,
+                    None => continue,
+                },
+                // Identity values are always known.
                 _ => continue,
             };
             self.values.set(self.lab, &var.name, value);
             self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
         }
         Ok(())
+    }
+
+    /// A step variable's value from its lookup, in what the ledger recorded: the lab's own
+    /// resource, never one that merely carries the same name. `None` when there is no lookup
+    /// or no single recorded resource.
+    fn look_up(&self, var: &crate::lab::Variable) -> Option<String> {
+        let lookup = var.lookup.as_ref()?;
+        let resource = self.values.resolve_resource(&lookup.resource).ok()?;
+        let recorded: Vec<&LedgerEntry> = self.ledger.recorded(&resource).collect();
+        let [one] = recorded.as_slice() else { return None };
+        match lookup.field.as_str() {
+            "id" => one.identity().map(str::to_string),
+            field => one.ids.get(field).cloned(),
+        }
+    }
+
+    /// Fills step variables that have no value from their lookups (after intents resolved).
+    fn fill_from_ledger(&mut self) {
+        for var in &self.lab.manifest.variables {
+            if self.values.get(&var.name).is_some() {
+                continue;
+            }
+            if let Some(value) = self.look_up(var) {
+                self.values.set(self.lab, &var.name, value);
+                self.reporter
+                    .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
+            }
+        }
     }
 
     /// `outcome` with secret values masked, for display.
@@ -418,10 +778,19 @@ impl<'a> Session<'a> {
 
     async fn command_value(&mut self, name: &str, command: &str) -> Result<String, Error> {
         let mut output = String::new();
+        let shell = self.shell().await?;
+        let env = self.child_env(&shell);
+        let (workdir, scratch) = (self.run.workdir(), self.run.scratch());
+        let block = Block {
+            code: command,
+            env: &env,
+            unset: &shell.unset,
+            workdir: &workdir,
+            scratch: &scratch,
+            keep: &[],
+        };
         let result = run_block(
-            command,
-            &self.values.env(),
-            &self.run.workdir(),
+            &block,
             &mut |stream, line| {
                 if stream == Stream::Stdout {
                     output.push_str(line);
@@ -444,13 +813,30 @@ impl<'a> Session<'a> {
         Ok(output.trim().to_string())
     }
 
-    /// Runs the step's blocks; `Some(result)` when they did not all succeed.
+    /// Runs the step's blocks and records what they created. `Err` when they did not all
+    /// succeed, with the class of a failure that says nothing about the account (throttling,
+    /// a 5xx) when the output shows one; cancellation is `Err(None)` with the step marked
+    /// interrupted by the caller's check of the token.
     async fn run_blocks(
         &mut self,
         step: &Step,
-        preexisting: &HashSet<String>,
-    ) -> Result<Option<StepResult>, Error> {
-        self.attempted.insert(step.id.clone());
+        before: &Before,
+    ) -> Result<Result<(), Option<ErrorClass>>, Error> {
+        // Record before you create: if labrunner dies while a block runs, the intents say what
+        // may exist, and what matched before tells the lab's resource from others.
+        for resource in &step.creates {
+            let resolved = self.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
+            let existed = before.get(&resolved).cloned().unwrap_or_default();
+            self.ledger.intend(resolved, &step.id, existed);
+        }
+        if !step.creates.is_empty() {
+            self.ledger.save(&self.run)?;
+        }
+        self.progress.commands_began = true;
+        self.save_progress()?;
+
+        let shell = self.shell().await?;
+        let keep = self.kept_names();
         let blocks: Vec<_> = step.runnable_blocks().cloned().collect();
         for (n, block) in blocks.iter().enumerate() {
             let number = n + 1;
@@ -459,7 +845,7 @@ impl<'a> Session<'a> {
                 block: number,
                 code: self.values.mask(&block.code),
             });
-            let env = self.values.env();
+            let env = self.child_env(&shell);
             let values = &self.values;
             let reporter = &mut *self.reporter;
             let step_id = &step.id;
@@ -467,11 +853,26 @@ impl<'a> Session<'a> {
             // its output is held until the block ends, then masked with what it exported.
             let hold = may_set_secret(self.lab, &block.code);
             let mut held: Vec<(Stream, String)> = Vec::new();
+            // The end of the error output, to tell throttling from a real failure.
+            let mut errors: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+            let (workdir, scratch) = (self.run.workdir(), self.run.scratch());
+            let spec = Block {
+                code: &block.code,
+                env: &env,
+                unset: &shell.unset,
+                workdir: &workdir,
+                scratch: &scratch,
+                keep: &keep,
+            };
             let result = run_block(
-                &block.code,
-                &env,
-                &self.run.workdir(),
+                &spec,
                 &mut |stream, line| {
+                    if stream == Stream::Stderr {
+                        if errors.len() == 40 {
+                            errors.pop_front();
+                        }
+                        errors.push_back(line.to_string());
+                    }
                     if hold {
                         held.push((stream, line.to_string()));
                     } else {
@@ -520,83 +921,131 @@ impl<'a> Session<'a> {
                 if empty.is_empty() { result.status } else { result.status.filter(|c| *c != 0).or(Some(1)) };
             self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status });
             if result.cancelled {
-                self.record_resources(step, preexisting).await?;
-                return Ok(Some(StepResult::Interrupted));
+                self.record_resources(step, before).await?;
+                return Ok(Err(None));
             }
             if !result.success() || !empty.is_empty() {
-                self.record_resources(step, preexisting).await?;
-                return Ok(Some(StepResult::Failed));
+                self.record_resources(step, before).await?;
+                let text: Vec<String> = errors.into_iter().collect();
+                return Ok(Err(cli_failure_class(&text.join("\n"))));
             }
         }
-        self.record_resources(step, preexisting).await?;
-        Ok(None)
+        let missing = self.record_resources(step, before).await?;
+        if !missing.is_empty() {
+            self.reporter.event(&Event::Notice {
+                text: format!(
+                    "the commands succeeded, but {} could not be found in account {} in {}. If the commands used another region or profile of their own, the resources are there and labrunner cannot clean them up: look for them with the AWS CLI or console and delete them by hand, then run the step again here.",
+                    missing.join(", "),
+                    self.identity.account,
+                    self.identity.region
+                ),
+            });
+            return Ok(Err(None));
+        }
+        Ok(Ok(()))
     }
 
-    /// Declared resources that already exist before a first attempt at the step: they are
-    /// not the lab's, so cleanup must never delete them.
-    async fn preexisting(&mut self, step: &Step) -> HashSet<String> {
-        let mut found = HashSet::new();
-        if self.attempted.contains(&step.id) {
-            return found;
-        }
-        for resource in &step.creates {
-            let Ok(resolved) = self.values.resolve_resource(resource) else { continue };
-            if self.ledger.entries.iter().any(|e| e.resource == resolved) {
-                continue;
-            }
-            if let Ok(Some(_)) = cleanup::lookup(&self.clients, &resolved).await {
-                found.insert(resolved.describe());
-            }
-        }
-        found
-    }
-
-    /// Looks each declared resource up and writes what exists to the ledger, at once.
-    async fn record_resources(&mut self, step: &Step, preexisting: &HashSet<String>) -> Result<(), Error> {
+    /// Records what the step created: for each declared resource, the live ones that were not
+    /// there when the step began and are not recorded yet, by their ids. Returns the
+    /// resources that were expected but not found. An intent whose lookup failed stays.
+    async fn record_resources(&mut self, step: &Step, before: &Before) -> Result<Vec<String>, Error> {
+        let mut missing = Vec::new();
         for resource in &step.creates {
             let resolved = match self.values.resolve_resource(resource) {
                 Ok(r) => r,
-                Err(missing) => {
+                Err(reason) => {
                     self.reporter.event(&Event::ResourceNotFound {
                         step: step.id.clone(),
                         resource: resource.describe(),
-                        reason: missing,
+                        reason,
+                    });
+                    missing.push(resource.describe());
+                    continue;
+                }
+            };
+            let existed = before.get(&resolved);
+            let known = self.ledger.identities();
+            let found = cleanup::new_since(
+                &self.clients,
+                &resolved,
+                existed.map(Vec::as_slice).unwrap_or_default(),
+                &known,
+            )
+            .await;
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    self.reporter.event(&Event::ResourceNotFound {
+                        step: step.id.clone(),
+                        resource: resolved.describe(),
+                        reason: format!("could not look ({e}); it stays in the ledger as possibly created"),
                     });
                     continue;
                 }
             };
-            if preexisting.contains(&resolved.describe()) {
-                self.reporter.event(&Event::ResourcePreexisting {
-                    step: step.id.clone(),
-                    resource: resolved.describe(),
-                });
-                continue;
-            }
-            match cleanup::lookup(&self.clients, &resolved).await {
-                Ok(Some(ids)) => {
-                    self.ledger.record(resolved.clone(), ids, &step.id);
-                    self.ledger.save(&self.run)?;
-                    if let Some(entry) = self.ledger.entries.iter().find(|e| e.resource == resolved) {
-                        let _ = cleanup::tag(&self.clients, entry, self.lab.id()).await;
-                    }
-                    self.reporter.event(&Event::ResourceRecorded {
+            let ours = |e: &LedgerEntry| {
+                e.intent && e.step == step.id && (e.resource == resolved || &e.resource == resource)
+            };
+            self.ledger.entries.retain(|e| !ours(e));
+            if found.is_empty() {
+                let recorded_before = self.ledger.recorded(&resolved).any(|e| e.step == step.id);
+                if recorded_before {
+                    // An earlier attempt of this step recorded it.
+                } else if existed.is_some_and(|ids| !ids.is_empty()) {
+                    self.reporter.event(&Event::ResourcePreexisting {
                         step: step.id.clone(),
                         resource: resolved.describe(),
                     });
+                } else {
+                    self.reporter.event(&Event::ResourceNotFound {
+                        step: step.id.clone(),
+                        resource: resolved.describe(),
+                        reason: "not found after the step".into(),
+                    });
+                    missing.push(resolved.describe());
                 }
-                Ok(None) => self.reporter.event(&Event::ResourceNotFound {
+                self.ledger.save(&self.run)?;
+                continue;
+            }
+            if found.len() > 1 {
+                self.reporter.event(&Event::ResourceAmbiguous {
                     step: step.id.clone(),
                     resource: resolved.describe(),
-                    reason: "not found after the step".into(),
-                }),
-                Err(e) => self.reporter.event(&Event::ResourceNotFound {
+                    ids: found.iter().flat_map(cleanup::identities).collect(),
+                });
+            }
+            for ids in found {
+                self.ledger.record(resolved.clone(), ids.clone(), &step.id);
+                self.ledger.save(&self.run)?;
+                let entry = LedgerEntry {
+                    resource: resolved.clone(),
+                    ids,
                     step: step.id.clone(),
-                    resource: resolved.describe(),
-                    reason: e.message.clone(),
-                }),
+                    recorded_at: String::new(),
+                    intent: false,
+                    preexisting: Vec::new(),
+                };
+                let _ = cleanup::tag(&self.clients, &entry, self.lab.id()).await;
+                self.reporter.event(&Event::ResourceRecorded {
+                    step: step.id.clone(),
+                    resource: self.values.mask(&entry.describe()),
+                });
             }
         }
-        Ok(())
+        Ok(missing)
+    }
+
+    /// Tags what the ledger records for `resource` in this step (after an intent resolved).
+    async fn tag_recorded(&mut self, step: &Step, resource: &ResourceSpec) {
+        let entries: Vec<LedgerEntry> =
+            self.ledger.recorded(resource).filter(|e| e.step == step.id).cloned().collect();
+        for entry in entries {
+            let _ = cleanup::tag(&self.clients, &entry, self.lab.id()).await;
+            self.reporter.event(&Event::ResourceRecorded {
+                step: step.id.clone(),
+                resource: self.values.mask(&entry.describe()),
+            });
+        }
     }
 
     /// The step's checks resolved with the current values; unresolvable ones become errors.
@@ -663,7 +1112,13 @@ impl<'a> Session<'a> {
             step: step.id.clone(),
             checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
         });
-        let verifier = self.verifier();
+        let verifier = match self.verifier().await {
+            Ok(v) => v,
+            Err(e) => {
+                self.reporter.event(&Event::Notice { text: e.to_string() });
+                return StepResult::Failed;
+            }
+        };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let progress = move |i: usize, p: &crate::verify::Progress| {
             let _ = tx.send((i, p.status_line.clone(), p.attempt));
@@ -711,15 +1166,14 @@ impl<'a> Session<'a> {
 
     /// "I'll do it myself": look at the checks now and again until they pass; Enter looks at
     /// once. Steps without checks just wait for the student to say they are done.
-    async fn watch(&mut self, step: &Step, preexisting: &HashSet<String>) -> StepResult {
-        self.attempted.insert(step.id.clone());
+    async fn watch(&mut self, step: &Step, before: &Before) -> StepResult {
         if step.checks.is_empty() {
             if let Some(p) = self.prompter.as_deref_mut() {
                 if !matches!(p.confirm("Done with this step?", true), Ok(true)) {
                     return StepResult::Skipped;
                 }
             }
-            if let Err(e) = self.record_resources(step, preexisting).await {
+            if let Err(e) = self.record_resources(step, before).await {
                 self.reporter.event(&Event::Notice { text: e.to_string() });
             }
             return StepResult::Done;
@@ -750,7 +1204,13 @@ impl<'a> Session<'a> {
         let mut input_open = true;
         loop {
             let (checks, unresolved) = self.resolved_checks(step);
-            let verifier = self.verifier();
+            let verifier = match self.verifier().await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.reporter.event(&Event::Notice { text: e.to_string() });
+                    return StepResult::Failed;
+                }
+            };
             let mut outcomes = Vec::new();
             for check in &checks {
                 outcomes.push(verifier.check_once(check).await);
@@ -767,7 +1227,7 @@ impl<'a> Session<'a> {
             let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
             let timed_out = deadline.is_some_and(|d| started.elapsed() > d);
             if all_pass || timed_out {
-                if let Err(e) = self.record_resources(step, preexisting).await {
+                if let Err(e) = self.record_resources(step, before).await {
                     self.reporter.event(&Event::Notice { text: e.to_string() });
                 }
                 // Dropping a pending Enter cancels it: the prompters consume no input for a
@@ -870,6 +1330,7 @@ mod tests {
             default: Some("lab-cluster".into()),
             pattern: pattern.map(str::to_string),
             secret: false,
+            lookup: None,
             location: Location::new("labs/x.yaml", 1, 1),
         }
     }

@@ -85,15 +85,27 @@ impl RunDir {
         self.dir.join("work")
     }
 
+    /// The private directory for a running block's script (see `exec`).
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join("scratch")
+    }
+
+    /// Creates the run directory (and missing parents) private to the user: 0700.
+    pub fn create(&self) -> Result<(), Error> {
+        private_dir_all(&self.dir)
+    }
+
     /// Takes the run's lock, or fails with [`Error::Locked`] if another process holds it.
     /// The lock is released when the returned guard is dropped or the process ends.
     pub fn lock(&self, lab: &str) -> Result<RunLock, Error> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        self.create()?;
         let path = self.dir.join("lock");
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| io_error("open", &path, &e))?;
         match file.try_lock() {
@@ -110,6 +122,20 @@ pub struct RunLock {
     _file: File,
 }
 
+/// Creates `dir` and its missing parents with mode 0700, and makes `dir` itself 0700 if it
+/// existed with looser permissions (state from an older labrunner). Existing parents that
+/// labrunner did not create are left as they are.
+pub fn private_dir_all(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error("create", dir, &e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io_error("protect", dir, &e))
+}
+
 /// An I/O error on `path`.
 pub fn io_error(action: &'static str, path: &Path, e: &std::io::Error) -> Error {
     Error::Io { action, path: path.to_path_buf(), detail: e.to_string() }
@@ -119,7 +145,8 @@ pub fn io_error(action: &'static str, path: &Path, e: &std::io::Error) -> Error 
 /// directory, flushed to disk, then renamed over the old file.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
+    private_dir_all(dir)?;
+    // NamedTempFile is created 0600, and the rename keeps that mode.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error("write", dir, &e))?;
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::State {
         path: path.to_path_buf(),
@@ -152,6 +179,8 @@ pub enum Loaded<T> {
 /// Reads a versioned JSON state file. A file from a newer labrunner is an error (never
 /// overwritten). A corrupt file is moved aside (kept for the user) and reported when
 /// `move_aside` is set, and is an error that leaves the file alone otherwise.
+///
+/// Moving aside writes: only a caller holding the run's lock may ask for it.
 pub fn read_versioned<T: DeserializeOwned>(
     path: &Path,
     current: u32,
@@ -239,6 +268,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn state_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(&dir.path().join("state"), "lab", "123456789012", "us-east-1");
+        let _lock = run.lock("lab").unwrap();
+        write_json_atomic(&run.progress(), &Doc { version: 1, n: 1 }).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&run.dir), 0o700);
+        assert_eq!(mode(run.dir.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        assert_eq!(mode(&run.dir.join("lock")), 0o600);
+        assert_eq!(mode(&run.progress()), 0o600);
     }
 
     #[test]

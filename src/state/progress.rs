@@ -53,6 +53,9 @@ pub struct Progress {
     pub finished: Vec<StepRecord>,
     /// The step under way, if a session stopped in the middle of one.
     pub current: Option<String>,
+    /// Whether the current step's commands had begun (so they may have created something).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub commands_began: bool,
     /// Variable values (never secrets).
     pub variables: BTreeMap<String, String>,
 }
@@ -71,6 +74,7 @@ impl Progress {
             updated_at: now,
             finished: Vec::new(),
             current: None,
+            commands_began: false,
             variables: BTreeMap::new(),
         }
     }
@@ -78,6 +82,15 @@ impl Progress {
     /// Reads the run's progress; a corrupt file is moved aside and reported in the result.
     pub fn load(run: &RunDir) -> Result<Loaded<Progress>, Error> {
         read_versioned(&run.progress(), PROGRESS_VERSION, "progress file", true)
+    }
+
+    /// Reads the run's progress without changing anything: a corrupt file is reported as an
+    /// error and left where it is (for `status`, which never writes).
+    pub fn peek(run: &RunDir) -> Result<Option<Progress>, Error> {
+        match read_versioned(&run.progress(), PROGRESS_VERSION, "progress file", false)? {
+            Loaded::Found(p) => Ok(Some(p)),
+            _ => Ok(None),
+        }
     }
 
     /// Writes the progress atomically, stamping `updated_at`.
@@ -102,6 +115,7 @@ impl Progress {
         self.finished.push(StepRecord { step: step.into(), outcome, at: timestamp() });
         if self.current.as_deref() == Some(step) {
             self.current = None;
+            self.commands_began = false;
         }
     }
 

@@ -243,6 +243,30 @@ impl Reporter for TextReporter {
                     self.line(&format!("    {}", s.dim.apply_to(e)));
                 }
             }
+            Event::Unchecked { step, evidence } => {
+                self.line(&format!(
+                    "{} step {step} could not be checked again; it stays done and nothing is re-run:",
+                    s.warn.apply_to("!")
+                ));
+                for e in evidence {
+                    self.line(&format!("    {}", s.dim.apply_to(e)));
+                }
+            }
+            Event::ResourcesExist { step, resources } => {
+                self.line(&format!(
+                    "{} step {step} ran before; of what it creates, these exist now:",
+                    s.warn.apply_to("!")
+                ));
+                for r in resources {
+                    self.line(&format!("    {r}"));
+                }
+            }
+            Event::ResourceAmbiguous { resource, ids, .. } => self.line(&format!(
+                "  {} {} resources match {resource} and appeared during this step: {}; all are recorded for cleanup",
+                s.warn.apply_to("!"),
+                ids.len(),
+                ids.join(", ")
+            )),
             Event::LabFinished { done, skipped, total, complete, .. } => {
                 let text = if *complete {
                     format!("{} lab finished: {done} of {total} steps done, {skipped} skipped", s.mark(true))

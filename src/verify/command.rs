@@ -60,11 +60,15 @@ impl Drop for GroupKiller {
 pub(crate) async fn run(
     script: &str,
     env: &[(String, String)],
+    unset: &[String],
     workdir: Option<&std::path::Path>,
     limit: Duration,
 ) -> std::io::Result<RunObs> {
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg("-eo").arg("pipefail").arg("-c").arg(script);
+    for name in unset {
+        cmd.env_remove(name);
+    }
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = workdir {
         cmd.current_dir(dir);
@@ -105,13 +109,19 @@ pub(crate) async fn run(
 pub(crate) async fn command(ctx: &Ctx<'_>, p: &Command) -> Result<Verdict, LookError> {
     ctx.count();
     let limit = ctx.remaining.max(Duration::from_secs(1));
-    match run(&p.run, &ctx.settings.command_env, ctx.settings.workdir.as_deref(), limit).await {
+    let env = &ctx.settings.command_env;
+    match run(&p.run, env, &ctx.settings.command_unset, ctx.settings.workdir.as_deref(), limit).await {
         Ok(r) => {
             let mut v = evaluate_command(p, &r);
             if v.status != super::Status::Pass {
                 let stderr = tail(&r.stderr, 3);
                 if !stderr.is_empty() {
                     v.evidence.push_str(&format!(" (stderr: {})", stderr.join(" | ")));
+                }
+                // A throttled, refused or unreachable call says nothing about the account:
+                // that is "could not look", never "not there" (resume decides drift on it).
+                if let Some(class) = crate::aws::cli_failure_class(&r.stderr) {
+                    return Err(LookError::new(class, v.evidence));
                 }
             }
             Ok(v)
@@ -160,6 +170,7 @@ mod tests {
         let ok = run(
             "echo \"$CLUSTER_NAME in $(basename \"$PWD\")\"",
             &env,
+            &[],
             Some(dir.path()),
             Duration::from_secs(10),
         )
@@ -167,16 +178,16 @@ mod tests {
         .unwrap();
         let base = dir.path().file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!((ok.code, ok.stdout.trim()), (Some(0), format!("lab-cluster in {base}").as_str()));
-        let piped = run("false | true", &[], None, Duration::from_secs(10)).await.unwrap();
+        let piped = run("false | true", &[], &[], None, Duration::from_secs(10)).await.unwrap();
         assert_eq!(piped.code, Some(1), "pipefail");
-        let errexit = run("false\necho after", &[], None, Duration::from_secs(10)).await.unwrap();
+        let errexit = run("false\necho after", &[], &[], None, Duration::from_secs(10)).await.unwrap();
         assert_eq!((errexit.code, errexit.stdout.as_str()), (Some(1), ""), "errexit");
     }
 
     #[tokio::test]
     async fn a_slow_command_is_killed_at_the_limit() {
         let started = std::time::Instant::now();
-        let r = run("sleep 30 & wait", &[], None, Duration::from_millis(300)).await.unwrap();
+        let r = run("sleep 30 & wait", &[], &[], None, Duration::from_millis(300)).await.unwrap();
         assert!(r.timed_out);
         assert!(started.elapsed() < Duration::from_secs(5));
     }

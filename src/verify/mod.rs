@@ -52,8 +52,10 @@ pub struct VerifySettings {
     pub dns_server: Option<std::net::SocketAddr>,
     /// During long waits, never more than one fetch per check per this interval (default 2 s).
     pub max_interval: Duration,
-    /// Extra environment for `command` checks (the lab variables).
+    /// Extra environment for `command` checks (the lab variables, the AWS identity and region).
     pub command_env: Vec<(String, String)>,
+    /// Inherited variables `command` checks must not see.
+    pub command_unset: Vec<String>,
     /// Working directory for `command` checks; the current one when `None`.
     pub workdir: Option<PathBuf>,
 }
@@ -65,6 +67,7 @@ impl Default for VerifySettings {
             dns_server: None,
             max_interval: Duration::from_secs(2),
             command_env: Vec::new(),
+            command_unset: Vec::new(),
             workdir: None,
         }
     }

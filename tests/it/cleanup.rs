@@ -208,14 +208,19 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let before = std::fs::read(&ledger_file).unwrap();
     assert_eq!(fixture_inventory(&lab), set(FIXTURE_RESOURCES.map(String::from)));
 
-    lab.run(&["cleanup", "rt-cleanup", "--dry-run"]).code(0).stdout(
+    let acct = lab.acct.account_id();
+    let cluster = format!("arn:aws:ecs:us-east-1:{acct}:cluster/rt-cleanup-cluster");
+    let table = format!("arn:aws:dynamodb:us-east-1:{acct}:table/rt-cleanup-items");
+    let group = format!("arn:aws:logs:us-east-1:{acct}:log-group:/rt/cleanup");
+    // Every row names the id cleanup will delete, not only the name.
+    lab.run(&["cleanup", "rt-cleanup", "--dry-run"]).code(0).stdout(&format!(
         "Deletion plan for rt-cleanup (3 resources)\n\
-         WAVE  TYPE            NAME                STEP\n\
-         1     log_group       /rt/cleanup         make-log-group\n\
-         2     dynamodb_table  rt-cleanup-items    make-table\n\
-         3     ecs_cluster     rt-cleanup-cluster  make-cluster\n\
+         WAVE  TYPE            NAME                STEP            ID\n\
+         1     log_group       /rt/cleanup         make-log-group  {group}\n\
+         2     dynamodb_table  rt-cleanup-items    make-table      {table}\n\
+         3     ecs_cluster     rt-cleanup-cluster  make-cluster    {cluster}\n\
          Dry run: nothing was deleted.\n",
-    );
+    ));
     assert_eq!(std::fs::read(&ledger_file).unwrap(), before, "the dry run changed the ledger");
     assert_eq!(fixture_inventory(&lab), set(FIXTURE_RESOURCES.map(String::from)));
 }
@@ -345,13 +350,13 @@ fn scan_finds_and_deletes_declared_resources_made_by_hand() {
     let run = lab.run(&["cleanup", "rt-cleanup", "--scan", "--yes"]);
     run.code(0)
         .stderr_contains(
-            "--scan: found log_group /rt/cleanup (declared by step make-log-group) not recorded by labrunner\n",
+            &format!("--scan: found log_group /rt/cleanup (arn:aws:logs:us-east-1:{}:log-group:/rt/cleanup, declared by step make-log-group) not recorded by labrunner\n", lab.acct.account_id()),
         )
         .stderr_contains(
-            "--scan: found dynamodb_table rt-cleanup-items (declared by step make-table) not recorded by labrunner\n",
+            &format!("--scan: found dynamodb_table rt-cleanup-items (arn:aws:dynamodb:us-east-1:{}:table/rt-cleanup-items, declared by step make-table) not recorded by labrunner\n", lab.acct.account_id()),
         )
-        .stdout_contains("  deleted       log_group /rt/cleanup\n")
-        .stdout_contains("  deleted       dynamodb_table rt-cleanup-items\n")
+        .stdout_contains("  deleted       log_group /rt/cleanup (arn:aws:logs:")
+        .stdout_contains("  deleted       dynamodb_table rt-cleanup-items (arn:aws:dynamodb:")
         .stdout_contains("Everything the lab created is gone.")
         .stdout_lacks("rt-cleanup-cluster")
         .stdout_lacks("/rt/mine");

@@ -9,7 +9,8 @@
 //! - `validate`: instructor validation across sandbox accounts.
 //! - `runner`: `start`/`resume`/`status`/`reset` against the sandbox (shipped lab, interactive
 //!   answers, interrupts, account changes, secrets);
-//! - `cleanup`: `cleanup` proven by an independent aws CLI listing.
+//! - `cleanup`: `cleanup` proven by an independent aws CLI listing;
+//! - `safety`: labrunner acts only where it says, resumes never duplicate, cleanup goes by id.
 
 mod support;
 
@@ -18,6 +19,7 @@ mod cleanup;
 mod hugo;
 mod malformed;
 mod runner;
+mod safety;
 mod sandbox_smoke;
 mod validate;
 mod verify;

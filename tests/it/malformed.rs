@@ -71,7 +71,7 @@ fn step_yaml_syntax_error() {
 fn unknown_key_in_step_metadata() {
     exact(
         "unknown-step-key",
-        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`\n",
+        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n",
     );
 }
 
@@ -279,7 +279,7 @@ fn broken_front_matter() {
 fn errors_in_two_pages_are_all_reported() {
     exact(
         "errors-in-two-pages",
-        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`\n\
+        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n\
          content/demo/02-more.md:8:5: error: checks[0]: unknown check kind `cluster_activ`, expected one of \
          `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \
@@ -344,7 +344,7 @@ fn manifest_without_modules() {
 fn unknown_key_in_the_manifest() {
     exact(
         "unknown-manifest-key",
-        "labs/demo.yaml:10:5: error: variables[0]: unknown field `prompt`, expected one of `name`, `description`, `from`, `command`, `default`, `pattern`, `secret`\n",
+        "labs/demo.yaml:10:5: error: variables[0]: unknown field `prompt`, expected one of `name`, `description`, `from`, `command`, `default`, `pattern`, `secret`, `lookup`\n",
     );
 }
 

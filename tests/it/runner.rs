@@ -111,7 +111,7 @@ impl Sandboxed {
 }
 
 /// Runs `cmd` to the end (killed after [`PATIENCE`]).
-fn outcome(args: &[&str], mut cmd: Command) -> Outcome {
+pub fn outcome(args: &[&str], mut cmd: Command) -> Outcome {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let live = Live::spawn(args, cmd);
     live.finish()
@@ -433,8 +433,13 @@ fn the_shipped_lab_runs_unattended_to_the_end_and_status_shows_it() {
         "flask-inventory (account-region {acct}-{REGION})\n  steps: 25 done, 0 skipped, of 25\n  ✓ every step is finished\n  last activity: {}\n  ! 22 resource(s) still recorded:\n",
         progress["updated_at"].as_str().expect("updated_at")
     );
-    for r in &resources {
-        want.push_str(&format!("    {r}\n"));
+    // Each with the id cleanup goes by (task definitions list revisions, not one id).
+    for entry in lab.ledger("flask-inventory")["entries"].as_array().unwrap() {
+        let id = entry["ids"]["id"].as_str().or_else(|| entry["ids"]["arn"].as_str());
+        match id {
+            Some(id) => want.push_str(&format!("    {} ({id})\n", describe(entry))),
+            None => want.push_str(&format!("    {}\n", describe(entry))),
+        }
     }
     want.push_str("  remove them with: labrunner cleanup flask-inventory\n");
     status.code(0).stdout(&want);
@@ -679,15 +684,16 @@ fn start_slow(lab: &Sandboxed) -> (Live, String, u32, Vec<u32>) {
 }
 
 /// Resumes rt-kill unattended (no slow block) and checks it continues at long-step with
-/// the THING_ID saved before.
+/// the THING_ID saved before: the interrupted step is looked at first, and since its check
+/// passes on what exists, its commands are not run a second time.
 fn resume_continues_at_long_step(lab: &Sandboxed, thing: &str) {
     let run = lab.run(&["resume", "rt-kill", "--auto", "--yes"]);
     run.code(0)
         .stdout_contains("Continuing: 1 of 3 steps finished before.")
         .stdout_lacks("Step 1/3")
         .stdout_lacks("prepared")
-        .stdout_contains(&format!("made {thing}"))
-        .stdout_contains(&format!("long step finished with {thing}"))
+        .stdout_contains("step `long-step` ran before and its checks pass on what exists: it counts as done")
+        .stdout_lacks("made thing-")
         .stdout_contains(&format!("after: THING_ID={thing}"))
         .stdout_contains("✓ lab finished: 3 of 3 steps done, 0 skipped");
     let first_step = unstamped(&run.stdout).into_iter().find(|l| l.starts_with("Step ")).map(str::to_string);
@@ -730,54 +736,42 @@ fn sigint_mid_step_stops_the_block_exits_130_and_resume_continues_there() {
 #[test]
 fn sigkill_mid_step_loses_nothing_saved_and_resume_continues_there() {
     let lab = Sandboxed::fixture();
-    let (live, thing, sleeper, _) = start_slow(&lab);
-    // The block's process group (bash and its sleep) outlives a SIGKILLed runner; end it
-    // when the test is done with it.
-    let group = descendants(live.pid()).first().map(|(p, _)| *p).expect("the block's bash");
+    let (live, thing, sleeper, below) = start_slow(&lab);
     live.signal(nix::sys::signal::Signal::SIGKILL);
     let run = live.finish();
     assert_eq!(run.code, -9, "killed by SIGKILL");
+    // Nothing of the block runs on: its watcher ends the group when labrunner dies.
+    assert!(below.contains(&sleeper));
+    poll(
+        "the killed run's block to end",
+        || below.iter().copied().filter(|p| alive(*p)).collect::<Vec<_>>(),
+        Vec::is_empty,
+    );
     let progress = lab.progress("rt-kill");
     assert_eq!(progress["current"], "long-step");
+    assert_eq!(progress["commands_began"], true);
     assert_eq!(progress["variables"]["THING_ID"], thing.as_str());
-
-    // The orphaned sleep still runs: it must not hold the lab's lock.
-    let orphan_alive = alive(sleeper);
     resume_continues_at_long_step(&lab, &thing);
-    if orphan_alive {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(i32::try_from(group).unwrap()),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------
 // 5. Another account.
 
 #[test]
-fn resume_in_another_account_finds_no_progress_and_names_the_other_run() {
+fn resume_in_another_account_is_refused_and_names_the_labs_account() {
     let lab = Sandboxed::fixture();
     lab.run(&["start", "rt-failing", "--auto", "--yes"]).code(1);
     let other = sandbox().account();
     let run = lab.run_as(&other, &["resume", "rt-failing", "--auto", "--yes"]);
-    run.code(2)
+    run.code(4)
         .stderr_contains(&format!(
-            "error: no progress for lab `rt-failing` in account {} in {REGION}\n",
+            "error: refusing to resume lab `rt-failing` here: this lab's progress belongs to account {} in {REGION}, but the current credentials are for account {} in {REGION}\n",
+            lab.acct.account_id(),
             other.account_id()
         ))
-        .stderr_contains(&format!(
-            "  hint: there is progress for this lab under {}: switch to that account and region, or `labrunner start rt-failing`\n",
-            lab.run_dir("rt-failing").display()
-        ))
         .stdout_empty();
-    // Nothing was written for the other account.
-    assert!(!lab
-        .state()
-        .join("rt-failing")
-        .join(format!("{}-{REGION}", other.account_id()))
-        .join("progress.json")
-        .exists());
+    // Nothing was written, or even created, for the other account.
+    assert!(!lab.state().join("rt-failing").join(format!("{}-{REGION}", other.account_id())).exists());
 }
 
 #[test]
@@ -877,7 +871,10 @@ fn a_failing_check_in_auto_mode_exits_1_with_diagnostics_and_the_matching_hint()
     status
         .code(0)
         .stdout_contains("  steps: 1 done, 0 skipped, of 3\n  stopped in step: impossible\n")
-        .stdout_contains("  ! 1 resource(s) still recorded:\n    log_group /rt/failing\n  remove them with: labrunner cleanup rt-failing\n");
+        .stdout_contains(&format!(
+            "  ! 1 resource(s) still recorded:\n    log_group /rt/failing (arn:aws:logs:{REGION}:{}:log-group:/rt/failing)\n  remove them with: labrunner cleanup rt-failing\n",
+            lab.acct.account_id()
+        ));
 
     // reset: only with confirmation; forgets progress, keeps the ledger.
     lab.run(&["reset", "rt-failing"]).code(2).stderr_contains("error: reset needs confirmation\n");
@@ -889,7 +886,7 @@ fn a_failing_check_in_auto_mode_exits_1_with_diagnostics_and_the_matching_hint()
     assert!(!lab.run_dir("rt-failing").join("progress.json").exists());
     assert_eq!(lab.ledger_resources("rt-failing"), ["log_group /rt/failing"]);
     lab.run(&["status", "rt-failing"]).code(0).stdout_contains(
-        "  no progress (reset), but the cleanup ledger remains\n  ! 1 resource(s) still recorded:\n    log_group /rt/failing\n",
+        "  no progress (reset), but the cleanup ledger remains\n  ! 1 resource(s) still recorded:\n    log_group /rt/failing (arn:aws:logs:",
     );
 }
 
@@ -938,12 +935,15 @@ fn a_resource_that_existed_before_the_step_is_not_recorded_and_cleanup_leaves_it
         .stdout_contains(
             "  ! log_group /rt/shared existed before this step; it is not recorded, so cleanup will leave it\n",
         )
-        .stdout_contains("  + recorded for cleanup: log_group /rt/own\n")
+        .stdout_contains("  + recorded for cleanup: log_group /rt/own (arn:aws:logs:")
         .stdout_lacks("recorded for cleanup: log_group /rt/shared");
     assert_eq!(lab.ledger_resources("rt-preexisting"), ["log_group /rt/own"]);
 
     let clean = lab.run(&["cleanup", "rt-preexisting", "--yes"]);
-    clean.code(0).stdout_contains("  deleted       log_group /rt/own\n").stdout_lacks("/rt/shared");
+    clean
+        .code(0)
+        .stdout_contains("  deleted       log_group /rt/own (arn:aws:logs:")
+        .stdout_lacks("/rt/shared");
     assert!(lab.log_group_exists("/rt/shared"), "cleanup deleted the pre-existing log group");
     assert!(!lab.log_group_exists("/rt/own"));
 }
