@@ -406,3 +406,66 @@ fn cleanup_asks_for_the_account_id_and_never_deletes_without_it() {
         .stdout_contains("Everything the lab created is gone.");
     assert_eq!(fixture_inventory(&lab), BTreeSet::new());
 }
+
+// ---------------------------------------------------------------------------------------
+// CloudWatch alarms and dashboards (the SDK's CBOR protocol, translated by the sandbox).
+
+#[test]
+fn alarms_and_dashboards_are_checked_recorded_and_cleaned_up() {
+    let lab = Sandboxed::fixture();
+    lab.run(&["start", "rt-watch", "--auto", "--yes"])
+        .code(0)
+        .stdout_contains("recorded for cleanup: alarm rt-watch-cpu (arn:aws:cloudwatch:")
+        .stdout_contains("recorded for cleanup: dashboard rt-watch (arn:aws:cloudwatch::");
+    let alarms = || {
+        lab.acct.aws_json(["cloudwatch", "describe-alarms", "--alarm-names", "rt-watch-cpu"])["MetricAlarms"]
+            .as_array()
+            .expect("MetricAlarms")
+            .len()
+    };
+    let dashboards = || {
+        lab.acct.aws_json(["cloudwatch", "list-dashboards", "--dashboard-name-prefix", "rt-watch"])
+            ["DashboardEntries"]
+            .as_array()
+            .expect("DashboardEntries")
+            .len()
+    };
+    assert_eq!((alarms(), dashboards()), (1, 1));
+    lab.run(&["cleanup", "rt-watch", "--yes"])
+        .code(0)
+        .stdout_contains("  deleted       alarm rt-watch-cpu")
+        .stdout_contains("  deleted       dashboard rt-watch")
+        .stdout_contains("Everything the lab created is gone.");
+    assert_eq!((alarms(), dashboards()), (0, 0), "an independent listing finds nothing");
+}
+
+// ---------------------------------------------------------------------------------------
+// A flaky API: throttling and 5xx do not fail the lab or leak anything.
+
+#[test]
+fn the_shipped_lab_completes_and_cleans_to_zero_under_throttling_and_5xx() {
+    let lab = Sandboxed::shipped();
+    let key = lab.acct.access_key_id.clone();
+    let rule = |kind: &str| serde_json::json!({"kind": kind, "fraction": 0.1, "match": key});
+    let faults: Vec<Value> = ["throttle", "error5xx"]
+        .into_iter()
+        .map(|kind| sandbox().control("POST", "faults", Some(&rule(kind))).expect("fault rule"))
+        .collect();
+    let run = lab.run(&["start", "flask-inventory", "--auto", "--yes"]);
+    let cleanup = lab.run(&["cleanup", "flask-inventory", "--yes"]);
+    let injected: u64 = faults
+        .iter()
+        .map(|f| {
+            let all = sandbox().control("GET", "faults", None).expect("fault rules");
+            let mine =
+                all["faults"].as_array().and_then(|rules| rules.iter().find(|r| r["id"] == f["id"]).cloned());
+            let _ = sandbox().control("DELETE", "faults", Some(&serde_json::json!({"id": f["id"]})));
+            mine.and_then(|r| r["injected"].as_u64()).unwrap_or(0)
+        })
+        .sum();
+    run.code(0).stdout_contains("✓ lab finished: 25 of 25 steps done, 0 skipped");
+    cleanup.code(0).stdout_contains("Everything the lab created is gone.");
+    assert!(injected > 10, "the faults were really injected ({injected})");
+    // Independent listing: nothing of the lab's kinds is left in the account.
+    assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
+}

@@ -4,8 +4,8 @@
 //!
 //! Each test takes its own sandbox account, so they run in parallel against one server.
 //!
-//! Not covered: `alarm` (the Rust SDK speaks Smithy RPC v2 CBOR to CloudWatch, which moto 5.2.5
-//! does not serve) and `service_connect` (covered by the engine's unit tests).
+//! `alarm` goes through the Rust SDK's Smithy RPC v2 CBOR protocol, which the sandbox translates
+//! for moto. Not covered: `service_connect` (covered by the engine's unit tests).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -654,6 +654,50 @@ async fn auto_scaling_target_and_policy() {
         ))
         .await;
     assert_eq!(o.status, Status::Fail, "{o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarm_state_through_the_sdks_cbor_protocol() {
+    let acct = sandbox().account();
+    let v = verifier(&acct).await;
+    let o = v.check_once(&check("alarm: { name: rt-cpu-high }")).await;
+    assert_outcome(&o, Status::Fail, "rt-cpu-high");
+    acct.aws_json([
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        "rt-cpu-high",
+        "--namespace",
+        "AWS/ECS",
+        "--metric-name",
+        "CPUUtilization",
+        "--statistic",
+        "Average",
+        "--period",
+        "60",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "80",
+        "--comparison-operator",
+        "GreaterThanThreshold",
+    ]);
+    let o = v.check_once(&check("alarm: { name: rt-cpu-high }")).await;
+    assert_outcome(&o, Status::Pass, "rt-cpu-high");
+    acct.aws_json([
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        "rt-cpu-high",
+        "--state-value",
+        "ALARM",
+        "--state-reason",
+        "test",
+    ]);
+    let o = v.check_once(&check("alarm: { name: rt-cpu-high, state: ALARM }")).await;
+    assert_outcome(&o, Status::Pass, "ALARM");
+    let o = v.check_once(&check("alarm: { name: rt-cpu-high, state: OK }")).await;
+    assert_outcome(&o, Status::Fail, "ALARM");
 }
 
 #[tokio::test(flavor = "multi_thread")]
