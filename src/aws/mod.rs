@@ -122,6 +122,7 @@ impl Clients {
     pub async fn shell_env(&self) -> Result<ShellEnv, Error> {
         let mut set = BTreeMap::new();
         let mut unset = Vec::new();
+        let mut expires = None;
         let region = self.region();
         set.insert("AWS_REGION".to_string(), region.clone());
         set.insert("AWS_DEFAULT_REGION".to_string(), region);
@@ -137,6 +138,7 @@ impl Clients {
             let creds = provider.provide_credentials().await.map_err(|e| Error::Credentials {
                 detail: format!("resolving credentials for the lab's commands: {e}"),
             })?;
+            expires = creds.expiry();
             set.insert("AWS_ACCESS_KEY_ID".to_string(), creds.access_key_id().to_string());
             set.insert("AWS_SECRET_ACCESS_KEY".to_string(), creds.secret_access_key().to_string());
             match creds.session_token() {
@@ -154,7 +156,7 @@ impl Clients {
         if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
             set.insert("AWS_MAX_ATTEMPTS".to_string(), SHELL_MAX_ATTEMPTS.to_string());
         }
-        Ok(ShellEnv { set, unset })
+        Ok(ShellEnv { set, unset, expires })
     }
 
     /// The region the clients act in.
@@ -174,6 +176,8 @@ pub struct ShellEnv {
     pub set: BTreeMap<String, String>,
     /// Inherited variables to remove.
     pub unset: Vec<String>,
+    /// When the credentials in `set` expire, if they do.
+    pub expires: Option<std::time::SystemTime>,
 }
 
 impl std::fmt::Debug for ShellEnv {

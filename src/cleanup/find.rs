@@ -335,7 +335,14 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             };
             Ok(out
                 .table()
-                .map(|t| ids([("arn", t.table_arn()), ("status", t.table_status().map(|s| s.as_str()))])))
+                // The table id, not the name-made ARN, tells a re-created table apart.
+                .map(|t| {
+                    ids([
+                        ("id", t.table_id()),
+                        ("arn", t.table_arn()),
+                        ("status", t.table_status().map(|s| s.as_str())),
+                    ])
+                }))
         }
         ResourceSpec::IamRole { name } => {
             let Some(out) = absent(clients.iam.get_role().role_name(name).send().await)? else {
@@ -414,9 +421,15 @@ async fn by_recorded_ids(
             Ok(keep(out.is_some_and(|o| o.service().is_some())))
         }
         ResourceSpec::IamPolicy { .. } => {
+            // The ARN is made of the name: the policy id tells a re-created policy apart.
             let Some(arn) = arn else { return Ok(None) };
             let out = absent(clients.iam.get_policy().policy_arn(arn).send().await)?;
-            Ok(keep(out.is_some_and(|o| o.policy().is_some())))
+            let live_id = out.as_ref().and_then(|o| o.policy()).map(|p| p.policy_id().map(str::to_string));
+            Ok(keep(match (live_id, &id) {
+                (None, _) => false,
+                (Some(live), Some(recorded)) => live.as_deref() == Some(recorded.as_str()),
+                (Some(_), None) => true,
+            }))
         }
         ResourceSpec::SecurityGroup { .. } => {
             let Some(id) = id else { return Ok(None) };

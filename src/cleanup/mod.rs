@@ -132,6 +132,8 @@ pub const LAB_TAG: &str = "labrunner:lab";
 pub struct Plan {
     /// In deletion order; items of one wave can run concurrently.
     pub items: Vec<PlanItem>,
+    /// Identities other ledgers of the account hold: an intent never resolves to one of them.
+    pub protected: BTreeSet<String>,
 }
 
 /// One resource to delete and the wave it belongs to.
@@ -170,7 +172,7 @@ pub fn plan(entries: &[LedgerEntry]) -> Plan {
         }
         items.push(PlanItem { wave, entry: entry.clone() });
     }
-    Plan { items }
+    Plan { items, protected: BTreeSet::new() }
 }
 
 /// What the engine is doing, for the UI to draw.

@@ -299,7 +299,8 @@ pub async fn execute(
     let ctx_for = |entry: &LedgerEntry| Ctx { clients, sleeper, cancel, events, resource: entry.describe() };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.items.len()];
     let mut save_error: Option<String> = None;
-    let known = ledger.identities();
+    let mut known = ledger.identities();
+    known.extend(plan.protected.iter().cloned());
 
     let mut start = 0;
     while start < plan.items.len() {

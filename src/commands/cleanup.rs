@@ -24,6 +24,8 @@ struct Target {
     lab: String,
     run: RunDir,
     ledger: Ledger,
+    /// Held from loading the ledger to the end, so no run of the lab changes it meanwhile.
+    lock: Option<crate::state::RunLock>,
 }
 
 /// Cleans up one lab, or every lab with a ledger in this account and region.
@@ -49,11 +51,16 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
     let mut elsewhere_all = Vec::new();
     for lab in labs {
         let run = RunDir::new(&state_dir, &lab, &identity.account, &identity.region);
-        let here = if run.dir.is_dir() { Ledger::load(&run)? } else { None };
+        let (here, lock) = if run.ledger().exists() {
+            let lock = run.lock(&lab)?;
+            (Ledger::load(&run)?, Some(lock))
+        } else {
+            (None, None)
+        };
         match here {
             Some(ledger) => {
                 refuse_if_elsewhere(&ledger.account, &ledger.region, &identity)?;
-                targets.push(Target { lab, run, ledger });
+                targets.push(Target { lab, run, ledger, lock });
             }
             None => {
                 let elsewhere: Vec<Ledger> = RunDir::all_for_lab(&state_dir, &lab)
@@ -70,19 +77,22 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
                     ledger: Ledger::new(&lab, &identity.account, &identity.region),
                     lab,
                     run,
+                    lock: None,
                 });
             }
         }
     }
 
+    // What any ledger of this account holds (any lab, any region: IAM is global) is never
+    // taken for what an intent of this lab made.
+    let protected = account_identities(&state_dir, &identity.account);
+    for t in &mut targets {
+        resolve_intents(ui, &clients, t, &protected, !args.dry_run).await?;
+    }
     if args.scan {
         for t in &mut targets {
             scan_into(ui, ctx, &clients, &identity, t).await?;
         }
-    }
-
-    for t in &mut targets {
-        resolve_intents(ui, &clients, t).await?;
     }
 
     let total: usize = targets.iter().map(|t| t.ledger.entries.len()).sum();
@@ -127,8 +137,12 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
     };
     let mut clean = true;
     for t in &mut targets {
-        let _lock = t.run.lock(&t.lab)?;
-        let plan = cleanup::plan(&t.ledger.entries);
+        if t.lock.is_none() && !t.ledger.is_empty() {
+            // Only --scan found something: the run directory exists from here on.
+            t.lock = Some(t.run.lock(&t.lab)?);
+        }
+        let mut plan = cleanup::plan(&t.ledger.entries);
+        plan.protected.clone_from(&protected);
         if plan.items.is_empty() {
             continue;
         }
@@ -226,20 +240,43 @@ async fn scan_into(
     Ok(())
 }
 
+/// Every identity recorded in any ledger of `account`.
+fn account_identities(state_dir: &std::path::Path, account: &str) -> std::collections::BTreeSet<String> {
+    RunDir::labs(state_dir)
+        .iter()
+        .flat_map(|lab| RunDir::all_for_lab(state_dir, lab))
+        .filter_map(|run| Ledger::load(&run).ok().flatten())
+        .filter(|l| l.account == account)
+        .flat_map(|l| l.identities())
+        .collect()
+}
+
 /// Intents left by an interrupted step: what appeared since is recorded by its id, what never
-/// appeared is forgotten, and what cannot be told apart stays (cleanup reports it).
+/// appeared is forgotten, and what cannot be told apart stays (cleanup reports it). Saved
+/// unless `save` is false (a dry run changes nothing).
 async fn resolve_intents(
     ui: &mut Ui,
     clients: &crate::aws::Clients,
     target: &mut Target,
+    protected: &std::collections::BTreeSet<String>,
+    save: bool,
 ) -> Result<(), Error> {
     let intents: Vec<_> = target.ledger.entries.iter().filter(|e| e.intent).cloned().collect();
     if intents.is_empty() {
         return Ok(());
     }
-    let _lock = target.run.lock(&target.lab)?;
-    for intent in intents {
-        let known = target.ledger.identities();
+    for original in intents {
+        let mut known = target.ledger.identities();
+        known.extend(protected.iter().cloned());
+        // Values the lab captured fill what the intent could not name when it was written.
+        let mut intent = original.clone();
+        if let Ok(resource) = intent.resource.resolve(&|name| target.ledger.variables.get(name).cloned()) {
+            if resource != original.resource {
+                intent.resource = resource;
+                target.ledger.remove(&original);
+                target.ledger.entries.push(intent.clone());
+            }
+        }
         match cleanup::resolve_intent(clients, &intent, &known).await {
             Ok(Resolution::Found(ids)) => {
                 target.ledger.record(intent.resource.clone(), ids, &intent.step);
@@ -249,7 +286,10 @@ async fn resolve_intents(
             Err(e) => err!(ui, "could not look for {} yet: {e}", intent.describe()),
         }
     }
-    target.ledger.save(&target.run)
+    if save {
+        target.ledger.save(&target.run)?;
+    }
+    Ok(())
 }
 
 fn print_plan(ui: &mut Ui, target: &Target) {

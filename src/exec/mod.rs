@@ -82,6 +82,10 @@ const SHELL_OWN: &[&str] =
 const SCRIPT: &str = "block.sh";
 const GROUP_NOTE: &str = "block.pgid";
 const KEPT: &str = "kept.env";
+/// What the EXIT trap writes after the environment dump.
+const END: &[u8] = b"\0LR-END\0";
+/// How long to wait for the dump once bash has exited.
+const DUMP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the block with bash. `on_line` receives every output line as it arrives. Fails only
 /// when bash cannot start or the scratch directory cannot be written.
@@ -100,9 +104,9 @@ pub async fn run_block(
     // The kept values are written first: if labrunner is gone, writing to the pipe kills bash.
     let wrapper = r#"umask 077
 exec 3>&0 0</dev/null
-lr_keep() { local n; for n in $LR_KEEP; do if [ -n "${!n+x}" ]; then printf '%s=%s\0' "$n" "${!n}"; fi; done > "$LR_KEPT" || true; }
+lr_keep() { local IFS=' ' n; for n in $LR_KEEP; do if [ -n "${!n+x}" ]; then printf '%s=%s\0' "$n" "${!n}"; fi; done > "$LR_KEPT"; }
 set -o errexit -o pipefail
-trap 'lr_keep; env -0 >&3' EXIT
+trap '{ lr_keep; } 2>/dev/null || true; env -0 >&3; printf "\0LR-END\0" >&3' EXIT
 source "$LR_BLOCK""#;
     let (exports_rx, exports_tx) = std::io::pipe()?;
     let mut child = {
@@ -125,11 +129,27 @@ source "$LR_BLOCK""#;
         cmd.spawn()?
     };
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let watcher = pid.and_then(|pgid| Watcher::start(pgid, block.scratch));
+    let watcher = pid.and_then(|pgid| Watcher::start(pgid, Some(block.scratch)));
+    // Read up to the end marker, not to EOF: a background job the block started (`nohup
+    // app &`) inherits the pipe and would hold EOF back for as long as it runs.
     let dump = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::new();
         let mut rx = exports_rx;
-        rx.read_to_end(&mut bytes).map(|_| bytes)
+        let mut chunk = [0u8; 8192];
+        loop {
+            match rx.read(&mut chunk) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => {
+                    bytes.extend_from_slice(&chunk[..n]);
+                    if bytes.ends_with(END) {
+                        bytes.truncate(bytes.len() - END.len());
+                        return Ok(bytes);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     });
 
     let stdout =
@@ -157,7 +177,12 @@ source "$LR_BLOCK""#;
         }
     }
     let status = child.wait().await?;
-    let bytes = dump.await.map_err(std::io::Error::other)?.unwrap_or_default();
+    // A bash killed before its trap wrote the marker leaves only EOF, which a background job
+    // may hold back: the dump gets a moment, not forever.
+    let bytes = match tokio::time::timeout(DUMP_PATIENCE, dump).await {
+        Ok(joined) => joined.map_err(std::io::Error::other)?.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     if let Some(w) = watcher {
         w.dismiss();
     }
@@ -192,15 +217,17 @@ pub fn reap_leftovers(scratch: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The process that ends a block's group if labrunner dies while the block runs.
-struct Watcher {
+/// The process that ends a process group (a block, a command check) if labrunner dies while
+/// it runs.
+pub(crate) struct Watcher {
     stdin: Option<tokio::process::ChildStdin>,
-    note: PathBuf,
+    note: Option<PathBuf>,
 }
 
 impl Watcher {
-    /// Best effort: a block still runs if the watcher cannot start.
-    fn start(pgid: i32, scratch: &Path) -> Option<Watcher> {
+    /// Best effort: the group still runs if the watcher cannot start. With `scratch`, a note
+    /// names the group for [`reap_leftovers`].
+    pub(crate) fn start(pgid: i32, scratch: Option<&Path>) -> Option<Watcher> {
         // `read` returns at EOF too: labrunner gone. "done" means the block finished.
         let script = r#"read -r line
 [ "$line" = done ] && exit 0
@@ -222,19 +249,23 @@ exit 0"#;
             .kill_on_drop(false)
             .spawn()
             .ok()?;
-        let note = scratch.join(GROUP_NOTE);
-        let _ = write_private(&note, pgid.to_string().as_bytes());
+        let note = scratch.map(|dir| dir.join(GROUP_NOTE));
+        if let Some(note) = &note {
+            let _ = write_private(note, pgid.to_string().as_bytes());
+        }
         Some(Watcher { stdin: child.stdin.take(), note })
     }
 
-    /// The block is over: let the watcher exit without touching anything.
-    fn dismiss(mut self) {
+    /// The group is over: let the watcher exit without touching anything.
+    pub(crate) fn dismiss(mut self) {
         if let Some(stdin) = self.stdin.take() {
             if let Ok(mut fd) = stdin.into_owned_fd().map(std::fs::File::from) {
                 let _ = fd.write_all(b"done\n");
             }
         }
-        let _ = std::fs::remove_file(&self.note);
+        if let Some(note) = &self.note {
+            let _ = std::fs::remove_file(note);
+        }
     }
 }
 
@@ -403,6 +434,45 @@ mod tests {
         let mut lines = Vec::new();
         run_block(&block, &mut |_, l| lines.push(l.to_string()), &CancellationToken::new()).await.unwrap();
         assert_eq!(lines, ["[]"]);
+    }
+
+    #[tokio::test]
+    async fn a_background_job_does_not_hold_the_block_open() {
+        let started = std::time::Instant::now();
+        let (r, _) = run("export A=1\nnohup sleep 20 >/dev/null 2>&1 &\necho $! > bg.pid\n", &[]).await;
+        assert!(r.success());
+        assert_eq!(r.exports.get("A").map(String::as_str), Some("1"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "waited for the background job");
+    }
+
+    #[tokio::test]
+    async fn strict_mode_ifs_in_a_block_changes_nothing_of_its_ending() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("scratch");
+        let env = BTreeMap::new();
+        let keep = vec!["ONE".to_string(), "TWO".to_string()];
+        let code = "IFS=$'\\n\\t'\nexport ONE=1 TWO=2\n";
+        let block =
+            Block { code, env: &env, unset: &[], workdir: dir.path(), scratch: &scratch, keep: &keep };
+        let r = run_block(&block, &mut |_, _| {}, &CancellationToken::new()).await.unwrap();
+        assert_eq!(r.status, Some(0));
+        assert_eq!(r.exports.get("TWO").map(String::as_str), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn the_trap_keeps_the_named_values_when_the_block_is_terminated() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("scratch");
+        let env = BTreeMap::new();
+        let keep = vec!["VPC_ID".to_string()];
+        // SIGTERM the block's group the way the watcher does when labrunner dies; the kept
+        // file is left because nobody reads the exports (labrunner is "gone").
+        let code = "export VPC_ID=vpc-9\nkill -TERM -- -$$\nsleep 5\n";
+        let block =
+            Block { code, env: &env, unset: &[], workdir: dir.path(), scratch: &scratch, keep: &keep };
+        let r = run_block(&block, &mut |_, _| {}, &CancellationToken::new()).await.unwrap();
+        assert_eq!(r.exports.get("VPC_ID").map(String::as_str), Some("vpc-9"), "exports read from the pipe");
+        assert!(!r.success());
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@
 //! lost progress) is looked at before anything runs again ([`Session::reconcile`]): no resume
 //! creates a second copy of what the ledger holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,8 @@ pub struct Session<'a> {
 
 /// How long resolved credentials are handed to blocks before they are resolved again.
 const SHELL_ENV_FRESH: Duration = Duration::from_secs(5 * 60);
+/// Credentials closer than this to their expiry are resolved again before a block runs.
+const SHELL_ENV_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// The identities that matched each of a step's declared resources when it began.
 type Before = HashMap<ResourceSpec, Vec<String>>;
@@ -155,9 +157,10 @@ impl<'a> Session<'a> {
         });
         // A block a killed run left behind (its script, its process group) goes first; the
         // ids it had captured are kept.
+        // They are newer than anything saved before the block ran.
         for (name, value) in reap_leftovers(&self.run.scratch()) {
             let wanted = self.lab.variable(&name).is_some_and(|v| v.source == VariableSource::Step);
-            if wanted && self.values.get(&name).is_none() && !is_empty_capture(self.lab, &name, &value) {
+            if wanted && !is_empty_capture(self.lab, &name, &value) {
                 self.values.set(self.lab, &name, value);
                 self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(&name) });
             }
@@ -232,9 +235,17 @@ impl<'a> Session<'a> {
     /// The environment for shell blocks and command checks, resolved again when stale.
     async fn shell(&mut self) -> Result<ShellEnv, Error> {
         match &self.shell {
-            Some((env, at)) if at.elapsed() < SHELL_ENV_FRESH => Ok(env.clone()),
+            Some((env, at))
+                if at.elapsed() < SHELL_ENV_FRESH
+                    && env.expires.is_none_or(|t| t > std::time::SystemTime::now() + SHELL_ENV_MARGIN) =>
+            {
+                Ok(env.clone())
+            }
             _ => {
                 let env = self.clients.shell_env().await?;
+                for secret in env.secret_values() {
+                    self.values.also_mask(secret);
+                }
                 self.shell = Some((env.clone(), Instant::now()));
                 Ok(env)
             }
@@ -555,15 +566,18 @@ impl<'a> Session<'a> {
     /// means it is done; otherwise say which of its resources exist.
     async fn reconcile(&mut self, step: &Step) -> Result<Reconciled, Error> {
         let mut existing = Vec::new();
+        self.fill_from_ledger();
         let intents: Vec<LedgerEntry> =
             self.ledger.entries.iter().filter(|e| e.intent && e.step == step.id).cloned().collect();
         for intent in intents {
             let known = self.ledger.identities();
-            match cleanup::resolve_intent(&self.clients, &intent, &known).await {
+            match cleanup::resolve_intent(&self.clients, &self.with_values(&intent), &known).await {
                 Ok(Resolution::Found(ids)) => {
-                    self.ledger.record(intent.resource.clone(), ids, &step.id);
+                    let resource = self.with_values(&intent).resource;
+                    self.ledger.remove(&intent);
+                    self.ledger.record(resource.clone(), ids, &step.id);
                     self.ledger.save(&self.run)?;
-                    self.tag_recorded(step, &intent.resource).await;
+                    self.tag_recorded(step, &resource).await;
                 }
                 Ok(Resolution::Absent) => {
                     self.ledger.remove(&intent);
@@ -572,7 +586,10 @@ impl<'a> Session<'a> {
                 Ok(Resolution::Ambiguous(ids)) => {
                     existing.push(format!("{} (one of {})", intent.resource.describe(), ids.join(", ")));
                 }
-                Ok(Resolution::Unresolved(_)) => {}
+                Ok(Resolution::Unresolved(name)) => existing.push(format!(
+                    "{} (may exist: ${{{name}}} was never captured, so labrunner cannot look)",
+                    intent.resource.describe()
+                )),
                 Err(e) => existing.push(format!("{} (could not look: {e})", intent.resource.describe())),
             }
         }
@@ -585,8 +602,7 @@ impl<'a> Session<'a> {
                 all_pass &= verifier.check_once(check).await.status == Status::Pass;
             }
             if all_pass {
-                self.ledger.drop_intents(&step.id);
-                self.ledger.save(&self.run)?;
+                // Intents that did not resolve stay: cleanup reports them rather than forget.
                 self.reporter.event(&Event::Notice {
                     text: format!(
                         "step `{}` ran before and its checks pass on what exists: it counts as done (what it created stays recorded for cleanup)",
@@ -612,14 +628,24 @@ impl<'a> Session<'a> {
         Ok(Reconciled::Exists(existing))
     }
 
+    /// An intent with the variables known now filled in (its resource may have been written
+    /// before the step captured them).
+    fn with_values(&self, intent: &LedgerEntry) -> LedgerEntry {
+        let mut entry = intent.clone();
+        if let Ok(resource) = self.values.resolve_resource(&intent.resource) {
+            entry.resource = resource;
+        }
+        entry
+    }
+
     /// Whether none of the step's resources exist, recorded or new since it began.
     async fn nothing_created(&self, step: &Step) -> bool {
         let known = self.ledger.identities();
         for entry in self.ledger.entries.iter().filter(|e| e.step == step.id) {
             let live = if entry.intent {
                 !matches!(
-                    cleanup::resolve_intent(&self.clients, entry, &known).await,
-                    Ok(Resolution::Absent | Resolution::Unresolved(_))
+                    cleanup::resolve_intent(&self.clients, &self.with_values(entry), &known).await,
+                    Ok(Resolution::Absent)
                 )
             } else {
                 !matches!(cleanup::exists(&self.clients, entry).await, Ok(false))
@@ -835,11 +861,11 @@ impl<'a> Session<'a> {
         self.progress.commands_began = true;
         self.save_progress()?;
 
-        let shell = self.shell().await?;
         let keep = self.kept_names();
         let blocks: Vec<_> = step.runnable_blocks().cloned().collect();
         for (n, block) in blocks.iter().enumerate() {
             let number = n + 1;
+            let shell = self.shell().await?;
             self.reporter.event(&Event::BlockStarted {
                 step: step.id.clone(),
                 block: number,
@@ -1007,12 +1033,36 @@ impl<'a> Session<'a> {
                 self.ledger.save(&self.run)?;
                 continue;
             }
+            let mut found = found;
             if found.len() > 1 {
-                self.reporter.event(&Event::ResourceAmbiguous {
-                    step: step.id.clone(),
-                    resource: resolved.describe(),
-                    ids: found.iter().flat_map(cleanup::identities).collect(),
-                });
+                // Several appeared while the step ran. The one whose id the commands exported
+                // is the lab's; without that, none is recorded (someone else may have made the
+                // others) and the intent stays for cleanup to report.
+                let exported: Vec<&str> = self
+                    .lab
+                    .manifest
+                    .variables
+                    .iter()
+                    .filter(|v| v.source == VariableSource::Step)
+                    .filter_map(|v| self.values.get(&v.name))
+                    .collect();
+                let named: Vec<BTreeMap<String, String>> = found
+                    .iter()
+                    .filter(|ids| cleanup::identities(ids).iter().any(|id| exported.contains(&id.as_str())))
+                    .cloned()
+                    .collect();
+                if named.len() == 1 {
+                    found = named;
+                } else {
+                    self.reporter.event(&Event::ResourceAmbiguous {
+                        step: step.id.clone(),
+                        resource: resolved.describe(),
+                        ids: found.iter().flat_map(cleanup::identities).collect(),
+                    });
+                    self.ledger.intend(resolved.clone(), &step.id, existed.cloned().unwrap_or_default());
+                    self.ledger.save(&self.run)?;
+                    continue;
+                }
             }
             for ids in found {
                 self.ledger.record(resolved.clone(), ids.clone(), &step.id);

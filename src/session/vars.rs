@@ -18,6 +18,8 @@ use crate::lab::{vars, Check, Lab, ResourceSpec, VariableSource};
 pub struct Values {
     values: BTreeMap<String, String>,
     secrets: BTreeSet<String>,
+    /// Secret values that are no lab variable (the credentials handed to blocks).
+    masked: BTreeSet<String>,
 }
 
 static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -103,12 +105,19 @@ impl Values {
     /// `text` with every secret value replaced by `****`, for display.
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for name in &self.secrets {
-            if let Some(v) = self.values.get(name).filter(|v| v.len() >= 4) {
-                out = out.replace(v.as_str(), "****");
-            }
+        let named = self.secrets.iter().filter_map(|name| self.values.get(name));
+        for v in named.chain(self.masked.iter()).filter(|v| v.len() >= 4) {
+            out = out.replace(v.as_str(), "****");
         }
         out
+    }
+
+    /// Masks `value` in everything shown from now on, though it is no lab variable. Short
+    /// values (a sandbox's `test` key) are left alone: masking them would garble output.
+    pub fn also_mask(&mut self, value: &str) {
+        if value.len() >= 16 {
+            self.masked.insert(value.to_string());
+        }
     }
 
     /// Fills prompt variables that have a default which can be resolved now, without asking.

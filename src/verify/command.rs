@@ -76,7 +76,10 @@ pub(crate) async fn run(
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.process_group(0).kill_on_drop(true);
     let mut child = cmd.spawn()?;
-    let guard = GroupKiller(child.id().and_then(|id| i32::try_from(id).ok()));
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
+    let guard = GroupKiller(pgid);
+    // If labrunner itself is killed during a long check, the watcher ends the check's group.
+    let watcher = pgid.and_then(|p| crate::exec::Watcher::start(p, None));
     let mut out = child.stdout.take().expect("piped stdout");
     let mut err = child.stderr.take().expect("piped stderr");
     let work = async {
@@ -91,6 +94,9 @@ pub(crate) async fn run(
             let (status, o, e) = result?;
             // Exited: background children it left are still in the group; end them too.
             drop(guard);
+            if let Some(w) = watcher {
+                w.dismiss();
+            }
             Ok(RunObs {
                 code: status.code(),
                 timed_out: false,
@@ -100,6 +106,9 @@ pub(crate) async fn run(
         }
         Err(_) => {
             drop(guard);
+            if let Some(w) = watcher {
+                w.dismiss();
+            }
             Ok(RunObs { code: None, timed_out: true, stdout: String::new(), stderr: String::new() })
         }
     }

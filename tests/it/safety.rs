@@ -137,11 +137,12 @@ fn a_profile_wins_over_credentials_in_the_environment_and_brings_its_region() {
 // ---------------------------------------------------------------------------------------
 // 2. A kill between a step's command and its checks, then resume.
 
-/// Starts rt-vpc slowly and waits until the VPC exists and the block sleeps.
-fn killed_after_the_vpc(lab: &Sandboxed) -> (Vec<u32>, String) {
+/// Starts rt-vpc slowly (temporary files in `tmp`) and waits until the VPC exists and the
+/// block sleeps, then kills labrunner with SIGKILL.
+fn killed_after_the_vpc(lab: &Sandboxed, tmp: &Path) -> (Vec<u32>, String) {
     let args = ["start", "rt-vpc", "--auto", "--yes"];
     let mut cmd = lab.command(&args);
-    cmd.env("RT_SLOW", "1");
+    cmd.env("RT_SLOW", "1").env("TMPDIR", tmp);
     let mut live = Live::spawn(&args, cmd);
     let pid = live.pid();
     live.wait_until("the block's `sleep 30` after create-vpc", |_| {
@@ -158,7 +159,8 @@ fn killed_after_the_vpc(lab: &Sandboxed) -> (Vec<u32>, String) {
 #[test]
 fn sigkill_after_create_then_resume_makes_no_second_copy_and_leaves_nothing_running() {
     let lab = Sandboxed::fixture();
-    let (below, vpc) = killed_after_the_vpc(&lab);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (below, vpc) = killed_after_the_vpc(&lab, tmp.path());
     // Nothing of the block runs on after labrunner died.
     poll(
         "the killed run's block to end",
@@ -174,8 +176,10 @@ fn sigkill_after_create_then_resume_makes_no_second_copy_and_leaves_nothing_runn
         ledger["entries"].as_array().unwrap().iter().any(|e| e["resource"]["vpc"]["name"] == "rt-vpc"),
         "{ledger}"
     );
-    // No file labrunner leaves holds the run's credentials.
+    // No file labrunner leaves (state, work directory, temporary files) holds the run's
+    // credentials.
     assert_no_secret(lab.state(), &lab.acct);
+    assert_no_secret(tmp.path(), &lab.acct);
 
     let run = lab.run(&["resume", "rt-vpc", "--auto", "--yes"]);
     run.code(0).stdout_lacks("▶ block 1: export VPC_ID");
