@@ -85,6 +85,14 @@ pub enum CheckSpec {
     TaskDefinition(TaskDefinitionCheck),
     /// An ECS service is stable and its newest deployment has COMPLETED.
     ServiceStable(ServiceStable),
+    /// An ECS service exists and is ACTIVE, stable or not.
+    ServiceActive(ServiceRef),
+    /// An ECS service's deployment failed or was rolled back (an expected failure).
+    DeploymentFailed(ServiceRef),
+    /// A task of an ECS service stopped for a reason matching a pattern (an expected failure).
+    TaskStopped(TaskStopped),
+    /// An ECS service has an event matching a pattern.
+    ServiceEvent(ServiceEvent),
     /// An ECS service wants, and runs, the given number of tasks.
     ServiceDesiredCount(ServiceDesiredCount),
     /// An ECS service runs a given task definition revision (rolling deployments).
@@ -117,6 +125,8 @@ pub enum CheckSpec {
     IamRole(NameRef),
     /// An IAM role's policies allow an action on a resource.
     RoleAllows(RoleAllows),
+    /// An IAM role's policies do *not* allow an action on a resource (an expected failure).
+    RoleDenies(RoleAllows),
     /// A DynamoDB table is ACTIVE.
     DynamodbTable(DynamodbTable),
     /// A shell command exits 0 (the escape hatch).
@@ -132,6 +142,10 @@ impl CheckSpec {
             CheckSpec::ClusterActive(_) => "cluster_active",
             CheckSpec::TaskDefinition(_) => "task_definition",
             CheckSpec::ServiceStable(_) => "service_stable",
+            CheckSpec::ServiceActive(_) => "service_active",
+            CheckSpec::DeploymentFailed(_) => "deployment_failed",
+            CheckSpec::TaskStopped(_) => "task_stopped",
+            CheckSpec::ServiceEvent(_) => "service_event",
             CheckSpec::ServiceDesiredCount(_) => "service_desired_count",
             CheckSpec::ServiceTaskDefinition(_) => "service_task_definition",
             CheckSpec::TargetsHealthy(_) => "targets_healthy",
@@ -148,6 +162,7 @@ impl CheckSpec {
             CheckSpec::LogGroup(_) => "log_group",
             CheckSpec::IamRole(_) => "iam_role",
             CheckSpec::RoleAllows(_) => "role_allows",
+            CheckSpec::RoleDenies(_) => "role_denies",
             CheckSpec::DynamodbTable(_) => "dynamodb_table",
             CheckSpec::Command(_) => "command",
         }
@@ -158,7 +173,9 @@ impl CheckSpec {
         let secs = match self {
             CheckSpec::ServiceStable(_)
             | CheckSpec::ServiceDesiredCount(_)
-            | CheckSpec::ServiceTaskDefinition(_) => 600,
+            | CheckSpec::ServiceTaskDefinition(_)
+            | CheckSpec::DeploymentFailed(_) => 600,
+            CheckSpec::TaskStopped(_) | CheckSpec::ServiceEvent(_) => 300,
             CheckSpec::TargetsHealthy(_) | CheckSpec::LoadBalancerActive(_) => 300,
             CheckSpec::DnsResolves(_)
             | CheckSpec::PrivateDns(_)
@@ -187,6 +204,14 @@ impl CheckSpec {
                 None => format!("task definition {} is registered", t.family),
             },
             CheckSpec::ServiceStable(s) => format!("service {} is stable", s.service),
+            CheckSpec::ServiceActive(s) => format!("service {} is ACTIVE", s.service),
+            CheckSpec::DeploymentFailed(s) => format!("a deployment of service {} failed", s.service),
+            CheckSpec::TaskStopped(t) => {
+                format!("a task of service {} stopped with a reason matching {:?}", t.service, t.reason)
+            }
+            CheckSpec::ServiceEvent(e) => {
+                format!("service {} has an event matching {:?}", e.service, e.pattern)
+            }
             CheckSpec::ServiceDesiredCount(s) => {
                 format!("service {} runs {} task(s)", s.service, s.count)
             }
@@ -221,6 +246,7 @@ impl CheckSpec {
             },
             CheckSpec::IamRole(n) => format!("IAM role {} exists", n.name),
             CheckSpec::RoleAllows(r) => format!("role {} may {}", r.role, r.action),
+            CheckSpec::RoleDenies(r) => format!("role {} may not {}", r.role, r.action),
             CheckSpec::DynamodbTable(t) => format!("table {} is ACTIVE", t.table),
             CheckSpec::Command(c) => format!("`{}` succeeds", first_line(&c.run)),
         }
@@ -303,6 +329,42 @@ pub struct ServiceStable {
     /// that deployment so an older, stable deployment does not pass it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_definition: Option<String>,
+}
+
+/// `service_active`, `deployment_failed`: one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRef {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name or ARN.
+    pub service: String,
+}
+
+/// `task_stopped`: a stopped task of the service whose stopped reason or a container's reason
+/// matches `reason` (a regular expression, case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskStopped {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name or ARN.
+    pub service: String,
+    /// What the reason must match, e.g. `CannotPullContainerError|AccessDenied`.
+    pub reason: String,
+}
+
+/// `service_event`: an event of the service matches `pattern` (a regular expression,
+/// case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEvent {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name or ARN.
+    pub service: String,
+    /// What an event message must match, e.g. `unable to consistently start tasks`.
+    pub pattern: String,
 }
 
 /// `service_desired_count`.

@@ -308,6 +308,16 @@ fn undeclared_resources(step: &Step) -> Vec<Finding> {
     findings
 }
 
+/// A problem with a check's regular-expression parameter (variables are allowed in it).
+fn bad_pattern(key: &str, text: &str) -> Option<String> {
+    if text.contains("${") {
+        return None;
+    }
+    regex::Regex::new(text).err().map(|e| {
+        format!("`{key}` is not a valid regular expression: {}", super::parse::regex_problem(&e.to_string()))
+    })
+}
+
 fn check_parameters(step: &Step) -> Vec<Finding> {
     let mut findings = Vec::new();
     for check in &step.checks {
@@ -344,6 +354,8 @@ fn check_parameters(step: &Step) -> Vec<Finding> {
             {
                 Some("`min_capacity` is larger than `max_capacity`".to_string())
             }
+            CheckSpec::TaskStopped(t) => bad_pattern("reason", &t.reason),
+            CheckSpec::ServiceEvent(e) => bad_pattern("pattern", &e.pattern),
             _ => None,
         };
         if let Some(message) = problem {

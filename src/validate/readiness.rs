@@ -183,7 +183,7 @@ pub fn expected_roles(lab: &Lab, values: &Values) -> Vec<String> {
             let Ok(resolved) = values.resolve_check(check) else { continue };
             match resolved.spec {
                 CheckSpec::IamRole(p) => wanted.insert(p.name),
-                CheckSpec::RoleAllows(p) => wanted.insert(p.role),
+                CheckSpec::RoleAllows(p) | CheckSpec::RoleDenies(p) => wanted.insert(p.role),
                 _ => false,
             };
         }

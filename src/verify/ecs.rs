@@ -15,7 +15,8 @@ use regex::Regex;
 use super::text::{list, one_line, truncate};
 use super::{Ctx, LookError, Verdict};
 use crate::lab::check::{
-    ClusterRef, ServiceDesiredCount, ServiceStable, ServiceTaskDefinition, TaskDefinitionCheck,
+    ClusterRef, ServiceDesiredCount, ServiceEvent, ServiceRef, ServiceStable, ServiceTaskDefinition,
+    TaskDefinitionCheck, TaskStopped,
 };
 
 /// A deployment, as much of it as the checks read.
@@ -190,6 +191,58 @@ pub(crate) fn evaluate_service_stable(p: &ServiceStable, s: &ServiceObs) -> Verd
         None | Some("COMPLETED") => Verdict::pass(evidence),
         Some(_) => Verdict::fail(evidence),
     }
+}
+
+/// `service_active`, pure: the service exists and is ACTIVE, however its tasks are doing.
+pub(crate) fn evaluate_service_active(s: &ServiceObs) -> Verdict {
+    Verdict::pass_if(s.status == "ACTIVE", format!("{} is {}; {}", s.name, s.status, s.counts()))
+}
+
+/// `deployment_failed`, pure: a deployment's rollout FAILED, or the service rolled back.
+pub(crate) fn evaluate_deployment_failed(s: &ServiceObs) -> Verdict {
+    if let Some(failed) = s.deployments.iter().find(|d| d.rollout_state.as_deref() == Some("FAILED")) {
+        let reason = failed.rollout_reason.as_deref().unwrap_or("no reason given");
+        return Verdict::pass(format!("{} FAILED: {}", deployment_line(failed), truncate(reason, 160)));
+    }
+    if let Some(primary) = s.primary() {
+        if let Some(why) = rolled_back(s, primary) {
+            return Verdict::pass(format!(
+                "rolled back to {}: {}",
+                short_td(&primary.task_definition),
+                truncate(&why, 160)
+            ));
+        }
+    }
+    let state = s.primary().map_or_else(|| "no PRIMARY deployment".to_string(), deployment_line);
+    Verdict::fail(format!("{}; no deployment has failed yet ({state})", s.counts()))
+}
+
+/// `service_event`, pure: the newest event whose message matches.
+pub(crate) fn evaluate_service_event(pattern: &Regex, s: &ServiceObs) -> Verdict {
+    match s.events.iter().find(|e| pattern.is_match(&e.message)) {
+        Some(e) => Verdict::pass(truncate(&e.message, 200)),
+        None => Verdict::fail(match s.events.first() {
+            Some(latest) => format!("no event matches yet; latest: {}", truncate(&latest.message, 160)),
+            None => format!("{} has no events yet", s.name),
+        }),
+    }
+}
+
+/// `task_stopped`, pure over the stopped-task lines (`stopped task <id> (<code>): <reason>; container ...`).
+pub(crate) fn evaluate_task_stopped(pattern: &Regex, service: &str, stopped: &[String]) -> Verdict {
+    match stopped.iter().find(|line| pattern.is_match(line)) {
+        Some(line) => Verdict::pass(truncate(line, 240)),
+        None => Verdict::fail(match stopped.first() {
+            Some(latest) => format!("no stopped task matches yet; latest: {}", truncate(latest, 160)),
+            None => format!("no task of {service} has stopped yet"),
+        }),
+    }
+}
+
+/// A case-insensitive regular expression from a check parameter.
+fn pattern(text: &str) -> Result<Regex, LookError> {
+    Regex::new(&format!("(?i){text}"))
+        .map_err(|e| LookError::new(crate::aws::ErrorClass::Other, format!("invalid pattern {text:?}: {e}")))
 }
 
 /// `service_desired_count`, pure.
@@ -413,6 +466,40 @@ fn service_obs(s: &aws_sdk_ecs::types::Service) -> ServiceObs {
             })
             .collect(),
     }
+}
+
+/// `service_active`: one DescribeServices call.
+pub(crate) async fn service_active(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
+    Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
+        Ok(s) => evaluate_service_active(&s),
+        Err(missing) => Verdict::fail(missing),
+    })
+}
+
+/// `deployment_failed`: one DescribeServices call.
+pub(crate) async fn deployment_failed(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
+    Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
+        Ok(s) => evaluate_deployment_failed(&s),
+        Err(missing) => Verdict::fail(missing),
+    })
+}
+
+/// `service_event`: one DescribeServices call.
+pub(crate) async fn service_event(ctx: &Ctx<'_>, p: &ServiceEvent) -> Result<Verdict, LookError> {
+    let re = pattern(&p.pattern)?;
+    Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
+        Ok(s) => evaluate_service_event(&re, &s),
+        Err(missing) => Verdict::fail(missing),
+    })
+}
+
+/// `task_stopped`: the service's recently stopped tasks (ListTasks + DescribeTasks).
+pub(crate) async fn task_stopped(ctx: &Ctx<'_>, p: &TaskStopped) -> Result<Verdict, LookError> {
+    let re = pattern(&p.reason)?;
+    let mut tasks = service_tasks(ctx, &p.cluster, &p.service, DesiredStatus::Stopped, 20).await?;
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
+    let lines: Vec<String> = tasks.iter().map(stopped_task_line).collect();
+    Ok(evaluate_task_stopped(&re, service_name(&p.service), &lines))
 }
 
 /// `service_stable`: one DescribeServices call.
@@ -650,6 +737,50 @@ mod tests {
             service: "invsys-service".into(),
             task_definition: td.map(String::from),
         }
+    }
+
+    #[test]
+    fn expected_failures_pass_on_evidence_and_fail_while_it_is_missing() {
+        use crate::verify::Status::{Fail, Pass};
+        let mut failed = dep("ecs-svc/2", "PRIMARY", "inv:3", 2, 0, Some("FAILED"));
+        failed.rollout_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+        let v = evaluate_deployment_failed(&svc(2, 0, vec![failed]));
+        assert_eq!(v.status, Pass);
+        assert!(v.evidence.contains("circuit breaker"), "{}", v.evidence);
+        let healthy = svc(2, 2, vec![dep("ecs-svc/1", "PRIMARY", "inv:2", 2, 2, Some("COMPLETED"))]);
+        assert_eq!(evaluate_deployment_failed(&healthy).status, Fail);
+
+        let events = ServiceObs {
+            events: vec![
+                EventObs {
+                    at: Some(3),
+                    message: "(service s) is unable to consistently start tasks successfully.".into(),
+                },
+                EventObs { at: Some(2), message: "(service s) has started 2 tasks".into() },
+            ],
+            ..healthy.clone()
+        };
+        let re = pattern("unable to consistently START").unwrap();
+        assert_eq!(evaluate_service_event(&re, &events).status, Pass, "case-insensitive");
+        let v = evaluate_service_event(&pattern("AccessDenied").unwrap(), &events);
+        assert_eq!(
+            (v.status, v.evidence.starts_with("no event matches yet; latest: (service s) is unable")),
+            (Fail, true)
+        );
+
+        let stopped = vec![
+            "stopped task 1 (EssentialContainerExited): Essential container in task exited; container carts: exit 1, AccessDeniedException: not authorized to perform: dynamodb:Query".to_string(),
+        ];
+        let v = evaluate_task_stopped(&pattern("dynamodb:Query").unwrap(), "carts", &stopped);
+        assert_eq!(v.status, Pass);
+        let v = evaluate_task_stopped(&pattern("CannotPull").unwrap(), "carts", &[]);
+        assert_eq!((v.status, v.evidence.as_str()), (Fail, "no task of carts has stopped yet"));
+        assert!(pattern("(unclosed").is_err());
+
+        let mut draining = healthy.clone();
+        draining.status = "DRAINING".into();
+        assert_eq!(evaluate_service_active(&healthy).status, Pass);
+        assert_eq!(evaluate_service_active(&draining).status, Fail);
     }
 
     #[test]

@@ -169,6 +169,21 @@ async fn role_policies(ctx: &Ctx<'_>, role: &str) -> Result<(Vec<(String, Value)
 }
 
 /// `role_allows`: GetRole + SimulatePrincipalPolicy, or the role's policies evaluated here.
+/// `role_denies`: the same decision as `role_allows`, passing when the action is *not*
+/// allowed (an expected failure a lab sets up on purpose).
+pub(crate) async fn role_denies(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
+    let allows = role_allows(ctx, p).await?;
+    Ok(invert_role_verdict(allows))
+}
+
+/// `role_allows` turned around: its evidence, the opposite status. A missing role is no proof.
+pub(crate) fn invert_role_verdict(allows: Verdict) -> Verdict {
+    if allows.evidence.ends_with("not found") {
+        return allows;
+    }
+    Verdict::pass_if(allows.status != super::Status::Pass, allows.evidence)
+}
+
 pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
     let role = ctx.call_opt("GetRole", ctx.clients.iam.get_role().role_name(&p.role).send()).await?;
     let Some(arn) = role.as_ref().and_then(|r| r.role()).map(|r| r.arn().to_string()) else {
@@ -281,6 +296,19 @@ mod tests {
         assert_eq!(decode_document(r#"{"Statement": []}"#).unwrap()["Statement"], json!([]));
         assert!(decode_document("%7Bnot json").is_err());
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn role_denies_is_role_allows_turned_around_but_a_missing_role_proves_nothing() {
+        use crate::verify::Status::{Fail, Pass};
+        let p = RoleAllows { role: "task".into(), action: "dynamodb:Query".into(), resource: None };
+        let allowed = evaluate_role_allows(&p, &Decision::Allowed(vec!["read".into()]), "local");
+        assert_eq!(invert_role_verdict(allowed).status, Fail);
+        let denied = evaluate_role_allows(&p, &Decision::ImplicitDeny, "local");
+        let v = invert_role_verdict(denied);
+        assert_eq!(v.status, Pass);
+        assert!(v.evidence.contains("no policy allows it"), "{}", v.evidence);
+        assert_eq!(invert_role_verdict(Verdict::fail("role task not found")).status, Fail);
     }
 
     #[test]

@@ -313,6 +313,10 @@ impl Verifier {
             CheckSpec::ClusterActive(p) => ecs::cluster_active(&ctx, p).await,
             CheckSpec::TaskDefinition(p) => ecs::task_definition(&ctx, p).await,
             CheckSpec::ServiceStable(p) => ecs::service_stable(&ctx, p).await,
+            CheckSpec::ServiceActive(p) => ecs::service_active(&ctx, p).await,
+            CheckSpec::DeploymentFailed(p) => ecs::deployment_failed(&ctx, p).await,
+            CheckSpec::TaskStopped(p) => ecs::task_stopped(&ctx, p).await,
+            CheckSpec::ServiceEvent(p) => ecs::service_event(&ctx, p).await,
             CheckSpec::ServiceDesiredCount(p) => ecs::service_desired_count(&ctx, p).await,
             CheckSpec::ServiceTaskDefinition(p) => ecs::service_task_definition(&ctx, p).await,
             CheckSpec::TargetsHealthy(p) => elb::targets_healthy(&ctx, p).await,
@@ -329,6 +333,7 @@ impl Verifier {
             CheckSpec::LogGroup(p) => cloudwatch::log_group(&ctx, p).await,
             CheckSpec::IamRole(p) => iam::iam_role(&ctx, p).await,
             CheckSpec::RoleAllows(p) => iam::role_allows(&ctx, p).await,
+            CheckSpec::RoleDenies(p) => iam::role_denies(&ctx, p).await,
             CheckSpec::DynamodbTable(p) => dynamodb::table(&ctx, p).await,
             CheckSpec::Command(p) => command::command(&ctx, p).await,
         };
@@ -342,6 +347,11 @@ impl Verifier {
             CheckSpec::ServiceStable(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
             CheckSpec::ServiceDesiredCount(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
             CheckSpec::ServiceTaskDefinition(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
+            CheckSpec::DeploymentFailed(p) | CheckSpec::ServiceActive(p) => {
+                ecs::diagnose_service(&ctx, &p.cluster, &p.service).await
+            }
+            CheckSpec::TaskStopped(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
+            CheckSpec::ServiceEvent(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,
             CheckSpec::TargetsHealthy(p) => elb::diagnose_targets(&ctx, p).await,
             CheckSpec::PrivateDns(p) => cloudmap::diagnose_private_dns(&ctx, p).await,
             CheckSpec::ServiceConnect(p) => ecs::diagnose_service(&ctx, &p.cluster, &p.service).await,

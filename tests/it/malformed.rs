@@ -88,10 +88,10 @@ fn unknown_check_kind() {
     exact(
         "unknown-check-kind",
         "content/demo/01-start.md:8:5: error: checks[0]: unknown check kind `cluster_activ`, expected one of \
-         `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_desired_count`, \
+         `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_active`, `deployment_failed`, `task_stopped`, `service_event`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \
          `service_connect`, `cloudmap_namespace`, `cloudmap_instances`, `http`, `scalable_target`, \
-         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `dynamodb_table`, `command`\n",
+         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `command`\n",
     );
 }
 
@@ -281,10 +281,10 @@ fn errors_in_two_pages_are_all_reported() {
         "errors-in-two-pages",
         "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n\
          content/demo/02-more.md:8:5: error: checks[0]: unknown check kind `cluster_activ`, expected one of \
-         `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_desired_count`, \
+         `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_active`, `deployment_failed`, `task_stopped`, `service_event`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \
          `service_connect`, `cloudmap_namespace`, `cloudmap_instances`, `http`, `scalable_target`, \
-         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `dynamodb_table`, `command`\n",
+         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `command`\n",
     );
 }
 

@@ -412,6 +412,30 @@ async fn circuit_breaker_failure_is_definitive_and_pull_errors_show_in_diagnosti
     );
     assert!(o.diagnostics.iter().any(|d| d.starts_with("stopped task ")), "{:?}", o.diagnostics);
 
+    // The expected-failure checks a troubleshooting lab proves the symptom with: they pass on
+    // the evidence, not by timing out.
+    let o = v.check_once(&check("service_active: { cluster: lab, service: broken }")).await;
+    assert_outcome(&o, Status::Pass, "broken is ACTIVE");
+    let o = v.check_once(&check("deployment_failed: { cluster: lab, service: broken }")).await;
+    assert_outcome(&o, Status::Pass, "circuit breaker");
+    let o = v
+        .check_once(&check(
+            "task_stopped: { cluster: lab, service: broken, reason: 'CannotPullContainerError' }",
+        ))
+        .await;
+    assert_outcome(&o, Status::Pass, "CannotPullContainerError");
+    let o =
+        v.check_once(&check("task_stopped: { cluster: lab, service: broken, reason: 'OutOfMemory' }")).await;
+    assert_outcome(&o, Status::Fail, "no stopped task matches yet; latest: stopped task");
+    let o = v
+        .check_once(&check(
+            "service_event: { cluster: lab, service: broken, pattern: 'unable to consistently start tasks' }",
+        ))
+        .await;
+    assert_outcome(&o, Status::Pass, "unable to consistently start tasks");
+    let o = v.check_once(&check("service_active: { cluster: lab, service: nothing }")).await;
+    assert_outcome(&o, Status::Fail, "service nothing not found");
+
     // The same through the binary: exit 1, the diagnostic under the check, the hint matched.
     let fixture = Fixture::new(&step(
         "deploy",
@@ -537,6 +561,15 @@ async fn iam_role_and_role_allows_through_the_policy_fallback() {
         .await;
     assert_outcome(&o, Status::Fail, "no policy allows it");
     let o = v.check_once(&check("role_allows: { role: nobody, action: 's3:GetObject' }")).await;
+    assert_outcome(&o, Status::Fail, "role nobody not found");
+    // The expected failure: the role may not delete the table.
+    let denies =
+        format!("role_denies: {{ role: carts, action: 'dynamodb:DeleteTable', resource: '{table}' }}");
+    let o = v.check_once(&check(&denies)).await;
+    assert_outcome(&o, Status::Pass, "no policy allows it");
+    let o = v.check_once(&check(&allows.replace("role_allows", "role_denies"))).await;
+    assert_outcome(&o, Status::Fail, "allowed by carts-ddb");
+    let o = v.check_once(&check("role_denies: { role: nobody, action: 's3:GetObject' }")).await;
     assert_outcome(&o, Status::Fail, "role nobody not found");
 }
 
