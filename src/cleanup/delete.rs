@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use aws_sdk_servicediscovery::types::OperationStatus;
 
+use super::call::{Ctx, Halt, Patience, Wait};
 use super::find::Ids;
-use super::run::{Ctx, Halt, Patience, Wait};
 use super::CleanupError;
 use crate::lab::ResourceSpec;
 

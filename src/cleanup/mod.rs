@@ -11,6 +11,7 @@
 //! The engine never prints and never decides *whether* to delete: the command checks the
 //! account and region, asks for confirmation, and draws the [`CleanupEvent`]s it is sent.
 
+mod call;
 mod delete;
 mod find;
 mod report;

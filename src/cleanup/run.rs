@@ -1,17 +1,14 @@
-//! Running a plan: waves of concurrent deletions, retries with back-off, waits with budgets,
-//! the ledger kept in step with what is confirmed gone, and the final verification pass.
-//!
-//! Budgets are measured in time asked of the [`Sleeper`] (not wall time), so tests with an
-//! instant sleeper exercise the same give-up paths in no time.
+//! Running a plan: waves of concurrent deletions (each through `call`), the ledger kept in
+//! step with what is confirmed gone, and the final verification pass.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::call::{Ctx, Halt, Patience};
 use super::find::{self, Ids};
 use super::report::{advice, Remaining, Report};
 use super::{delete, CleanupError, CleanupEvent, Plan, Resolution, Sleeper};
@@ -22,159 +19,6 @@ use crate::state::ledger::{Ledger, LedgerEntry};
 
 /// How many deletions of one wave run at once.
 const CONCURRENCY: usize = 8;
-/// Retries of a throttled or transient failure before giving up.
-const TRANSIENT_RETRIES: u32 = 6;
-
-/// Why a resource's deletion stopped short.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Halt {
-    /// The cancellation token fired.
-    Cancelled,
-    /// A call failed for good, or the resource would not go in time.
-    Failed(CleanupError),
-}
-
-impl From<CleanupError> for Halt {
-    fn from(e: CleanupError) -> Self {
-        Halt::Failed(e)
-    }
-}
-
-/// Errors worth waiting out, and for how long.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Patience {
-    /// Service error codes that mean "busy, try later".
-    pub codes: &'static [&'static str],
-    /// Total pause allowed across retries.
-    pub budget: Duration,
-    /// First pause; doubles up to `max`.
-    pub first: Duration,
-    /// Longest pause.
-    pub max: Duration,
-}
-
-impl Patience {
-    /// Only throttling and transient failures are retried.
-    pub const NONE: Patience =
-        Patience { codes: &[], budget: Duration::ZERO, first: Duration::ZERO, max: Duration::ZERO };
-}
-
-/// A poll loop's interval and budget.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Wait {
-    /// Pause between polls.
-    pub every: Duration,
-    /// Total pause allowed.
-    pub budget: Duration,
-}
-
-/// What one resource's deletion needs: the clients, the pause, the cancel token, the events.
-pub(crate) struct Ctx<'a> {
-    /// The service clients.
-    pub clients: &'a Clients,
-    sleeper: &'a dyn Sleeper,
-    cancel: &'a CancellationToken,
-    events: &'a (dyn Fn(CleanupEvent) + Send + Sync),
-    /// `describe()` of the resource, for events.
-    pub resource: String,
-}
-
-impl Ctx<'_> {
-    /// Stops here if cleanup was cancelled.
-    pub fn check(&self) -> Result<(), Halt> {
-        if self.cancel.is_cancelled() {
-            Err(Halt::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Sleeps, unless cancelled first.
-    pub async fn pause(&self, d: Duration) -> Result<(), Halt> {
-        self.check()?;
-        tokio::select! {
-            _ = self.cancel.cancelled() => Err(Halt::Cancelled),
-            _ = self.sleeper.sleep(d) => Ok(()),
-        }
-    }
-
-    /// Sends a `Waiting` event.
-    pub fn waiting(&self, what: &str) {
-        (self.events)(CleanupEvent::Waiting { resource: self.resource.clone(), what: what.into() });
-    }
-
-    /// Runs one AWS call, retrying throttling and transient failures with back-off, and the
-    /// codes of `busy` for as long as its budget allows.
-    pub async fn call<T, F, Fut>(&self, busy: &Patience, mut f: F) -> Result<T, Halt>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, CleanupError>>,
-    {
-        let mut attempt = 0u32;
-        let mut transient = 0u32;
-        let mut busy_spent = Duration::ZERO;
-        let mut busy_next = busy.first;
-        loop {
-            self.check()?;
-            let err = match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            let delay = if err.class.is_retryable() && transient < TRANSIENT_RETRIES {
-                transient += 1;
-                backoff(transient)
-            } else if err.has_code(busy.codes) && busy_spent + busy_next <= busy.budget {
-                let d = busy_next;
-                busy_spent += d;
-                busy_next = (busy_next * 2).min(busy.max);
-                d
-            } else {
-                return Err(Halt::Failed(err));
-            };
-            attempt += 1;
-            (self.events)(CleanupEvent::Retrying {
-                resource: self.resource.clone(),
-                attempt,
-                error: err.message.clone(),
-            });
-            self.pause(delay).await?;
-        }
-    }
-
-    /// Polls `done` until it says yes, pausing `wait.every` between polls; fails with
-    /// "still <what> after <budget>" when the budget runs out.
-    pub async fn wait_until<F, Fut>(&self, what: &str, wait: Wait, mut done: F) -> Result<(), Halt>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<bool, CleanupError>>,
-    {
-        let mut spent = Duration::ZERO;
-        loop {
-            if self.call(&Patience::NONE, &mut done).await? {
-                return Ok(());
-            }
-            if spent >= wait.budget {
-                return Err(Halt::Failed(CleanupError::other(format!(
-                    "gave up waiting for {what} after {}",
-                    humantime::format_duration(wait.budget)
-                ))));
-            }
-            self.waiting(what);
-            self.pause(wait.every).await?;
-            spent += wait.every;
-        }
-    }
-
-    /// The live resource the recorded ids identify, with retries.
-    pub async fn find(&self, spec: &ResourceSpec, recorded: &Ids) -> Result<Option<Ids>, Halt> {
-        self.call(&Patience::NONE, || find::find(self.clients, spec, recorded)).await
-    }
-}
-
-/// 1 s, 2 s, 4 s ... capped at 30 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
-}
 
 /// How one resource ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +63,7 @@ async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry, known: &BTreeSet<String>
             Err(halt) => return Outcome::Failed(halt),
         }
     };
-    (ctx.events)(CleanupEvent::Deleting { resource: ctx.resource.clone() });
+    ctx.event(CleanupEvent::Deleting { resource: ctx.resource.clone() });
     let note = match delete::delete(ctx, spec, &live).await {
         Ok(note) => note,
         Err(Halt::Cancelled) => return Outcome::Failed(Halt::Cancelled),
@@ -296,7 +140,7 @@ pub async fn execute(
     sleeper: &dyn Sleeper,
     cancel: &CancellationToken,
 ) -> Report {
-    let ctx_for = |entry: &LedgerEntry| Ctx { clients, sleeper, cancel, events, resource: entry.describe() };
+    let ctx_for = |entry: &LedgerEntry| Ctx::new(clients, sleeper, cancel, events, entry.describe());
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.items.len()];
     let mut save_error: Option<String> = None;
     let mut known = ledger.identities();
@@ -488,12 +332,6 @@ pub async fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let got: Vec<u64> = (1..=8).map(|a| backoff(a).as_secs()).collect();
-        assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
-    }
 
     #[tokio::test]
     async fn bounded_runs_at_most_limit_and_returns_everything() {

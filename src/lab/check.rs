@@ -55,6 +55,17 @@ impl Check {
         }
     }
 
+    /// One line for a step's list of checks: what, which kind, how long it may take
+    /// ("service invsys-service is stable (`service_stable`, up to 10m)").
+    pub fn summary(&self) -> String {
+        format!(
+            "{} (`{}`, up to {})",
+            self.describe(),
+            self.kind(),
+            humantime::format_duration(self.deadline())
+        )
+    }
+
     /// The same check with every `${VAR}` replaced through `lookup`.
     ///
     /// Fails with the name of the first variable `lookup` does not know.

@@ -27,7 +27,6 @@ use crate::lab::{vars, Lab, ResourceSpec, Step, StepMode, VariableSource};
 use crate::state::ledger::{Ledger, LedgerEntry};
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
-use crate::ui::page::check_line;
 use crate::verify::{matching_hints, Outcome, Status, Verifier, VerifySettings};
 
 /// How the run behaves.
@@ -416,7 +415,7 @@ impl<'a> Session<'a> {
         let checks = step
             .checks
             .iter()
-            .map(|c| self.values.mask(&check_line(&c.resolve(&known).unwrap_or_else(|_| c.clone()))))
+            .map(|c| self.values.mask(&c.resolve(&known).unwrap_or_else(|_| c.clone()).summary()))
             .collect();
         let creates = step
             .creates

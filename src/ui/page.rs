@@ -92,7 +92,7 @@ fn lab_header(lab: &Lab, options: RenderOptions) -> String {
 
 /// One step: a header line, its instructions, then its checks, resources and hints.
 pub fn step_page(step: &Step, number: usize, total: usize, options: RenderOptions) -> String {
-    let checks: Vec<String> = step.checks.iter().map(check_line).collect();
+    let checks: Vec<String> = step.checks.iter().map(Check::summary).collect();
     let creates: Vec<String> = step.creates.iter().map(|r| r.describe()).collect();
     step_page_with(step, number, total, options, &checks, &creates)
 }
@@ -154,16 +154,6 @@ pub fn step_page_with(
         out.push_str(&render(&md, options));
     }
     out
-}
-
-/// "service invsys-service is stable (`service_stable`, up to 10m)".
-pub fn check_line(check: &Check) -> String {
-    format!(
-        "{} (`{}`, up to {})",
-        check.describe(),
-        check.kind(),
-        humantime::format_duration(check.deadline())
-    )
 }
 
 /// "1 step", "3 steps".
