@@ -41,18 +41,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
     };
     let mut ui = Ui::from_process(cli.global.color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            ui.report_error(&error::Error::Io {
-                action: "start",
-                path: "the async runtime".into(),
-                detail: e.to_string(),
-            });
-            return error::EXIT_INPUT;
-        }
-    };
-    let result = runtime.block_on(commands::dispatch(&cli, &mut ui));
+    let result = commands::dispatch(&cli, &mut ui);
     match result {
         Ok(code) => code,
         Err(e) => {

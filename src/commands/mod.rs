@@ -63,20 +63,29 @@ impl Context {
     }
 }
 
-/// Runs the command `cli` names.
-pub async fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
+/// Runs the command `cli` names. Commands that only read local files run without an async
+/// runtime (no threads to start for `list`); those that talk to AWS get one.
+pub fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
     let ctx = Context::new(&cli.global);
     match &cli.command {
         Command::List => list::cmd_list(ui, &ctx),
         Command::Show(args) => show::cmd_show(ui, &ctx, args),
         Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
-        Command::Validate(args) => validate::cmd_validate(ui, &ctx, args).await,
-        Command::Preflight(args) => preflight::cmd_preflight(ui, &ctx, args).await,
-        Command::Start(args) => start::cmd_start(ui, &ctx, args, false).await,
-        Command::Resume(args) => start::cmd_start(ui, &ctx, args, true).await,
         Command::Status(args) => status::cmd_status(ui, &ctx, args),
         Command::Reset(args) => reset::cmd_reset(ui, &ctx, args),
-        Command::Cleanup(args) => cleanup::cmd_cleanup(ui, &ctx, args).await,
-        Command::Verify(args) => verify::cmd_verify(ui, &ctx, args).await,
+        Command::Validate(args) => block_on(validate::cmd_validate(ui, &ctx, args)),
+        Command::Preflight(args) => block_on(preflight::cmd_preflight(ui, &ctx, args)),
+        Command::Start(args) => block_on(start::cmd_start(ui, &ctx, args, false)),
+        Command::Resume(args) => block_on(start::cmd_start(ui, &ctx, args, true)),
+        Command::Cleanup(args) => block_on(cleanup::cmd_cleanup(ui, &ctx, args)),
+        Command::Verify(args) => block_on(verify::cmd_verify(ui, &ctx, args)),
     }
+}
+
+/// Runs an AWS command on a multi-threaded runtime.
+fn block_on(command: impl std::future::Future<Output = Result<u8, Error>>) -> Result<u8, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        Error::Io { action: "start", path: "the async runtime".into(), detail: e.to_string() }
+    })?;
+    runtime.block_on(command)
 }
