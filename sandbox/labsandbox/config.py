@@ -39,6 +39,9 @@ class Config:
     inactive_retention: float = 600.0
     # Maximum number of service events kept (newest first).
     max_events: int = 100
+    # An EC2 instance whose user data names a cluster (ECS_CLUSTER=...)
+    # registers as a container instance this long after it starts running.
+    instance_boot: float = 3.0
     # Pause the simulator (state stays as it is).
     paused: bool = False
 

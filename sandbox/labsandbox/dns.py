@@ -2,7 +2,7 @@
 
 Answers A queries for every ELBv2 load balancer's DNS name (-> 127.0.0.1, where
 the sandbox's HTTP proxy stands in for the load balancers), for A records in
-Route 53 hosted zones, and for Cloud Map services (``<service>.<namespace>``,
+Route 53 hosted zones (alias records to load balancers and CNAMEs followed), and for Cloud Map services (``<service>.<namespace>``,
 including Service Connect client aliases) with the registered instance IPs.
 Known names queried for other types get an empty NOERROR answer; unknown
 names get NXDOMAIN.  Case-insensitive.  Hand-written with ``struct``.
@@ -31,9 +31,17 @@ def _items(backend_dict):
             yield acct, region, backend
 
 
-def lookup(name: str) -> list[str] | None:
-    """IPv4 addresses for ``name``; [] if known without A data; None if unknown."""
+def lookup(name: str, depth: int = 0) -> list[str] | None:
+    """IPv4 addresses for ``name``; [] if known without A data; None if unknown.
+
+    Route 53 alias records (an A record whose AliasTarget names a load balancer
+    or another record) and CNAME records are followed, a few levels deep."""
     name = name.rstrip(".").lower()
+    if name.startswith("dualstack."):
+        # Alias targets to load balancers are written as dualstack.<lb dns name>.
+        inner = lookup(name[len("dualstack.") :], depth + 1) if depth < 5 else None
+        if inner is not None:
+            return inner
     found: list[str] | None = None
     with LOCK:
         for _, _, elb in _items(elbv2_backends):
@@ -46,8 +54,13 @@ def lookup(name: str) -> list[str] | None:
                     if rr.name.rstrip(".").lower() != name:
                         continue
                     found = found if found is not None else []
-                    if rr.type == "A" and rr.records:
+                    alias = getattr(rr, "alias_target", None) or {}
+                    if rr.type == "A" and alias.get("DNSName") and depth < 5:
+                        found.extend(v for v in lookup(alias["DNSName"], depth + 1) or [] if v not in found)
+                    elif rr.type == "A" and rr.records:
                         found.extend(v for v in rr.records if v not in found)
+                    elif rr.type == "CNAME" and rr.records and depth < 5:
+                        found.extend(v for v in lookup(rr.records[0], depth + 1) or [] if v not in found)
         for acct, region, sd in _items(servicediscovery_backends):
             for svc in sd.services.values():
                 ns = sd.namespaces.get(namespace_id_of(svc))

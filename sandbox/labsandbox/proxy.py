@@ -9,7 +9,11 @@ listener's rules by priority and carries out the action:
   otherwise 200 with a JSON body from a stand-in for the container, naming
   the target chosen round-robin;
 * fixed-response: the configured status, content type and body;
-* redirect: the configured 301/302 with a Location header.
+* redirect: the configured 301/302 with a Location header (``#{protocol}``
+  is the listener's protocol, so HTTP:80 -> HTTPS:443 redirects work).
+
+An absolute ``https://`` URL sent as a plain request goes to the listener on
+port 443 (HTTPS listeners included); ``CONNECT`` is refused.
 
 Unknown hosts or ports get 502.  Nothing is ever forwarded off the machine.
 """
@@ -143,7 +147,7 @@ def route(method: str, host: str, port: int, path: str, query: str, headers: Any
                 return int(cfg.get("StatusCode", 200)), [("Content-Type", cfg.get("ContentType") or "text/plain")], body
             if action.type == "redirect":
                 cfg = action.data.get("RedirectConfig", {})
-                proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", "http").lower()
+                proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", str(listener.protocol or "HTTP")).lower()
                 rport = cfg.get("Port", "#{port}").replace("#{port}", str(port))
                 rhost = cfg.get("Host", "#{host}").replace("#{host}", host)
                 rpath = cfg.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))

@@ -59,6 +59,8 @@ class SvcState:
     registered_batch: dict = field(default_factory=dict)
     deregistered_batch: dict = field(default_factory=dict)
     stopped_batch: list = field(default_factory=list)
+    # The last "unable to place a task" reason reported (EC2 capacity).
+    unplaceable: str | None = None
 
 
 @dataclass
@@ -129,6 +131,11 @@ def _patch_moto() -> None:
             value = self._get_param(param)
             if value is not None:
                 setattr(service, attr, value)
+        cluster = self.ecs_backend.clusters.get(service.cluster_name)
+        default_strategy = getattr(cluster, "default_capacity_provider_strategy", None) if cluster else None
+        if not self._get_param("launchType") and not getattr(service, "capacity_provider_strategy", None) and default_strategy:
+            # Neither given: the cluster's default capacity provider strategy applies.
+            service.capacity_provider_strategy = [dict(item) for item in default_strategy]
         if getattr(service, "capacity_provider_strategy", None) and not self._get_param("launchType"):
             # moto defaults launchType to EC2; a capacity provider strategy means none.
             service.launch_type = None
@@ -574,8 +581,23 @@ def _launch_tasks(backend: Any, service: Any, dep: dict, count: int) -> None:
     td = task_definition_for(backend, dep["taskDefinition"])
     if cluster is None or td is None:
         return
+    launch = {
+        "launchType": service.launch_type,
+        "capacityProviderStrategy": getattr(service, "capacity_provider_strategy", None),
+    }
     for _ in range(count):
-        task = ecs_tasks.make_task(backend, cluster, td, service, dep["id"])
+        try:
+            placement = ecs_tasks.place(backend, cluster, td, service, launch)
+        except ecs_tasks.Unplaceable as exc:
+            # AWS repeats this event while the task cannot be placed; the
+            # sandbox adds it when the reason changes.
+            if st.unplaceable != str(exc):
+                st.unplaceable = str(exc)
+                flush_events(service)
+                add_event(service, f"(service {service.name}) {exc}")
+            return
+        st.unplaceable = None
+        task = ecs_tasks.make_task(backend, cluster, td, service, dep["id"], placement)
         st.started_batch.append(task.id)
 
 

@@ -58,6 +58,55 @@ class TaskState:
     targets: list = field(default_factory=list)
     # (account, region, Cloud Map service id) registrations, kept by cloudmap.
     instances: list = field(default_factory=list)
+    # EC2 launch type: the container instance (ARN) and EC2 instance the task
+    # was placed on, and its host ports ({containerPort: hostPort}).
+    container_instance: str | None = None
+    instance_id: str | None = None
+    host_ports: dict = field(default_factory=dict)
+
+
+# Failures that stop a task before it ever runs (after PENDING, stopCode
+# TaskFailedToStart): an image that cannot be pulled, secrets that cannot be
+# fetched.
+START_FAILURES = ("pull", "init")
+
+
+@dataclass
+class Placement:
+    """Where a placer put a task that runs on a container instance."""
+
+    container_instance_arn: str
+    instance_id: str
+    ip: str | None  # the instance's address (bridge/host); None for awsvpc
+    az: str | None
+    host_ports: dict = field(default_factory=dict)
+    capacity_provider: str | None = None
+
+
+class Unplaceable(Exception):
+    """A placer found no container instance for a task; ``str()`` is the reason
+    as a service event words it after "(service X) "."""
+
+    def __init__(self, message: str, failures: list | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or []
+
+
+# placer(backend, cluster, task definition, service or None, launch) -> Placement,
+# None (no container instance needed: Fargate) or raises Unplaceable.  ``launch``
+# is {"launchType": ..., "capacityProviderStrategy": ...}.  Installed by the
+# capacity behaviour; without one every task runs without an instance.
+PLACER: list[Callable[..., Any]] = []
+
+# check(backend, task definition, task) -> (failure kind, detail) or None: launch
+# checks other behaviours add (secrets); the first one that fails decides.
+LAUNCH_CHECKS: list[Callable[[Any, Any, Any], tuple | None]] = []
+
+
+def place(backend: Any, cluster: Any, td: Any, service: Any | None, launch: dict) -> Placement | None:
+    for placer in PLACER:
+        return placer(backend, cluster, td, service, launch)
+    return None
 
 
 @dataclass
@@ -209,7 +258,7 @@ def request_stop(task: Any, reason: str, stop_code: str, failure: bool = False) 
     task.stopping_at = ctx.clock.wall()
     ts.stop_requested_at = ctx.clock.now()
     ts.stop_counts_as_failure = failure
-    if failure and ts.failure != "pull":
+    if failure and ts.failure not in START_FAILURES:
         _fire(HOOKS.failed, task)
     if task.last_status in ("PROVISIONING", "PENDING"):
         # Never started: nothing to drain.
@@ -229,7 +278,7 @@ def _finish_stop(task: Any) -> None:
     ts.stopped_at_mono = ctx.clock.now()
     for c in task.containers:
         c.last_status = "STOPPED"
-        if ts.failure != "pull" and getattr(c, "exit_code", None) is None:
+        if ts.failure not in START_FAILURES and getattr(c, "exit_code", None) is None:
             c.exit_code = 0 if not ts.stop_counts_as_failure else 1
             c.exitCode = c.exit_code
     _fire(HOOKS.stopped, task)
@@ -242,7 +291,7 @@ def _finish_stop(task: Any) -> None:
                 except Exception:
                     pass
         att["status"] = "DELETED"
-    if ts.failure == "pull":
+    if ts.failure in START_FAILURES:
         _fire(HOOKS.failed, task)
 
 
@@ -290,9 +339,10 @@ def _advance_task(backend: Any, task: Any, now: float) -> None:
         task.pull_started_at = ctx.clock.wall()
     elif status == "PENDING" and age >= cfg.pending:
         task.pull_stopped_at = ctx.clock.wall()
-        if ts.failure == "pull":
+        if ts.failure in START_FAILURES:
             for c in task.containers:
-                c.reason = ts.failure_detail
+                if ts.failure == "pull":
+                    c.reason = ts.failure_detail
             task.desired_status = "STOPPED"
             task.stopped_reason = ts.failure_detail
             task.stop_code = "TaskFailedToStart"
@@ -332,11 +382,16 @@ def _advance_task(backend: Any, task: Any, now: float) -> None:
 # ---------------------------------------------------------------------------
 
 
-def adopt_standalone(backend: Any, task: Any) -> None:
+def adopt_standalone(backend: Any, task: Any, placement: Placement | None = None) -> None:
     """Give a run-task/start-task task the PROVISIONING -> RUNNING lifecycle."""
     ip = _task_ip(task) or _pick_ip(backend.account_id, backend.region_name, None)
     task._sbx = TaskState(None, None, None, ip, _az_for(backend, None), ctx.clock.now())
+    td = task_definition_for(backend, task.task_definition_arn)
+    if placement is not None:
+        apply_placement(task, placement, awsvpc=td is not None and td.network_mode == "awsvpc")
     _decorate_new_task(backend, task)
+    if td is not None:
+        task._sbx.failure, task._sbx.failure_detail = _predict_failure(backend, td, task)
 
 
 def _subnets(service: Any) -> list[str]:
@@ -401,12 +456,16 @@ def task_resources(backend: Any, td: Any) -> dict:
         return {"CPU": whole(td.cpu), "MEMORY": whole(td.memory), "PORTS": [], "PORTS_UDP": []}
 
 
-def make_task(backend: Any, cluster: Any, td: Any, service: Any, deployment_id: str) -> Task:
+def make_task(backend: Any, cluster: Any, td: Any, service: Any, deployment_id: str, placement: Placement | None = None) -> Task:
     """Create a PROVISIONING task of ``service`` for one of its deployments,
-    placed in one of the service's subnets."""
+    placed in one of the service's subnets (awsvpc) and, for the EC2 launch
+    type, on the container instance ``placement`` names."""
     subnets = _subnets(service)
     subnet = _rng.choice(subnets) if subnets else None
-    ip = _pick_ip(backend.account_id, backend.region_name, subnet)
+    if placement is not None and placement.ip and td.network_mode != "awsvpc":
+        ip = placement.ip
+    else:
+        ip = _pick_ip(backend.account_id, backend.region_name, subnet)
     net_conf = None
     if td.network_mode == "awsvpc":
         awsvpc = dict((service.network_configuration or {}).get("awsvpcConfiguration") or {})
@@ -422,7 +481,7 @@ def make_task(backend: Any, cluster: Any, td: Any, service: Any, deployment_id: 
         task = Task(
             cluster,
             td,
-            None,
+            placement.container_instance_arn if placement else None,
             task_resources(backend, td),
             backend=backend,
             group=f"service:{service.name}",
@@ -430,6 +489,7 @@ def make_task(backend: Any, cluster: Any, td: Any, service: Any, deployment_id: 
             started_by=deployment_id,
             networking_configuration=net_conf,
             platform_version=service.platform_version,
+            capacity_provider_name=placement.capacity_provider if placement else None,
         )
     finally:
         ecs_models.random_private_ip = original
@@ -446,9 +506,25 @@ def make_task(backend: Any, cluster: Any, td: Any, service: Any, deployment_id: 
         az=_az_for(backend, subnet),
         phase_since=ctx.clock.now(),
     )
+    if placement is not None:
+        apply_placement(task, placement, awsvpc=td.network_mode == "awsvpc")
     _decorate_new_task(backend, task)
     task._sbx.failure, task._sbx.failure_detail = _predict_failure(backend, td, task)
     return task
+
+
+def apply_placement(task: Any, placement: Placement, awsvpc: bool) -> None:
+    """Record the container instance a task runs on (before decoration)."""
+    ts: TaskState = task._sbx
+    task.container_instance_arn = placement.container_instance_arn
+    task.launch_type = task.launch_type or ("" if placement.capacity_provider else "EC2")
+    ts.container_instance = placement.container_instance_arn
+    ts.instance_id = placement.instance_id
+    ts.host_ports = dict(placement.host_ports)
+    if placement.az:
+        ts.az = placement.az
+    if not awsvpc and placement.ip:
+        ts.ip = placement.ip
 
 
 class SimContainer:
@@ -467,7 +543,12 @@ class SimContainer:
         self.cpu = str(cdef.get("cpu", 0))
         self.memory = str(cdef["memory"]) if cdef.get("memory") else None
         self.memory_reservation = str(cdef["memoryReservation"]) if cdef.get("memoryReservation") else None
-        self.network_bindings = []
+        ports = getattr(task, "_sbx", None).host_ports if getattr(task, "_sbx", None) else {}
+        self.network_bindings = [
+            {"bindIP": "0.0.0.0", "containerPort": int(pm["containerPort"]), "hostPort": int(ports[int(pm["containerPort"])]), "protocol": pm.get("protocol", "tcp")}
+            for pm in cdef.get("portMappings") or []
+            if pm.get("containerPort") is not None and int(pm["containerPort"]) in ports
+        ]
         self.network_interfaces = [{"attachmentId": attachment_id, "privateIpv4Address": ip}] if attachment_id else []
 
 
@@ -490,6 +571,10 @@ def _decorate_new_task(backend: Any, task: Any) -> None:
 
 def _predict_failure(backend: Any, td: Any, task: Any) -> tuple[str | None, str]:
     """Decide at launch whether (and how) this task will fail."""
+    for check in LAUNCH_CHECKS:
+        verdict = check(backend, td, task)
+        if verdict:
+            return verdict
     for c in td.container_definitions:
         image = c.get("image") or ""
         if "does-not-exist" in image:

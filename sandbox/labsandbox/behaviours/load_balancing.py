@@ -114,6 +114,11 @@ def _register_targets(backend: Any, task: Any) -> None:
             continue
         port = int(lb.get("containerPort") or tg.port or 80)
         target_id = ts.ip
+        if tg.target_type == "instance" and ts.instance_id:
+            # EC2 launch type behind an instance target group: the instance
+            # and the task's host port (bridge/host network modes).
+            target_id = ts.instance_id
+            port = int(ts.host_ports.get(port, port))
         tg.targets[target_id] = {"Id": target_id, "Port": port}
         tg.deregistered_targets.pop(target_id, None)
         _health_of(tg)[target_id] = TargetHealth(
