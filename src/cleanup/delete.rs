@@ -34,6 +34,13 @@ const NETWORK_IN_USE: &Patience = &Patience {
     first: secs(10),
     max: secs(60),
 };
+/// An Elastic IP a NAT gateway held until a moment ago.
+const ADDRESS_IN_USE: &Patience = &Patience {
+    codes: &["InvalidIPAddress.InUse", "AuthFailure"],
+    budget: secs(5 * 60),
+    first: secs(10),
+    max: secs(30),
+};
 /// A target group or Cloud Map resource freed by the previous wave a moment ago.
 const STILL_IN_USE: &Patience = &Patience {
     codes: &["ResourceInUse", "ResourceInUseException", "DeleteConflict"],
@@ -71,6 +78,15 @@ pub(crate) fn confirm_wait(spec: &ResourceSpec) -> (Wait, &'static str) {
         }
         ResourceSpec::CloudmapNamespace { .. } => {
             (Wait { every: secs(5), budget: secs(5 * 60) }, "the namespace to be deleted")
+        }
+        ResourceSpec::NatGateway { .. } => {
+            (Wait { every: secs(10), budget: secs(10 * 60) }, "the NAT gateway to be deleted")
+        }
+        ResourceSpec::Ec2Instance { .. } => {
+            (Wait { every: secs(10), budget: secs(10 * 60) }, "the instance to terminate")
+        }
+        ResourceSpec::VpcEndpoint { .. } => {
+            (Wait { every: secs(5), budget: secs(5 * 60) }, "the endpoint to be deleted")
         }
         _ => (Wait { every: secs(5), budget: secs(60) }, "the deletion to show"),
     }
@@ -271,6 +287,27 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, spec: &ResourceSpec, live: &Ids) -> Re
         ResourceSpec::Vpc { .. } => {
             let vpc = id(live, "id")?;
             unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_vpc().vpc_id(vpc)).await)?;
+        }
+        ResourceSpec::NatGateway { .. } => {
+            let gateway = id(live, "id")?;
+            unless_gone(aws!(ctx, NONE, c.ec2.delete_nat_gateway().nat_gateway_id(gateway)).await)?;
+        }
+        ResourceSpec::ElasticIp { .. } => {
+            // Released only once nothing holds it (a NAT gateway deleted a moment ago).
+            let allocation = id(live, "id")?;
+            unless_gone(aws!(ctx, ADDRESS_IN_USE, c.ec2.release_address().allocation_id(allocation)).await)?;
+        }
+        ResourceSpec::VpcEndpoint { .. } => {
+            let endpoint = id(live, "id")?;
+            unless_gone(aws!(ctx, NONE, c.ec2.delete_vpc_endpoints().vpc_endpoint_ids(endpoint)).await)?;
+        }
+        ResourceSpec::Ec2Instance { .. } => {
+            let instance = id(live, "id")?;
+            unless_gone(aws!(ctx, NONE, c.ec2.terminate_instances().instance_ids(instance)).await)?;
+        }
+        ResourceSpec::LaunchTemplate { .. } => {
+            let template = id(live, "id")?;
+            unless_gone(aws!(ctx, NONE, c.ec2.delete_launch_template().launch_template_id(template)).await)?;
         }
         ResourceSpec::EcsCluster { cluster } => {
             unless_gone(aws!(ctx, CLUSTER_BUSY, c.ecs.delete_cluster().cluster(cluster)).await)?;

@@ -71,7 +71,13 @@ pub(crate) async fn find_all(clients: &Clients, spec: &ResourceSpec) -> Result<V
 fn name_is_unique(spec: &ResourceSpec) -> bool {
     !matches!(
         spec,
-        ResourceSpec::Vpc { .. } | ResourceSpec::RouteTable { .. } | ResourceSpec::CloudmapNamespace { .. }
+        ResourceSpec::Vpc { .. }
+            | ResourceSpec::RouteTable { .. }
+            | ResourceSpec::CloudmapNamespace { .. }
+            | ResourceSpec::NatGateway { .. }
+            | ResourceSpec::ElasticIp { .. }
+            | ResourceSpec::VpcEndpoint { .. }
+            | ResourceSpec::Ec2Instance { .. }
     )
 }
 
@@ -91,7 +97,27 @@ fn has_id_lookup(spec: &ResourceSpec) -> bool {
             | ResourceSpec::RouteTable { .. }
             | ResourceSpec::InternetGateway { .. }
             | ResourceSpec::Vpc { .. }
+            | ResourceSpec::NatGateway { .. }
+            | ResourceSpec::ElasticIp { .. }
+            | ResourceSpec::VpcEndpoint { .. }
+            | ResourceSpec::Ec2Instance { .. }
+            | ResourceSpec::LaunchTemplate { .. }
     )
+}
+
+/// NAT gateway states that still hold the gateway (and its address and subnet).
+fn nat_alive(state: Option<&aws_sdk_ec2::types::NatGatewayState>) -> bool {
+    !matches!(state.map(|s| s.as_str()), Some("deleted" | "failed"))
+}
+
+/// Instance states that still exist for cleanup's purposes (terminated ones linger in listings).
+fn instance_alive(state: Option<&aws_sdk_ec2::types::InstanceState>) -> bool {
+    !matches!(state.and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated"))
+}
+
+/// VPC endpoint states that still hold the endpoint.
+fn endpoint_alive(state: Option<&aws_sdk_ec2::types::State>) -> bool {
+    !matches!(state.map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "failed"))
 }
 
 /// Turns "not found" into `None`.
@@ -161,6 +187,58 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<Ids>, Cle
                 .await;
             Ok(all(absent(out)?.map(|o| {
                 o.internet_gateways().iter().map(|g| ids([("id", g.internet_gateway_id())])).collect()
+            })))
+        }
+        ResourceSpec::NatGateway { vpc, name } => {
+            let out = clients
+                .ec2
+                .describe_nat_gateways()
+                .filter(ec2_filter("vpc-id", vpc))
+                .filter(ec2_filter("tag:Name", name))
+                .send()
+                .await;
+            Ok(all(absent(out)?.map(|o| {
+                o.nat_gateways()
+                    .iter()
+                    .filter(|g| nat_alive(g.state()))
+                    .map(|g| ids([("id", g.nat_gateway_id())]))
+                    .collect()
+            })))
+        }
+        ResourceSpec::ElasticIp { name } => {
+            let out = clients.ec2.describe_addresses().filters(ec2_filter("tag:Name", name)).send().await;
+            Ok(all(absent(out)?.map(|o| {
+                o.addresses()
+                    .iter()
+                    .map(|a| ids([("id", a.allocation_id()), ("public_ip", a.public_ip())]))
+                    .collect()
+            })))
+        }
+        ResourceSpec::VpcEndpoint { vpc, service } => {
+            let out = clients
+                .ec2
+                .describe_vpc_endpoints()
+                .filters(ec2_filter("vpc-id", vpc))
+                .filters(ec2_filter("service-name", service))
+                .send()
+                .await;
+            Ok(all(absent(out)?.map(|o| {
+                o.vpc_endpoints()
+                    .iter()
+                    .filter(|e| endpoint_alive(e.state()))
+                    .map(|e| ids([("id", e.vpc_endpoint_id())]))
+                    .collect()
+            })))
+        }
+        ResourceSpec::Ec2Instance { name } => {
+            let out = clients.ec2.describe_instances().filters(ec2_filter("tag:Name", name)).send().await;
+            Ok(all(absent(out)?.map(|o| {
+                o.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .filter(|i| instance_alive(i.state()))
+                    .map(|i| ids([("id", i.instance_id())]))
+                    .collect()
             })))
         }
         ResourceSpec::Vpc { name } => {
@@ -369,8 +447,17 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
                 }
             }
         }
+        ResourceSpec::LaunchTemplate { name } => {
+            let out =
+                absent(clients.ec2.describe_launch_templates().launch_template_names(name).send().await)?;
+            Ok(out.and_then(|o| o.launch_templates().first().map(|t| ids([("id", t.launch_template_id())]))))
+        }
         // Types whose names are not unique are listed by `by_spec`.
-        ResourceSpec::SecurityGroup { .. }
+        ResourceSpec::NatGateway { .. }
+        | ResourceSpec::ElasticIp { .. }
+        | ResourceSpec::VpcEndpoint { .. }
+        | ResourceSpec::Ec2Instance { .. }
+        | ResourceSpec::SecurityGroup { .. }
         | ResourceSpec::Subnet { .. }
         | ResourceSpec::RouteTable { .. }
         | ResourceSpec::InternetGateway { .. }
@@ -450,6 +537,34 @@ async fn by_recorded_ids(
             let Some(id) = id else { return Ok(None) };
             let out = absent(clients.ec2.describe_internet_gateways().internet_gateway_ids(id).send().await)?;
             Ok(keep(out.is_some_and(|o| !o.internet_gateways().is_empty())))
+        }
+        ResourceSpec::NatGateway { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.nat_gateways().iter().any(|g| nat_alive(g.state())))))
+        }
+        ResourceSpec::ElasticIp { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_addresses().allocation_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.addresses().is_empty())))
+        }
+        ResourceSpec::VpcEndpoint { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.vpc_endpoints().iter().any(|e| endpoint_alive(e.state())))))
+        }
+        ResourceSpec::Ec2Instance { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_instances().instance_ids(id).send().await)?;
+            let alive = out.is_some_and(|o| {
+                o.reservations().iter().flat_map(|r| r.instances()).any(|i| instance_alive(i.state()))
+            });
+            Ok(keep(alive))
+        }
+        ResourceSpec::LaunchTemplate { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.ec2.describe_launch_templates().launch_template_ids(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| !o.launch_templates().is_empty())))
         }
         ResourceSpec::Vpc { .. } => {
             let Some(id) = id else { return Ok(None) };

@@ -81,7 +81,12 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
         | ResourceSpec::Subnet { .. }
         | ResourceSpec::RouteTable { .. }
         | ResourceSpec::InternetGateway { .. }
-        | ResourceSpec::Vpc { .. } => {
+        | ResourceSpec::Vpc { .. }
+        | ResourceSpec::NatGateway { .. }
+        | ResourceSpec::ElasticIp { .. }
+        | ResourceSpec::VpcEndpoint { .. }
+        | ResourceSpec::Ec2Instance { .. }
+        | ResourceSpec::LaunchTemplate { .. } => {
             let Some(id) = id else { return Ok(()) };
             let tag = aws_sdk_ec2::types::Tag::builder().key(LAB_TAG).value(lab).build();
             clients.ec2.create_tags().resources(id).tags(tag).send().await?;

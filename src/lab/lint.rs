@@ -275,6 +275,11 @@ const CREATING_COMMANDS: &[(&str, &str, &str)] = &[
     ("ec2", "create-route-table", "route_table"),
     ("ec2", "create-internet-gateway", "internet_gateway"),
     ("ec2", "create-vpc", "vpc"),
+    ("ec2", "create-nat-gateway", "nat_gateway"),
+    ("ec2", "allocate-address", "elastic_ip"),
+    ("ec2", "create-vpc-endpoint", "vpc_endpoint"),
+    ("ec2", "run-instances", "ec2_instance"),
+    ("ec2", "create-launch-template", "launch_template"),
 ];
 
 static AWS_COMMAND: LazyLock<Regex> =

@@ -154,6 +154,35 @@ pub enum ResourceSpec {
         /// The `Name` tag.
         name: String,
     },
+    /// A NAT gateway, identified by its VPC and `Name` tag.
+    NatGateway {
+        /// VPC id.
+        vpc: String,
+        /// The `Name` tag.
+        name: String,
+    },
+    /// An Elastic IP address, identified by its `Name` tag.
+    ElasticIp {
+        /// The `Name` tag.
+        name: String,
+    },
+    /// A VPC endpoint, identified by its VPC and service name.
+    VpcEndpoint {
+        /// VPC id.
+        vpc: String,
+        /// Service name: `com.amazonaws.<region>.secretsmanager`.
+        service: String,
+    },
+    /// An EC2 instance, identified by its `Name` tag.
+    Ec2Instance {
+        /// The `Name` tag.
+        name: String,
+    },
+    /// An EC2 launch template.
+    LaunchTemplate {
+        /// Launch template name.
+        name: String,
+    },
 }
 
 impl ResourceSpec {
@@ -182,6 +211,11 @@ impl ResourceSpec {
             ResourceSpec::RouteTable { .. } => "route_table",
             ResourceSpec::InternetGateway { .. } => "internet_gateway",
             ResourceSpec::Vpc { .. } => "vpc",
+            ResourceSpec::NatGateway { .. } => "nat_gateway",
+            ResourceSpec::ElasticIp { .. } => "elastic_ip",
+            ResourceSpec::VpcEndpoint { .. } => "vpc_endpoint",
+            ResourceSpec::Ec2Instance { .. } => "ec2_instance",
+            ResourceSpec::LaunchTemplate { .. } => "launch_template",
         }
     }
 
@@ -199,7 +233,12 @@ impl ResourceSpec {
             | ResourceSpec::LogGroup { name }
             | ResourceSpec::IamRole { name }
             | ResourceSpec::IamPolicy { name }
-            | ResourceSpec::Vpc { name } => name.clone(),
+            | ResourceSpec::Vpc { name }
+            | ResourceSpec::ElasticIp { name }
+            | ResourceSpec::Ec2Instance { name }
+            | ResourceSpec::LaunchTemplate { name } => name.clone(),
+            ResourceSpec::NatGateway { vpc, name } => format!("{name} in {vpc}"),
+            ResourceSpec::VpcEndpoint { vpc, service } => format!("{service} in {vpc}"),
             ResourceSpec::Listener { load_balancer, port } => format!("{load_balancer}:{port}"),
             ResourceSpec::ListenerRule { load_balancer, port, priority } => {
                 format!("{load_balancer}:{port} priority {priority}")
@@ -227,22 +266,30 @@ impl ResourceSpec {
             ResourceSpec::ScalableTarget { .. } => 1,
             ResourceSpec::Alarm { .. } | ResourceSpec::Dashboard { .. } => 2,
             ResourceSpec::EcsService { .. } => 3,
-            ResourceSpec::ListenerRule { .. } => 4,
-            ResourceSpec::Listener { .. } => 5,
-            ResourceSpec::TargetGroup { .. } => 6,
-            ResourceSpec::LoadBalancer { .. } => 7,
-            ResourceSpec::CloudmapService { .. } => 8,
-            ResourceSpec::CloudmapNamespace { .. } => 9,
-            ResourceSpec::TaskDefinition { .. } => 10,
-            ResourceSpec::LogGroup { .. } => 11,
-            ResourceSpec::DynamodbTable { .. } => 12,
-            ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 13,
-            ResourceSpec::SecurityGroup { .. } => 14,
-            ResourceSpec::Subnet { .. } => 15,
-            ResourceSpec::RouteTable { .. } => 16,
-            ResourceSpec::InternetGateway { .. } => 17,
-            ResourceSpec::Vpc { .. } => 18,
-            ResourceSpec::EcsCluster { .. } => 19,
+            // Instances run the EC2 tasks; their template goes once they are gone.
+            ResourceSpec::Ec2Instance { .. } => 4,
+            ResourceSpec::LaunchTemplate { .. } => 5,
+            ResourceSpec::ListenerRule { .. } => 6,
+            ResourceSpec::Listener { .. } => 7,
+            ResourceSpec::TargetGroup { .. } => 8,
+            ResourceSpec::LoadBalancer { .. } => 9,
+            ResourceSpec::CloudmapService { .. } => 10,
+            ResourceSpec::CloudmapNamespace { .. } => 11,
+            ResourceSpec::TaskDefinition { .. } => 12,
+            ResourceSpec::LogGroup { .. } => 13,
+            ResourceSpec::DynamodbTable { .. } => 14,
+            ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 15,
+            // Endpoints hold network interfaces in subnets and security groups.
+            ResourceSpec::VpcEndpoint { .. } => 16,
+            ResourceSpec::SecurityGroup { .. } => 17,
+            // A NAT gateway holds its Elastic IP and its subnet until it is deleted.
+            ResourceSpec::NatGateway { .. } => 18,
+            ResourceSpec::ElasticIp { .. } => 19,
+            ResourceSpec::Subnet { .. } => 20,
+            ResourceSpec::RouteTable { .. } => 21,
+            ResourceSpec::InternetGateway { .. } => 22,
+            ResourceSpec::Vpc { .. } => 23,
+            ResourceSpec::EcsCluster { .. } => 24,
         }
     }
 

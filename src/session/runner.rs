@@ -579,7 +579,14 @@ impl<'a> Session<'a> {
                     self.tag_recorded(step, &resource).await;
                 }
                 Ok(Resolution::Absent) => {
+                    let resource = self.with_values(&intent).resource;
                     self.ledger.remove(&intent);
+                    // Nothing matches its fields, but the block may have exported the id of
+                    // what it made before it was killed (a gateway created, never attached).
+                    if let Some(ids) = self.exported_identity(&resource, &intent.preexisting).await {
+                        self.ledger.record(resource.clone(), ids, &step.id);
+                        self.tag_recorded(step, &resource).await;
+                    }
                     self.ledger.save(&self.run)?;
                 }
                 Ok(Resolution::Ambiguous(ids)) => {
@@ -1012,6 +1019,15 @@ impl<'a> Session<'a> {
                 e.intent && e.step == step.id && (e.resource == resolved || &e.resource == resource)
             };
             self.ledger.entries.retain(|e| !ours(e));
+            let mut found = found;
+            if found.is_empty() {
+                // The commands exported the id of what they made, but it does not match the
+                // declared fields (yet): an internet gateway created, then never attached.
+                let before = existed.cloned().unwrap_or_default();
+                if let Some(ids) = self.exported_identity(&resolved, &before).await {
+                    found.push(ids);
+                }
+            }
             if found.is_empty() {
                 let recorded_before = self.ledger.recorded(&resolved).any(|e| e.step == step.id);
                 if recorded_before {
@@ -1032,7 +1048,6 @@ impl<'a> Session<'a> {
                 self.ledger.save(&self.run)?;
                 continue;
             }
-            let mut found = found;
             if found.len() > 1 {
                 // Several appeared while the step ran. The one whose id the commands exported
                 // is the lab's; without that, none is recorded (someone else may have made the
@@ -1082,6 +1097,46 @@ impl<'a> Session<'a> {
             }
         }
         Ok(missing)
+    }
+
+    /// The ids of `resource` as a step variable holds them: a variable whose `lookup` names this
+    /// resource and has a value that identifies a live resource, not one of `before` and not
+    /// recorded already. What the commands exported is what they made.
+    async fn exported_identity(
+        &self,
+        resource: &ResourceSpec,
+        before: &[String],
+    ) -> Option<BTreeMap<String, String>> {
+        let known = self.ledger.identities();
+        for var in &self.lab.manifest.variables {
+            let Some(lookup) = &var.lookup else { continue };
+            if !matches!(lookup.field.as_str(), "id" | "arn") {
+                continue;
+            }
+            if self.values.resolve_resource(&lookup.resource).ok().as_ref() != Some(resource) {
+                continue;
+            }
+            let Some(value) = self.values.get(&var.name).filter(|v| !v.is_empty() && *v != "None") else {
+                continue;
+            };
+            if before.iter().any(|b| b == value) || known.contains(value) {
+                continue;
+            }
+            let key = if value.starts_with("arn:") { "arn" } else { "id" };
+            let ids = BTreeMap::from([(key.to_string(), value.to_string())]);
+            let entry = LedgerEntry {
+                resource: resource.clone(),
+                ids: ids.clone(),
+                step: String::new(),
+                recorded_at: String::new(),
+                intent: false,
+                preexisting: Vec::new(),
+            };
+            if matches!(cleanup::exists(&self.clients, &entry).await, Ok(true)) {
+                return Some(ids);
+            }
+        }
+        None
     }
 
     /// Tags what the ledger records for `resource` in this step (after an intent resolved).
@@ -1228,7 +1283,13 @@ impl<'a> Session<'a> {
             return StepResult::Done;
         }
         if self.prompter.is_none() || self.options.auto {
-            return self.verify_step(step).await;
+            // Unattended, someone else does the step (a console step, a script): what it
+            // creates is recorded all the same, or cleanup would never know of it.
+            let result = self.verify_step(step).await;
+            if let Err(e) = self.record_resources(step, before).await {
+                self.reporter.event(&Event::Notice { text: e.to_string() });
+            }
+            return result;
         }
         if let Err(e) = self.ask_step_outputs(step) {
             self.reporter.event(&Event::Notice { text: e.to_string() });

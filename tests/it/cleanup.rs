@@ -469,3 +469,70 @@ fn the_shipped_lab_completes_and_cleans_to_zero_under_throttling_and_5xx() {
     // Independent listing: nothing of the lab's kinds is left in the account.
     assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
 }
+
+// ---------------------------------------------------------------------------------------
+// What bills by the hour in a private network: NAT gateway, Elastic IP, endpoint, instance.
+
+#[test]
+fn nat_gateway_elastic_ip_endpoint_instance_and_template_are_recorded_and_cleaned_up() {
+    let lab = Sandboxed::fixture();
+    lab.run(&["start", "rt-ec2", "--auto", "--yes"]).code(0);
+    let kinds: BTreeSet<String> =
+        lab.ledger_resources("rt-ec2").iter().map(|r| r.split(' ').next().unwrap().to_string()).collect();
+    assert_eq!(
+        kinds,
+        set([
+            "vpc",
+            "subnet",
+            "elastic_ip",
+            "nat_gateway",
+            "vpc_endpoint",
+            "launch_template",
+            "ec2_instance"
+        ]
+        .map(String::from))
+    );
+    let count = |args: &[&str]| -> usize {
+        let v = lab.acct.aws_json(args);
+        v.as_array().map_or(0, Vec::len)
+    };
+    let live = || {
+        [
+            count(&[
+                "ec2",
+                "describe-nat-gateways",
+                "--filter",
+                "Name=tag:Name,Values=rt-ec2-nat",
+                "--query",
+                "NatGateways[?State!='deleted'].NatGatewayId",
+            ]),
+            count(&[
+                "ec2",
+                "describe-addresses",
+                "--filters",
+                "Name=tag:Name,Values=rt-ec2-eip",
+                "--query",
+                "Addresses[].AllocationId",
+            ]),
+            count(&[
+                "ec2",
+                "describe-vpc-endpoints",
+                "--query",
+                "VpcEndpoints[?State!='deleted'].VpcEndpointId",
+            ]),
+            count(&[
+                "ec2",
+                "describe-instances",
+                "--filters",
+                "Name=tag:Name,Values=rt-ec2-node",
+                "Name=instance-state-name,Values=pending,running,stopping,stopped",
+                "--query",
+                "Reservations[].Instances[].InstanceId",
+            ]),
+            count(&["ec2", "describe-launch-templates", "--query", "LaunchTemplates[].LaunchTemplateId"]),
+        ]
+    };
+    assert_eq!(live(), [1, 1, 1, 1, 1]);
+    lab.run(&["cleanup", "rt-ec2", "--yes"]).code(0).stdout_contains("Everything the lab created is gone.");
+    assert_eq!(live(), [0, 0, 0, 0, 0], "an independent listing finds nothing");
+}

@@ -364,3 +364,43 @@ fn resume_and_cleanup_elsewhere_refuse_with_exit_4_and_name_the_labs_account_and
     ));
     assert_eq!(vpcs(&lab.acct, REGION, "rt-vpc").len(), 1, "nothing deleted from elsewhere");
 }
+
+/// The ids of the internet gateways tagged `rt-igw`, attached or not.
+fn gateways(acct: &TestAccount) -> Vec<String> {
+    let out = acct.aws_json([
+        "ec2",
+        "describe-internet-gateways",
+        "--filters",
+        "Name=tag:Name,Values=rt-igw",
+        "--query",
+        "InternetGateways[].InternetGatewayId",
+    ]);
+    out.as_array().expect("a list").iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_gateway_killed_before_it_was_attached_is_recorded_by_its_exported_id_and_never_made_twice() {
+    let lab = Sandboxed::fixture();
+    let args = ["start", "rt-igw", "--auto", "--yes"];
+    let mut cmd = lab.command(&args);
+    cmd.env("RT_SLOW", "1");
+    let mut live = Live::spawn(&args, cmd);
+    let pid = live.pid();
+    live.wait_until("the block's `sleep 30` after create-internet-gateway", |_| {
+        descendants(pid).iter().any(|(_, argv)| argv == &["sleep", "30"])
+    });
+    let made = gateways(&lab.acct);
+    assert_eq!(made.len(), 1);
+    live.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(live.finish().code, -9);
+
+    // The detached gateway matches no "attached to the VPC" lookup; the id the block exported
+    // (kept when labrunner died) identifies it. Running the block again would make another.
+    let run = lab.run(&["resume", "rt-igw", "--auto", "--yes"]);
+    run.code(1).stdout_contains("step `attach-gateway` is not run again unattended");
+    assert_eq!(gateways(&lab.acct), made, "no second gateway");
+    assert!(ledger_ids(&lab, "rt-igw").contains(&made[0]), "the gateway is recorded by its id");
+
+    lab.run(&["cleanup", "rt-igw", "--yes"]).code(0);
+    assert!(gateways(&lab.acct).is_empty(), "nothing leaked");
+}
