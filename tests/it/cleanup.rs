@@ -536,3 +536,34 @@ fn nat_gateway_elastic_ip_endpoint_instance_and_template_are_recorded_and_cleane
     lab.run(&["cleanup", "rt-ec2", "--yes"]).code(0).stdout_contains("Everything the lab created is gone.");
     assert_eq!(live(), [0, 0, 0, 0, 0], "an independent listing finds nothing");
 }
+
+// ---------------------------------------------------------------------------------------
+// The catalog: each shipped lab that runs unattended does so, and cleans to zero.
+
+#[test]
+fn retail_carts_lints_clean_runs_its_failure_and_fix_unattended_and_cleans_to_zero() {
+    let lab = Sandboxed::shipped();
+    lab.run(&["lint", "retail-carts"]).code(0).stdout_contains("retail-carts: clean");
+    let run = lab.run(&["start", "retail-carts", "--auto", "--yes"]);
+    run.code(0)
+        // The failure is proven by evidence, then the fix by its own checks.
+        .stdout_contains("dynamodb:Query")
+        .stdout_contains("✓ lab finished: 21 of 21 steps done, 0 skipped");
+    let recorded = lab.ledger_resources("retail-carts");
+    assert!(recorded.len() >= 10, "{recorded:?}");
+    lab.run(&["cleanup", "retail-carts", "--yes"])
+        .code(0)
+        .stdout_contains("Everything the lab created is gone.");
+    // An independent listing finds nothing of the kinds the lab creates (the policy too).
+    assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
+    let policies =
+        lab.acct.aws_json(["iam", "list-policies", "--scope", "Local", "--query", "Policies[].PolicyName"]);
+    assert_eq!(policies, serde_json::json!([]));
+}
+
+#[test]
+fn two_tier_lints_clean() {
+    // Its services are made in the console (mode: console); an unattended run would wait for a
+    // student, so the catalog test reads it only.
+    Sandboxed::shipped().run(&["lint", "two-tier"]).code(0).stdout_contains("two-tier: clean");
+}
