@@ -103,7 +103,8 @@ fn unknown_resource_type() {
          `ecs_cluster`, `ecs_service`, `task_definition`, `load_balancer`, `listener`, `listener_rule`, \
          `target_group`, `cloudmap_namespace`, `cloudmap_service`, `scalable_target`, `scaling_policy`, `alarm`, \
          `dashboard`, `log_group`, `dynamodb_table`, `iam_role`, `iam_policy`, `security_group`, `subnet`, \
-         `route_table`, `internet_gateway`, `vpc`\n",
+         `route_table`, `internet_gateway`, `vpc`, `nat_gateway`, `elastic_ip`, `vpc_endpoint`, `ec2_instance`, \
+         `launch_template`\n",
     );
 }
 
