@@ -236,7 +236,7 @@ impl Reporter for TextReporter {
             }
             Event::Drifted { step, evidence } => {
                 self.line(&format!(
-                    "{} step {step} no longer checks out; it will be done again:",
+                    "{} step {step} no longer checks out; it is looked at again before anything runs:",
                     s.warn.apply_to("!")
                 ));
                 for e in evidence {

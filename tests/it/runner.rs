@@ -596,7 +596,9 @@ fn interactive_answers_run_watch_quit_and_resume() {
     let run = live.finish();
     run.code(0)
         .stdout_contains("Continuing: 2 of 3 steps finished before.")
-        .stdout_contains("! step create-log-group no longer checks out; it will be done again:")
+        .stdout_contains(
+            "! step create-log-group no longer checks out; it is looked at again before anything runs:",
+        )
         .stdout_contains("✓ step create-log-group done")
         .stdout_contains("step three ran for rt-chosen-items")
         .stdout_contains("✓ the table is ACTIVE")
