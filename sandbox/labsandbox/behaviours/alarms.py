@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, cloudwatch_backends
 
-from .base import Context, backends, first_install, patch
+from .base import Context, backends, first_install, guarded, patch
 
 NAME = "alarms"
 ctx: Context
@@ -86,12 +86,7 @@ def tick(now: float) -> None:
         for alarm in list(cw.alarms.values()):
             if alarm.metric_data_queries or not alarm.metric_name or alarm.rule:
                 continue  # metric math and composite alarms are not evaluated
-            try:
-                evaluate(cw, alarm, epoch, acct, region)
-            except Exception:  # one odd alarm must not stop the others
-                import traceback
-
-                traceback.print_exc()
+            guarded(evaluate, cw, alarm, epoch, acct, region)
 
 
 def _naive(epoch: float) -> datetime:

@@ -22,6 +22,7 @@ plain imports (a lower layer never imports a higher one) and the hooks that
 from __future__ import annotations
 
 import functools
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -75,3 +76,12 @@ def backends(per_account: Any) -> Iterator[tuple[str, str, Any]]:
     for account_id, per_region in list(dict.items(per_account)):
         for region, backend in list(dict.items(per_region)):
             yield account_id, region, backend
+
+
+def guarded(fn: Callable[..., Any], *args: Any) -> None:
+    """Runs one unit of a tick (a backend, an instance, an alarm): an exception is printed to
+    the log and never stops the simulator or the other units."""
+    try:
+        fn(*args)
+    except Exception:
+        traceback.print_exc()

@@ -48,7 +48,7 @@ from moto.ecs.models import Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 from . import ecs_tasks
-from .base import Context, backends, first_install, patch
+from .base import Context, backends, first_install, guarded, patch
 from .ecs_tasks import Placement, Unplaceable
 
 NAME = "ec2_capacity"
@@ -248,12 +248,7 @@ def tick(now: float) -> None:
     _managed_scaling()
     for account, region, ec2 in backends(ec2_backends):
         for instance in list(ec2.all_instances()):
-            try:
-                _follow_instance(account, region, instance, now)
-            except Exception:
-                import traceback
-
-                traceback.print_exc()
+            guarded(_follow_instance, account, region, instance, now)
     for _, _, backend in backends(ecs_backends):
         for cluster_name, per_cluster in list(backend.container_instances.items()):
             for ci in list(per_cluster.values()):

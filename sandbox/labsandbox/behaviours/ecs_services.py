@@ -32,7 +32,7 @@ from moto.ecs.models import ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 from . import ecs_tasks
-from .base import Context, backends, first_install, patch
+from .base import Context, backends, first_install, guarded, patch
 from .ecs_tasks import request_stop, service_tasks, task_definition_for
 
 NAME = "ecs_services"
@@ -370,12 +370,7 @@ def _on_task_failed(task: Any) -> None:
 
 def tick(now: float) -> None:
     for _, _, backend in backends(ecs_backends):
-        try:
-            _tick_backend(backend, now)
-        except Exception:  # keep the simulator alive; surface in the log
-            import traceback
-
-            traceback.print_exc()
+        guarded(_tick_backend, backend, now)
 
 
 def _tick_backend(backend: Any, now: float) -> None:

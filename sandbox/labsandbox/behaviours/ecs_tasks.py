@@ -30,7 +30,7 @@ from moto.logs.models import logs_backends
 from moto.moto_api import state_manager
 
 from .. import iampolicy
-from .base import Context, backends, first_install, patch
+from .base import Context, backends, first_install, guarded, patch
 
 NAME = "ecs_tasks"
 ctx: Context
@@ -302,12 +302,7 @@ def _finish_stop(task: Any) -> None:
 
 def tick(now: float) -> None:
     for _, _, backend in backends(ecs_backends):
-        try:
-            _tick_backend(backend, now)
-        except Exception:  # keep the simulator alive; surface in the log
-            import traceback
-
-            traceback.print_exc()
+        guarded(_tick_backend, backend, now)
 
 
 def _tick_backend(backend: Any, now: float) -> None:
