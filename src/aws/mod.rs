@@ -80,6 +80,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// EC2 (VPC resources).
     pub ec2: aws_sdk_ec2::Client,
+    /// AWS Certificate Manager.
+    pub acm: aws_sdk_acm::Client,
 }
 
 impl Clients {
@@ -96,6 +98,7 @@ impl Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             config,
             profile: None,

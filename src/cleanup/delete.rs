@@ -309,6 +309,41 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, spec: &ResourceSpec, live: &Ids) -> Re
             let template = id(live, "id")?;
             unless_gone(aws!(ctx, NONE, c.ec2.delete_launch_template().launch_template_id(template)).await)?;
         }
+        ResourceSpec::AcmCertificate { .. } => {
+            // In use until the HTTPS listeners that serve it are deleted (an earlier wave).
+            let arn = id(live, "arn")?;
+            unless_gone(aws!(ctx, STILL_IN_USE, c.acm.delete_certificate().certificate_arn(arn)).await)?;
+        }
+        ResourceSpec::HostedZone { .. } => {
+            let zone = id(live, "id")?;
+            unless_gone(aws!(ctx, NONE, c.route53.delete_hosted_zone().id(zone)).await)?;
+        }
+        ResourceSpec::DnsRecord { name, record_type, .. } => {
+            let zone = id(live, "zone_id")?;
+            // DELETE must repeat the record set exactly as it stands.
+            let Some(record) =
+                super::find::record_set(c, zone, name, record_type).await.map_err(Halt::Failed)?
+            else {
+                return Ok(None);
+            };
+            let change = aws_sdk_route53::types::Change::builder()
+                .action(aws_sdk_route53::types::ChangeAction::Delete)
+                .resource_record_set(record)
+                .build()
+                .map_err(|e| Halt::Failed(CleanupError::other(e.to_string())))?;
+            let batch = aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(change)
+                .build()
+                .map_err(|e| Halt::Failed(CleanupError::other(e.to_string())))?;
+            unless_gone(
+                aws!(
+                    ctx,
+                    NONE,
+                    c.route53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch.clone())
+                )
+                .await,
+            )?;
+        }
         ResourceSpec::EcsCluster { cluster } => {
             unless_gone(aws!(ctx, CLUSTER_BUSY, c.ecs.delete_cluster().cluster(cluster)).await)?;
         }

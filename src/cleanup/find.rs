@@ -78,6 +78,9 @@ fn name_is_unique(spec: &ResourceSpec) -> bool {
             | ResourceSpec::ElasticIp { .. }
             | ResourceSpec::VpcEndpoint { .. }
             | ResourceSpec::Ec2Instance { .. }
+            | ResourceSpec::AcmCertificate { .. }
+            | ResourceSpec::HostedZone { .. }
+            | ResourceSpec::DnsRecord { .. }
     )
 }
 
@@ -102,7 +105,70 @@ fn has_id_lookup(spec: &ResourceSpec) -> bool {
             | ResourceSpec::VpcEndpoint { .. }
             | ResourceSpec::Ec2Instance { .. }
             | ResourceSpec::LaunchTemplate { .. }
+            | ResourceSpec::AcmCertificate { .. }
+            | ResourceSpec::HostedZone { .. }
     )
+}
+
+/// A DNS name without its trailing dot, lower-cased: Route 53 answers `Example.com.`.
+pub(crate) fn dns_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Route 53 zone ids come as `/hostedzone/Z123`; the ledger keeps `Z123`.
+pub(crate) fn zone_id(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+/// Every hosted zone named `name`: (zone id, private?).
+pub(crate) async fn hosted_zones(clients: &Clients, name: &str) -> Result<Vec<String>, CleanupError> {
+    let wanted = dns_name(name);
+    let mut found = Vec::new();
+    let mut next: Option<(String, Option<String>)> = Some((wanted.clone(), None));
+    while let Some((dns, zone)) = next.take() {
+        let out =
+            clients.route53.list_hosted_zones_by_name().dns_name(dns).set_hosted_zone_id(zone).send().await?;
+        let mut past = false;
+        for z in out.hosted_zones() {
+            if dns_name(z.name()) == wanted {
+                found.push(zone_id(z.id()).to_string());
+            } else if !found.is_empty() || dns_name(z.name()) > wanted {
+                past = true;
+            }
+        }
+        if out.is_truncated() && !past {
+            next =
+                out.next_dns_name().map(|d| (d.to_string(), out.next_hosted_zone_id().map(str::to_string)));
+        }
+    }
+    Ok(found)
+}
+
+/// The record set `name`/`record_type` of zone `zone`, if it exists.
+pub(crate) async fn record_set(
+    clients: &Clients,
+    zone: &str,
+    name: &str,
+    record_type: &str,
+) -> Result<Option<aws_sdk_route53::types::ResourceRecordSet>, CleanupError> {
+    let rr_type = aws_sdk_route53::types::RrType::from(record_type.to_ascii_uppercase().as_str());
+    let out = absent(
+        clients
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(name)
+            .start_record_type(rr_type.clone())
+            .max_items(10)
+            .send()
+            .await,
+    )?;
+    Ok(out.and_then(|o| {
+        o.resource_record_sets()
+            .iter()
+            .find(|r| dns_name(r.name()) == dns_name(name) && r.r#type() == &rr_type)
+            .cloned()
+    }))
 }
 
 /// NAT gateway states that still hold the gateway (and its address and subnet).
@@ -244,6 +310,36 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<Ids>, Cle
         ResourceSpec::Vpc { name } => {
             let out = clients.ec2.describe_vpcs().filters(ec2_filter("tag:Name", name)).send().await;
             Ok(all(absent(out)?.map(|o| o.vpcs().iter().map(|v| ids([("id", v.vpc_id())])).collect())))
+        }
+        ResourceSpec::AcmCertificate { domain } => {
+            let mut found = Vec::new();
+            let mut token = None;
+            loop {
+                let out = clients.acm.list_certificates().set_next_token(token).send().await?;
+                found.extend(
+                    out.certificate_summary_list()
+                        .iter()
+                        .filter(|c| c.domain_name().is_some_and(|d| dns_name(d) == dns_name(domain)))
+                        .map(|c| ids([("arn", c.certificate_arn())])),
+                );
+                token = out.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(found);
+                }
+            }
+        }
+        ResourceSpec::HostedZone { name } => {
+            Ok(hosted_zones(clients, name).await?.into_iter().map(|id| ids([("id", Some(&id))])).collect())
+        }
+        ResourceSpec::DnsRecord { zone, name, record_type } => {
+            let mut found = Vec::new();
+            for id in hosted_zones(clients, zone).await? {
+                if record_set(clients, &id, name, record_type).await?.is_some() {
+                    let identity = format!("{id}/{}/{}", dns_name(name), record_type.to_ascii_uppercase());
+                    found.push(ids([("id", Some(&identity)), ("zone_id", Some(&id))]));
+                }
+            }
+            Ok(found)
         }
         ResourceSpec::CloudmapNamespace { name } => Ok(namespaces(clients, name)
             .await?
@@ -453,7 +549,10 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             Ok(out.and_then(|o| o.launch_templates().first().map(|t| ids([("id", t.launch_template_id())]))))
         }
         // Types whose names are not unique are listed by `by_spec`.
-        ResourceSpec::NatGateway { .. }
+        ResourceSpec::AcmCertificate { .. }
+        | ResourceSpec::HostedZone { .. }
+        | ResourceSpec::DnsRecord { .. }
+        | ResourceSpec::NatGateway { .. }
         | ResourceSpec::ElasticIp { .. }
         | ResourceSpec::VpcEndpoint { .. }
         | ResourceSpec::Ec2Instance { .. }
@@ -570,6 +669,16 @@ async fn by_recorded_ids(
             let Some(id) = id else { return Ok(None) };
             let out = absent(clients.ec2.describe_vpcs().vpc_ids(id).send().await)?;
             Ok(keep(out.is_some_and(|o| !o.vpcs().is_empty())))
+        }
+        ResourceSpec::AcmCertificate { .. } => {
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.acm.describe_certificate().certificate_arn(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.certificate().is_some())))
+        }
+        ResourceSpec::HostedZone { .. } => {
+            let Some(id) = id else { return Ok(None) };
+            let out = absent(clients.route53.get_hosted_zone().id(id).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.hosted_zone().is_some())))
         }
         _ => Ok(None),
     }

@@ -91,7 +91,27 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
             let tag = aws_sdk_ec2::types::Tag::builder().key(LAB_TAG).value(lab).build();
             clients.ec2.create_tags().resources(id).tags(tag).send().await?;
         }
-        ResourceSpec::ScalingPolicy { .. } | ResourceSpec::Dashboard { .. } => {}
+        ResourceSpec::AcmCertificate { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag =
+                aws_sdk_acm::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients.acm.add_tags_to_certificate().certificate_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::HostedZone { .. } => {
+            let Some(id) = id else { return Ok(()) };
+            let tag = aws_sdk_route53::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients
+                .route53
+                .change_tags_for_resource()
+                .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
+                .resource_id(id)
+                .add_tags(tag)
+                .send()
+                .await?;
+        }
+        ResourceSpec::ScalingPolicy { .. }
+        | ResourceSpec::Dashboard { .. }
+        | ResourceSpec::DnsRecord { .. } => {}
     }
     Ok(())
 }

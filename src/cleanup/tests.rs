@@ -46,6 +46,8 @@ struct Mocks {
     iam: Vec<Rule>,
     dynamodb: Vec<Rule>,
     ec2: Vec<Rule>,
+    route53: Vec<Rule>,
+    acm: Vec<Rule>,
 }
 
 impl Mocks {
@@ -57,13 +59,14 @@ impl Mocks {
             sts: client!(aws_sdk_sts, Vec::<Rule>::new()),
             elbv2: client!(aws_sdk_elasticloadbalancingv2, self.elbv2),
             servicediscovery: client!(aws_sdk_servicediscovery, self.servicediscovery),
-            route53: client!(aws_sdk_route53, Vec::<Rule>::new()),
+            route53: client!(aws_sdk_route53, self.route53),
             autoscaling: client!(aws_sdk_applicationautoscaling, self.autoscaling),
             cloudwatch: client!(aws_sdk_cloudwatch, self.cloudwatch),
             logs: client!(aws_sdk_cloudwatchlogs, self.logs),
             iam: client!(aws_sdk_iam, self.iam),
             dynamodb: client!(aws_sdk_dynamodb, self.dynamodb),
             ec2: client!(aws_sdk_ec2, self.ec2),
+            acm: client!(aws_sdk_acm, self.acm),
         }
     }
 }
@@ -925,5 +928,127 @@ mod cancel {
                 ("ecs_cluster c", "not attempted: cleanup was interrupted")
             ]
         );
+    }
+}
+
+mod route53 {
+    use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
+    use aws_sdk_route53::operation::delete_hosted_zone::DeleteHostedZoneOutput;
+    use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::{
+        AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, HostedZone, ResourceRecordSet, RrType,
+    };
+    use aws_sdk_route53::Client;
+
+    use super::*;
+
+    fn zone() -> HostedZone {
+        HostedZone::builder()
+            .id("/hostedzone/Z1")
+            .name("services.example.com.")
+            .caller_reference("r")
+            .build()
+            .unwrap()
+    }
+
+    fn alias_record() -> ResourceRecordSet {
+        ResourceRecordSet::builder()
+            .name("api.services.example.com.")
+            .r#type(RrType::A)
+            .alias_target(
+                AliasTarget::builder()
+                    .hosted_zone_id("ZLB")
+                    .dns_name("lb-1.elb.amazonaws.com.")
+                    .evaluate_target_health(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn change_info() -> ChangeInfo {
+        ChangeInfo::builder()
+            .id("c1")
+            .status(ChangeStatus::Insync)
+            .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    }
+
+    /// The record goes first, deleted with its exact alias target, then its zone by id.
+    #[tokio::test]
+    async fn a_record_is_deleted_as_it_stands_then_its_zone() {
+        let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (c1, c2) = (calls.clone(), calls.clone());
+        let zone_gone = Arc::new(Mutex::new(false));
+        let (g1, g2) = (zone_gone.clone(), zone_gone.clone());
+        let record_gone = Arc::new(Mutex::new(false));
+        let (r1, r2) = (record_gone.clone(), record_gone.clone());
+        let mocks = Mocks {
+            route53: vec![
+                mock!(Client::list_hosted_zones_by_name)
+                    .then_output(|| ListHostedZonesByNameOutput::builder().hosted_zones(zone()).is_truncated(false).max_items(100).build().unwrap()),
+                mock!(Client::list_resource_record_sets).then_output(move || {
+                    let sets = if *r1.lock().unwrap() { vec![] } else { vec![alias_record()] };
+                    ListResourceRecordSetsOutput::builder()
+                        .set_resource_record_sets(Some(sets))
+                        .is_truncated(false)
+                        .max_items(10)
+                        .build()
+                        .unwrap()
+                }),
+                mock!(Client::change_resource_record_sets)
+                    .match_requests(|r| {
+                        let change = &r.change_batch().unwrap().changes()[0];
+                        r.hosted_zone_id() == Some("Z1")
+                            && change.action() == &ChangeAction::Delete
+                            && change.resource_record_set().unwrap().alias_target().is_some()
+                    })
+                    .then_output(move || {
+                        c1.lock().unwrap().push("delete record".into());
+                        *r2.lock().unwrap() = true;
+                        ChangeResourceRecordSetsOutput::builder().change_info(change_info()).build()
+                    }),
+                mock!(Client::get_hosted_zone).match_requests(|r| r.id() == Some("Z1")).then_http_response(move || {
+                    if *g1.lock().unwrap() {
+                        aws_smithy_runtime_api::http::Response::new(
+                            aws_smithy_runtime_api::http::StatusCode::try_from(404).unwrap(),
+                            aws_smithy_types::body::SdkBody::from(
+                                "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchHostedZone</Code><Message>gone</Message></Error></ErrorResponse>",
+                            ),
+                        )
+                    } else {
+                        aws_smithy_runtime_api::http::Response::new(
+                            aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                            aws_smithy_types::body::SdkBody::from(
+                                "<GetHostedZoneResponse><HostedZone><Id>/hostedzone/Z1</Id><Name>services.example.com.</Name><CallerReference>r</CallerReference></HostedZone><DelegationSet><NameServers><NameServer>ns1</NameServer></NameServers></DelegationSet></GetHostedZoneResponse>",
+                            ),
+                        )
+                    }
+                }),
+                mock!(Client::delete_hosted_zone).match_requests(|r| r.id() == Some("Z1")).then_output(move || {
+                    c2.lock().unwrap().push("delete zone".into());
+                    *g2.lock().unwrap() = true;
+                    DeleteHostedZoneOutput::builder().change_info(change_info()).build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let zone_spec = ResourceSpec::HostedZone { name: "services.example.com".into() };
+        let record_spec = ResourceSpec::DnsRecord {
+            zone: "services.example.com".into(),
+            name: "api.services.example.com".into(),
+            record_type: "A".into(),
+        };
+        let zone_ids = BTreeMap::from([("id".to_string(), "Z1".to_string())]);
+        let record_ids = BTreeMap::from([
+            ("id".to_string(), "Z1/api.services.example.com/A".to_string()),
+            ("zone_id".to_string(), "Z1".to_string()),
+        ]);
+        let run = run(&mocks, vec![(zone_spec, zone_ids), (record_spec, record_ids)]).await;
+        assert_eq!(*calls.lock().unwrap(), ["delete record", "delete zone"]);
+        assert!(run.ledger.entries.is_empty(), "{:?}", run.report);
     }
 }

@@ -280,6 +280,9 @@ const CREATING_COMMANDS: &[(&str, &str, &str)] = &[
     ("ec2", "create-vpc-endpoint", "vpc_endpoint"),
     ("ec2", "run-instances", "ec2_instance"),
     ("ec2", "create-launch-template", "launch_template"),
+    ("acm", "request-certificate", "acm_certificate"),
+    ("acm", "import-certificate", "acm_certificate"),
+    ("route53", "create-hosted-zone", "hosted_zone"),
 ];
 
 static AWS_COMMAND: LazyLock<Regex> =

@@ -183,6 +183,26 @@ pub enum ResourceSpec {
         /// Launch template name.
         name: String,
     },
+    /// An ACM certificate, identified by its ARN among the certificates for `domain`.
+    AcmCertificate {
+        /// The certificate's domain name.
+        domain: String,
+    },
+    /// A Route 53 hosted zone, identified by its zone id among the zones named `name`.
+    HostedZone {
+        /// Zone name (`services.example.com`).
+        name: String,
+    },
+    /// A Route 53 record set, identified by its zone, name and type.
+    DnsRecord {
+        /// The name of the zone it lives in.
+        zone: String,
+        /// Record name (`api.services.example.com`).
+        name: String,
+        /// Record type (`A`, `CNAME`, ...).
+        #[serde(rename = "type")]
+        record_type: String,
+    },
 }
 
 impl ResourceSpec {
@@ -216,6 +236,9 @@ impl ResourceSpec {
             ResourceSpec::VpcEndpoint { .. } => "vpc_endpoint",
             ResourceSpec::Ec2Instance { .. } => "ec2_instance",
             ResourceSpec::LaunchTemplate { .. } => "launch_template",
+            ResourceSpec::AcmCertificate { .. } => "acm_certificate",
+            ResourceSpec::HostedZone { .. } => "hosted_zone",
+            ResourceSpec::DnsRecord { .. } => "dns_record",
         }
     }
 
@@ -236,7 +259,10 @@ impl ResourceSpec {
             | ResourceSpec::Vpc { name }
             | ResourceSpec::ElasticIp { name }
             | ResourceSpec::Ec2Instance { name }
-            | ResourceSpec::LaunchTemplate { name } => name.clone(),
+            | ResourceSpec::LaunchTemplate { name }
+            | ResourceSpec::HostedZone { name } => name.clone(),
+            ResourceSpec::AcmCertificate { domain } => domain.clone(),
+            ResourceSpec::DnsRecord { zone, name, record_type } => format!("{name} {record_type} in {zone}"),
             ResourceSpec::NatGateway { vpc, name } => format!("{name} in {vpc}"),
             ResourceSpec::VpcEndpoint { vpc, service } => format!("{service} in {vpc}"),
             ResourceSpec::Listener { load_balancer, port } => format!("{load_balancer}:{port}"),
@@ -264,7 +290,7 @@ impl ResourceSpec {
         match self {
             ResourceSpec::ScalingPolicy { .. } => 0,
             ResourceSpec::ScalableTarget { .. } => 1,
-            ResourceSpec::Alarm { .. } | ResourceSpec::Dashboard { .. } => 2,
+            ResourceSpec::Alarm { .. } | ResourceSpec::Dashboard { .. } | ResourceSpec::DnsRecord { .. } => 2,
             ResourceSpec::EcsService { .. } => 3,
             // Instances run the EC2 tasks; their template goes once they are gone.
             ResourceSpec::Ec2Instance { .. } => 4,
@@ -272,10 +298,12 @@ impl ResourceSpec {
             ResourceSpec::ListenerRule { .. } => 6,
             ResourceSpec::Listener { .. } => 7,
             ResourceSpec::TargetGroup { .. } => 8,
-            ResourceSpec::LoadBalancer { .. } => 9,
+            // A certificate stays in use until the listeners that serve it are gone.
+            ResourceSpec::LoadBalancer { .. } | ResourceSpec::AcmCertificate { .. } => 9,
             ResourceSpec::CloudmapService { .. } => 10,
             ResourceSpec::CloudmapNamespace { .. } => 11,
-            ResourceSpec::TaskDefinition { .. } => 12,
+            // A zone can be deleted once its records (rank 2) are.
+            ResourceSpec::TaskDefinition { .. } | ResourceSpec::HostedZone { .. } => 12,
             ResourceSpec::LogGroup { .. } => 13,
             ResourceSpec::DynamodbTable { .. } => 14,
             ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 15,

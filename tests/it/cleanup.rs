@@ -538,6 +538,37 @@ fn nat_gateway_elastic_ip_endpoint_instance_and_template_are_recorded_and_cleane
 }
 
 // ---------------------------------------------------------------------------------------
+// DNS and certificates: a record is deleted before its zone, a certificate by its ARN.
+
+#[test]
+fn hosted_zone_certificate_and_record_are_recorded_by_id_and_cleaned_up() {
+    let lab = Sandboxed::fixture();
+    lab.run(&["start", "rt-dns", "--auto", "--yes"]).code(0);
+    let kinds: BTreeSet<String> =
+        lab.ledger_resources("rt-dns").iter().map(|r| r.split(' ').next().unwrap().to_string()).collect();
+    assert_eq!(kinds, set(["hosted_zone", "acm_certificate", "dns_record"].map(String::from)));
+    // A certificate for another name, made by hand, is not the lab's.
+    lab.acct.aws_json(["acm", "request-certificate", "--domain-name", "other.example.com"]);
+    let live = || {
+        let zones = lab.acct.aws_json([
+            "route53",
+            "list-hosted-zones-by-name",
+            "--dns-name",
+            "rt-dns.example.com",
+            "--query",
+            "HostedZones[?Name=='rt-dns.example.com.'].Id",
+        ]);
+        let certs = lab.acct.aws_json(["acm", "list-certificates", "--query", "CertificateSummaryList[].DomainName"]);
+        (zones.as_array().map_or(0, Vec::len), certs)
+    };
+    assert_eq!(live().0, 1);
+    lab.run(&["cleanup", "rt-dns", "--yes"]).code(0).stdout_contains("Everything the lab created is gone.");
+    let (zones, certs) = live();
+    assert_eq!(zones, 0, "the zone is gone, so its record went first");
+    assert_eq!(certs, serde_json::json!(["other.example.com"]), "only the lab's certificate was deleted");
+}
+
+// ---------------------------------------------------------------------------------------
 // The catalog: each shipped lab that runs unattended does so, and cleans to zero.
 
 #[test]

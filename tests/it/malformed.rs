@@ -104,7 +104,7 @@ fn unknown_resource_type() {
          `target_group`, `cloudmap_namespace`, `cloudmap_service`, `scalable_target`, `scaling_policy`, `alarm`, \
          `dashboard`, `log_group`, `dynamodb_table`, `iam_role`, `iam_policy`, `security_group`, `subnet`, \
          `route_table`, `internet_gateway`, `vpc`, `nat_gateway`, `elastic_ip`, `vpc_endpoint`, `ec2_instance`, \
-         `launch_template`\n",
+         `launch_template`, `acm_certificate`, `hosted_zone`, `dns_record`\n",
     );
 }
 
