@@ -68,7 +68,7 @@ pub enum Command {
     List,
     /// Show a lab (or one step) in the terminal: instructions, commands, checks and resources.
     #[command(
-        after_help = "Example:\n  labrunner show flask-inventory\n  labrunner show flask-inventory --step create-namespace | less -R"
+        after_help = "Example:\n  labrunner show flask-inventory\n  labrunner show ./my-workshop/content          # a Hugo site or a directory of pages\n  labrunner show flask-inventory --step create-namespace --commands"
     )]
     Show(ShowArgs),
     /// Check labs for mistakes without running them.
@@ -108,16 +108,51 @@ pub enum Command {
     /// Check that your account is ready for a lab before you start it.
     #[command(after_help = "Example:\n  labrunner preflight flask-inventory")]
     Preflight(PreflightArgs),
+    /// Print a lab's variables as `export` lines for your own shell.
+    #[command(after_help = "Example:\n  eval \"$(labrunner env flask-inventory)\"")]
+    Env(EnvArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  labrunner completions bash > ~/.local/share/bash-completion/completions/labrunner\n  labrunner completions zsh > \"${fpath[1]}/_labrunner\"\n  labrunner completions fish > ~/.config/fish/completions/labrunner.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff).
+    #[command(
+        after_help = "Example:\n  labrunner man > ~/.local/share/man/man1/labrunner.1 && man labrunner"
+    )]
+    Man,
+}
+
+/// `env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Lab id (or manifest, page or directory) whose run's variables to print.
+    pub lab: String,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
     /// Show only this step.
     #[arg(long, value_name = "ID")]
     pub step: Option<String>,
+    /// Print only the shell commands, raw (to copy or pipe into a shell); each step's are
+    /// headed by a `# step: title` comment.
+    #[arg(long)]
+    pub commands: bool,
+    /// Never page the output (on a terminal, `show` pages with `$PAGER`, `less -FRX` by default).
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 /// Output format of `lint`.
@@ -153,7 +188,7 @@ pub struct CheckArgs {
 /// `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
     /// Only this step's checks.
     #[arg(long, value_name = "ID")]
@@ -172,7 +207,7 @@ pub struct VerifyArgs {
 /// `start` and `resume`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
     /// Run every step unattended, stop at the first failure (exit 1).
     #[arg(long)]
@@ -204,7 +239,7 @@ pub struct StatusArgs {
 /// `reset`.
 #[derive(Debug, Args)]
 pub struct ResetArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
@@ -245,7 +280,7 @@ pub enum ReportFormat {
 /// `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
     /// Accounts to validate: CSV or YAML with account id and optional name/email.
     #[arg(long, value_name = "FILE", conflicts_with = "profiles", required_unless_present = "profiles")]
@@ -282,7 +317,7 @@ pub struct ValidateArgs {
 /// `preflight`.
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
-    /// Lab id or manifest path.
+    /// Lab id, manifest, Markdown page, or directory of pages (a Hugo site).
     pub lab: String,
 }
 

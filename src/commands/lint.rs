@@ -9,9 +9,8 @@ use serde::Serialize;
 use crate::cli::{LintArgs, LintFormat};
 use crate::commands::Context;
 use crate::error::{Error, EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
-use crate::lab::lint::{lint_lab, lint_module, Finding};
-use crate::lab::parse::parse_module;
-use crate::lab::{find_lab, list_labs, load_lab, LabError};
+use crate::lab::lint::{lint_lab, Finding};
+use crate::lab::{find_lab, list_labs, LabError, LabSource};
 use crate::out;
 use crate::ui::page::plural;
 use crate::ui::Ui;
@@ -90,12 +89,20 @@ pub fn cmd_lint(ui: &mut Ui, ctx: &Context, args: &LintArgs) -> Result<u8, Error
 
 enum Target {
     Manifest(PathBuf),
-    Page(PathBuf),
+    Pages(PathBuf),
 }
 
 fn resolve_target(ctx: &Context, wanted: &str) -> Result<Vec<Target>, Error> {
     let path = Path::new(wanted);
-    if path.is_dir() {
+    let has_manifests = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                matches!(e.path().extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+                    && !crate::lab::site::is_site_config(&e.path())
+            })
+        })
+    };
+    if path.is_dir() && has_manifests(path) {
         let mut found = Vec::new();
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| crate::state::io_error("read", path, &e))?
@@ -106,7 +113,7 @@ fn resolve_target(ctx: &Context, wanted: &str) -> Result<Vec<Target>, Error> {
         for p in entries {
             match p.extension().and_then(|e| e.to_str()) {
                 Some("yaml" | "yml") => found.push(Target::Manifest(p)),
-                Some("md") => found.push(Target::Page(p)),
+                Some("md") => found.push(Target::Pages(p)),
                 _ => {}
             }
         }
@@ -118,53 +125,32 @@ fn resolve_target(ctx: &Context, wanted: &str) -> Result<Vec<Target>, Error> {
         }
         return Ok(found);
     }
-    if path.extension().and_then(|e| e.to_str()) == Some("md") {
-        if !path.is_file() {
-            return Err(Error::usage(format!("no such page: {wanted}"), "check the path"));
-        }
-        return Ok(vec![Target::Page(path.to_path_buf())]);
+    if path.extension().and_then(|e| e.to_str()) == Some("md") && !path.is_file() {
+        return Err(Error::usage(format!("no such page: {wanted}"), "check the path"));
     }
-    Ok(vec![Target::Manifest(find_lab(&ctx.dirs, wanted)?)])
+    Ok(vec![match find_lab(&ctx.dirs, wanted)? {
+        LabSource::Manifest(p) => Target::Manifest(p),
+        LabSource::Pages(p) => Target::Pages(p),
+    }])
 }
 
 fn lint_target(target: &Target) -> Report {
-    match target {
-        Target::Manifest(path) => {
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
-            match load_lab(path) {
-                Ok(lab) => Report {
-                    target: name,
-                    errors: Vec::new(),
-                    findings: lint_lab(&lab),
-                    steps: lab.step_count(),
-                    checks: lab.steps().map(|(_, s)| s.checks.len()).sum(),
-                },
-                Err(errors) => report_errors(name, &errors),
-            }
-        }
-        Target::Page(path) => {
-            let name = path.display().to_string();
-            let page = match std::fs::read_to_string(path) {
-                Ok(p) => p,
-                Err(e) => {
-                    let error = LabError::new(
-                        crate::lab::Location::new(path, 1, 1),
-                        format!("cannot read the page: {e}"),
-                    );
-                    return report_errors(name, &[error]);
-                }
-            };
-            match parse_module(path, &page) {
-                Ok(module) => Report {
-                    target: name,
-                    errors: Vec::new(),
-                    findings: lint_module(&module),
-                    steps: module.steps.len(),
-                    checks: module.steps.iter().map(|s| s.checks.len()).sum(),
-                },
-                Err(errors) => report_errors(name, &errors),
-            }
-        }
+    let (name, source) = match target {
+        Target::Manifest(path) => (
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string(),
+            LabSource::Manifest(path.clone()),
+        ),
+        Target::Pages(path) => (path.display().to_string(), LabSource::Pages(path.clone())),
+    };
+    match source.load() {
+        Ok(lab) => Report {
+            target: name,
+            errors: Vec::new(),
+            findings: lint_lab(&lab),
+            steps: lab.step_count(),
+            checks: lab.steps().map(|(_, s)| s.checks.len()).sum(),
+        },
+        Err(errors) => report_errors(name, &errors),
     }
 }
 

@@ -4,6 +4,8 @@
 //! (0 or 1) or an [`Error`] that `run` renders.
 
 mod cleanup;
+mod env;
+mod help;
 mod lint;
 mod list;
 mod preflight;
@@ -19,7 +21,7 @@ use std::path::PathBuf;
 use crate::aws::{AwsOptions, Clients};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::Error;
-use crate::lab::{find_lab, load_lab, Lab, LabDirs};
+use crate::lab::{find_lab, Lab, LabDirs, LabSource};
 use crate::ui::Ui;
 
 /// What every command may need, resolved from the global options.
@@ -46,10 +48,27 @@ impl Context {
         }
     }
 
-    /// Finds and loads a lab by id or manifest path.
+    /// Finds and loads a lab by id, manifest, page or directory of pages; a lab id that is
+    /// not found there is looked up where an earlier run of it recorded its source.
     pub fn load_lab(&self, wanted: &str) -> Result<Lab, Error> {
-        let path = find_lab(&self.dirs, wanted)?;
-        Ok(load_lab(&path)?)
+        Ok(self.find_lab(wanted)?.load()?)
+    }
+
+    /// Resolves a lab argument (see [`Context::load_lab`]).
+    pub fn find_lab(&self, wanted: &str) -> Result<LabSource, Error> {
+        match find_lab(&self.dirs, wanted) {
+            Ok(source) => Ok(source),
+            Err(not_found) => self.recorded_source(wanted).ok_or_else(|| not_found.into()),
+        }
+    }
+
+    /// The source an earlier run of lab `id` recorded in its progress, if it still exists.
+    fn recorded_source(&self, id: &str) -> Option<LabSource> {
+        let state_dir = self.state_dir().ok()?;
+        crate::state::RunDir::all_for_lab(&state_dir, id).iter().find_map(|run| {
+            let source = crate::state::progress::Progress::peek(run).ok()??.source?;
+            find_lab(&self.dirs, &source).ok().filter(|s| s.path().exists())
+        })
     }
 
     /// The state directory.
@@ -79,6 +98,9 @@ pub fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
         Command::Resume(args) => block_on(start::cmd_start(ui, &ctx, args, true)),
         Command::Cleanup(args) => block_on(cleanup::cmd_cleanup(ui, &ctx, args)),
         Command::Verify(args) => block_on(verify::cmd_verify(ui, &ctx, args)),
+        Command::Env(args) => env::cmd_env(ui, &ctx, args),
+        Command::Completions(args) => help::cmd_completions(ui, args),
+        Command::Man => help::cmd_man(ui),
     }
 }
 

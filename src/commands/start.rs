@@ -87,7 +87,7 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
     let ledger =
         Ledger::load(&run)?.unwrap_or_else(|| Ledger::new(lab.id(), &identity.account, &identity.region));
     let mut rebuild = false;
-    let (progress, resumed) = match Progress::load(&run)? {
+    let (mut progress, resumed) = match Progress::load(&run)? {
         Loaded::Found(p) => (p, true),
         Loaded::Missing if resume && ledger.is_empty() => {
             return Err(no_progress_here(&state_dir, &lab, &identity))
@@ -124,6 +124,7 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
             (Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn), rebuild)
         }
     };
+    progress.source = std::fs::canonicalize(&lab.manifest_path).ok().map(|p| p.display().to_string());
     if resumed && !resume && !rebuild {
         err!(
             ui,

@@ -3,7 +3,6 @@
 use crate::cli::StatusArgs;
 use crate::commands::Context;
 use crate::error::{Error, EXIT_OK};
-use crate::lab::{find_lab, load_lab};
 use crate::out;
 use crate::state::ledger::Ledger;
 use crate::state::progress::{Progress, StepOutcome};
@@ -20,7 +19,7 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
     let s = ui.styles();
     let mut shown = 0;
     for lab_id in labs {
-        let lab = find_lab(&ctx.dirs, &lab_id).ok().and_then(|p| load_lab(&p).ok());
+        let lab = ctx.find_lab(&lab_id).ok().and_then(|source| source.load().ok());
         for run in RunDir::all_for_lab(&state_dir, &lab_id) {
             // Read only: a corrupt progress file is reported, never moved (status takes no lock).
             let (progress, unreadable) = match Progress::peek(&run) {
@@ -40,15 +39,32 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
                 s.dim.apply_to(format!("(account-region {where_})"))
             );
             if let Some(p) = &progress {
-                let done = p.finished.iter().filter(|r| r.outcome == StepOutcome::Done).count();
-                let skipped = p.finished.iter().filter(|r| r.outcome == StepOutcome::Skipped).count();
-                let total = lab.as_ref().map_or(0, |l| l.step_count());
-                out!(ui, "  steps: {done} done, {skipped} skipped, of {total}");
+                let of = |o: StepOutcome| p.finished.iter().filter(|r| r.outcome == o).collect::<Vec<_>>();
+                let (done, shown, skipped) =
+                    (of(StepOutcome::Done), of(StepOutcome::Shown), of(StepOutcome::Skipped));
+                let total = lab.as_ref().map_or(p.finished.len(), |l| l.step_count());
+                let mut line = format!("  steps: {} done", done.len());
+                if !shown.is_empty() {
+                    line.push_str(&format!(", {} shown but not verified", shown.len()));
+                }
+                line.push_str(&format!(", {} skipped, of {total}", skipped.len()));
+                out!(ui, "{line}");
+                if !skipped.is_empty() {
+                    let ids: Vec<&str> = skipped.iter().map(|r| r.step.as_str()).collect();
+                    out!(ui, "  {} skipped: {}", s.warn.apply_to("»"), ids.join(", "));
+                }
                 let next =
                     lab.as_ref().and_then(|l| l.steps().map(|(_, st)| st).find(|st| !p.is_finished(&st.id)));
                 match (&p.current, next) {
                     (Some(current), _) => out!(ui, "  stopped in step: {current}"),
                     (None, Some(next)) => out!(ui, "  next step: {} ({})", next.id, next.title),
+                    (None, None) if done.is_empty() && !shown.is_empty() => {
+                        out!(
+                            ui,
+                            "  {} every step was shown; none was verified (the pages have no checks)",
+                            s.dim.apply_to("○")
+                        )
+                    }
                     (None, None) => out!(ui, "  {} every step is finished", s.mark(true)),
                 }
                 out!(ui, "  last activity: {}", p.updated_at);

@@ -71,6 +71,7 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
                     ));
                 }
             }
+            findings.extend(untagged_shell(step));
             findings.extend(undeclared_resources(step));
             findings.extend(check_parameters(step));
             if step.declared && step.checks.is_empty() && step.runnable_blocks().next().is_some() {
@@ -137,6 +138,20 @@ pub fn lint_module(module: &Module) -> Vec<Finding> {
         findings.extend(step_without_checks(step));
     }
     findings
+}
+
+/// Fences without a language whose lines read as shell commands: labrunner shows them as
+/// commands to copy, but never runs them.
+fn untagged_shell(step: &Step) -> Vec<Finding> {
+    step.shell
+        .iter()
+        .filter(|b| b.untagged)
+        .map(|b| Finding {
+            location: b.location.clone(),
+            rule: "untagged-shell",
+            message: "this code block has no language but reads as shell commands: labrunner shows it as commands to copy and never runs it; tag it ```bash (to run it in an annotated step) or ```text (if it is output)".into(),
+        })
+        .collect()
 }
 
 fn step_without_checks(step: &Step) -> Option<Finding> {

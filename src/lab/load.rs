@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{locate_in, parse_manifest};
 use super::model::{Lab, Location, Module};
-use super::parse::{duplicate_id, parse_module};
+use super::parse::{duplicate_id, parse_module_keyed};
 use super::LabError;
 
 /// Where labs live: manifests in `labs`, pages in `content/<id>/`.
@@ -47,18 +47,64 @@ pub struct NotFound {
     pub available: Vec<String>,
 }
 
-/// Resolves a lab argument: a manifest path, or a lab id under `dirs.labs`.
-pub fn find_lab(dirs: &LabDirs, wanted: &str) -> Result<PathBuf, NotFound> {
+/// Where a lab comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabSource {
+    /// A manifest (`labs/<id>.yaml`) with its pages under `content/<id>/`.
+    Manifest(PathBuf),
+    /// Plain pages: one Markdown page, a directory of pages or a Hugo site.
+    Pages(PathBuf),
+}
+
+impl LabSource {
+    /// Loads the lab, with every error found.
+    pub fn load(&self) -> Result<Lab, Vec<LabError>> {
+        match self {
+            LabSource::Manifest(path) => load_lab(path),
+            LabSource::Pages(path) => super::site::load_pages(path),
+        }
+    }
+
+    /// The path given.
+    pub fn path(&self) -> &Path {
+        match self {
+            LabSource::Manifest(p) | LabSource::Pages(p) => p,
+        }
+    }
+
+    fn of_path(path: &Path) -> Option<LabSource> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if path.is_dir() || (path.is_file() && matches!(ext, "md" | "markdown")) {
+            Some(LabSource::Pages(path.to_path_buf()))
+        } else if path.is_file() {
+            Some(LabSource::Manifest(path.to_path_buf()))
+        } else {
+            None
+        }
+    }
+}
+
+/// Resolves a lab argument: a lab id under `dirs.labs`, a manifest, a Markdown page, or a
+/// directory of pages (a Hugo site or content tree).
+pub fn find_lab(dirs: &LabDirs, wanted: &str) -> Result<LabSource, NotFound> {
     let as_path = Path::new(wanted);
-    let looks_like_path = wanted.ends_with(".yaml") || wanted.ends_with(".yml") || wanted.contains('/');
-    if looks_like_path && as_path.is_file() {
-        return Ok(as_path.to_path_buf());
+    let looks_like_path = [".yaml", ".yml", ".md", ".markdown"].iter().any(|e| wanted.ends_with(e))
+        || wanted.contains('/')
+        || wanted.contains(std::path::MAIN_SEPARATOR)
+        || matches!(wanted, "." | "..");
+    if looks_like_path {
+        if let Some(source) = LabSource::of_path(as_path) {
+            return Ok(source);
+        }
     }
     for ext in ["yaml", "yml"] {
         let candidate = dirs.labs.join(format!("{wanted}.{ext}"));
         if candidate.is_file() {
-            return Ok(candidate);
+            return Ok(LabSource::Manifest(candidate));
         }
+    }
+    if let Some(source) = LabSource::of_path(as_path) {
+        return Ok(source);
     }
     Err(NotFound {
         wanted: wanted.to_string(),
@@ -94,18 +140,26 @@ pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
     let mut modules: Vec<Module> = Vec::new();
     for name in &manifest.modules {
         let path = content.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(page) => match parse_module(&path, &page) {
-                Ok(m) => modules.push(m),
-                Err(mut e) => errors.append(&mut e),
-            },
-            Err(e) => errors.push(
+        if let Err(e) = std::fs::File::open(&path) {
+            errors.push(
                 LabError::new(
                     locate_in(manifest_path, &text, name),
                     format!("module `{name}` cannot be read at {}: {e}", path.display()),
                 )
                 .with_hint("module paths are relative to content/<lab id>/"),
-            ),
+            );
+            continue;
+        }
+        let page = match super::site::read_page(&path) {
+            Ok(page) => page,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match parse_module_keyed(&path, &page, &super::site::module_key(Path::new(name), &manifest.id)) {
+            Ok(m) => modules.push(m),
+            Err(mut e) => errors.append(&mut e),
         }
     }
     let lab = Lab { manifest, manifest_path: manifest_path.to_path_buf(), modules };
@@ -118,7 +172,7 @@ pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
 }
 
 /// Errors that need the whole lab: duplicate ids across modules, undeclared variables.
-fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
+pub(crate) fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
     let mut errors = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for (_, step) in lab.steps() {

@@ -9,11 +9,12 @@ pub mod manifest;
 pub mod model;
 pub mod parse;
 pub mod resource;
+pub mod site;
 pub mod source;
 pub mod vars;
 pub mod yaml;
 
-pub use load::{find_lab, list_labs, load_lab, LabDirs};
+pub use load::{find_lab, list_labs, load_lab, LabDirs, LabSource};
 pub use model::*;
 
 /// A problem with a lab's files, at a precise position.

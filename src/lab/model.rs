@@ -275,6 +275,8 @@ pub struct ShellBlock {
     pub code: String,
     /// False for blocks marked `{labrunner=show}` and for every block of a console step.
     pub runnable: bool,
+    /// A fence without a language whose lines read as shell commands: shown, never run.
+    pub untagged: bool,
     /// Where the fence starts.
     pub location: Location,
 }

@@ -67,8 +67,16 @@ struct FoundCode {
     location: Location,
 }
 
-/// Parses `page` (the contents of `file`) into a module. `stem` names synthesised steps.
+/// Parses `page` (the contents of `file`) into a module; steps synthesised from plain
+/// Markdown are named after the file's stem.
 pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("module");
+    parse_module_keyed(file, page, &slugify(stem))
+}
+
+/// Parses `page` into a module whose synthesised step ids start with `key` (a slug of the
+/// page's path in its lab, so Hugo's `_index.md` files never collide).
+pub fn parse_module_keyed(file: &Path, page: &str, key: &str) -> Result<Module, Vec<LabError>> {
     let prepared = prepare(page);
     let text = prepared.text.as_str();
     let index = LineIndex::new(text);
@@ -77,6 +85,26 @@ pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
         Location::new(file, line, column)
     };
     let mut errors = Vec::new();
+    if let Some(line) = prepared.unclosed_front_matter {
+        errors.push(
+            LabError::new(
+                Location::new(file, line, 1),
+                "front matter is never closed: the `---` (or `+++`) on this line has no closing line".into(),
+            )
+            .with_hint("end the front matter with the same `---` (or `+++`) on a line of its own"),
+        );
+    }
+    if let Some((line, column, ref fence)) = prepared.unclosed_fence {
+        errors.push(
+            LabError::new(
+                Location::new(file, line, column),
+                format!(
+                    "code fence {fence} is never closed: everything after it, step metadata included, would be read as code"
+                ),
+            )
+            .with_hint(&format!("close the block with {fence} on a line of its own")),
+        );
+    }
 
     let (mut title, mut weight) = (None, None);
     if let Some((body, line)) = &prepared.yaml_front_matter {
@@ -93,8 +121,8 @@ pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
 
     let mut markers = Vec::new();
     let mut codes = Vec::new();
-    let mut headings: Vec<(usize, String)> = Vec::new();
-    let mut heading: Option<(usize, String)> = None;
+    let mut headings: Vec<Heading> = Vec::new();
+    let mut heading: Option<Heading> = None;
     let mut code: Option<FoundCode> = None;
     let mut html_block = false;
 
@@ -118,11 +146,18 @@ pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
                         .with_hint("put a blank line before `<!-- labrunner:step` and start it at the beginning of the line"),
                 );
             }
-            Event::Start(Tag::Heading { .. }) => heading = Some((range.start, String::new())),
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some(Heading {
+                    start: range.start,
+                    end: range.end,
+                    level: level as usize,
+                    text: String::new(),
+                })
+            }
             Event::End(TagEnd::Heading(_)) => headings.extend(heading.take()),
             Event::Text(t) | Event::Code(t) => {
-                if let Some((_, h)) = heading.as_mut() {
-                    h.push_str(&t);
+                if let Some(h) = heading.as_mut() {
+                    h.text.push_str(&t);
                 }
                 if let Some(c) = code.as_mut() {
                     c.code.push_str(&t);
@@ -158,14 +193,14 @@ pub fn parse_module(file: &Path, page: &str) -> Result<Module, Vec<LabError>> {
 
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("module");
     let title = title
-        .or_else(|| headings.first().map(|(_, h)| h.trim().to_string()))
+        .or_else(|| headings.first().map(|h| h.text.trim().to_string()))
         .unwrap_or_else(|| stem.to_string());
 
     let has_steps = markers.iter().any(|m| matches!(m.marker, Marker::Step(..)));
     let (intro, steps) = if has_steps {
         declared_steps(text, markers, &codes, &headings)
     } else {
-        plain_steps(file, stem, text, &codes, &headings)
+        plain_steps(file, key, &title, text, &codes, &headings)
     };
 
     let mut seen: Vec<&str> = Vec::new();
@@ -193,14 +228,22 @@ pub(crate) fn duplicate_id(step: &Step) -> LabError {
         .with_hint("step ids must be unique across the whole lab; rename one of them")
 }
 
+/// A heading of the page: where it stands, its level (1–6) and its text.
+struct Heading {
+    start: usize,
+    end: usize,
+    level: usize,
+    text: String,
+}
+
 fn declared_steps(
     text: &str,
     markers: Vec<FoundMarker>,
     codes: &[FoundCode],
-    headings: &[(usize, String)],
+    headings: &[Heading],
 ) -> (String, Vec<Step>) {
     let first = markers.iter().position(|m| matches!(m.marker, Marker::Step(..))).unwrap_or(0);
-    let intro = text[..markers[first].start].trim().to_string();
+    let intro = trim_blank_lines(&text[..markers[first].start]);
     let bounds: Vec<usize> = markers.iter().map(|m| m.start).collect();
     let mut steps = Vec::new();
     for (i, found) in markers.into_iter().enumerate() {
@@ -212,25 +255,30 @@ fn declared_steps(
         let shell = codes
             .iter()
             .filter(|c| c.start >= body_range.start && c.end <= body_range.end)
-            .filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()))
-            .map(|c| ShellBlock {
-                code: c.code.clone(),
-                runnable: !c.show_only && !console,
-                location: c.location.clone(),
+            .filter(|c| is_shell(c))
+            .map(|c| {
+                let untagged = !SHELL_LANGUAGES.contains(&c.lang.as_str());
+                ShellBlock {
+                    code: c.code.clone(),
+                    // Only a block tagged as shell runs; one that merely reads like it is shown.
+                    runnable: !c.show_only && !console && !untagged,
+                    untagged: c.lang.is_empty(),
+                    location: c.location.clone(),
+                }
             })
             .collect();
         let title = meta
             .title
             .clone()
             .or_else(|| {
-                headings.iter().find(|(o, _)| body_range.contains(o)).map(|(_, h)| h.trim().to_string())
+                headings.iter().find(|h| body_range.contains(&h.start)).map(|h| h.text.trim().to_string())
             })
             .unwrap_or_else(|| meta.id.clone());
         steps.push(Step {
             id: meta.id,
             title,
             mode: meta.mode,
-            body: text[body_range].trim().to_string(),
+            body: trim_blank_lines(&text[body_range]),
             shell,
             checks: meta.checks,
             creates: meta.creates.into_iter().map(|r| r.0).collect(),
@@ -244,49 +292,156 @@ fn declared_steps(
     (intro, steps)
 }
 
+/// Steps of a page without metadata, where a reader would draw them: at its section
+/// headings (its two highest levels in use, but not a lone title heading at the top). A command stays with its
+/// output, the explanation after it and the rest of its list. Text before the first section
+/// is the module's introduction; a page without sections is one step. Nothing runs: blocks
+/// are shown to copy, and the steps are reported as shown, not verified.
 fn plain_steps(
     file: &Path,
-    stem: &str,
+    key: &str,
+    title: &str,
     text: &str,
     codes: &[FoundCode],
-    headings: &[(usize, String)],
+    headings: &[Heading],
 ) -> (String, Vec<Step>) {
-    let shell: Vec<&FoundCode> =
-        codes.iter().filter(|c| SHELL_LANGUAGES.contains(&c.lang.as_str()) || c.lang == "console").collect();
-    if shell.is_empty() {
-        return (text.trim().to_string(), Vec::new());
-    }
-    let slug = slugify(stem);
-    let mut steps = Vec::new();
-    let mut from = 0;
-    for (n, c) in shell.iter().enumerate() {
-        let to = if n + 1 == shell.len() { text.len() } else { c.end };
-        let title = headings
+    let h1s = headings.iter().filter(|h| h.level == 1).count();
+    let lone_title = |i: usize, h: &Heading| i == 0 && h.level == 1 && h1s == 1;
+    let candidates: Vec<&Heading> =
+        headings.iter().enumerate().filter(|(i, h)| !lone_title(*i, h)).map(|(_, h)| h).collect();
+    // Sections are the page's two highest heading levels in use, whichever they are: many
+    // workshops write `####` for every task.
+    let top = candidates.iter().map(|h| h.level).min().unwrap_or(1);
+    let split: Vec<&Heading> = candidates.into_iter().filter(|h| h.level <= top + 1).collect();
+    let shell_in = |range: std::ops::Range<usize>| -> Vec<ShellBlock> {
+        codes
             .iter()
-            .rev()
-            .find(|(o, _)| *o < c.start)
-            .map(|(_, h)| h.trim().to_string())
-            .unwrap_or_else(|| format!("Step {}", n + 1));
-        steps.push(Step {
-            id: format!("{slug}-{}", n + 1),
-            title,
+            .filter(|c| c.start >= range.start && c.end <= range.end && is_shell(c))
+            .map(|c| ShellBlock {
+                code: c.code.clone(),
+                runnable: false,
+                untagged: c.lang.is_empty(),
+                location: c.location.clone(),
+            })
+            .collect()
+    };
+    let index = LineIndex::new(text);
+    let located = |offset: usize| {
+        let (line, column) = index.position(text, offset);
+        Location::new(file, line, column)
+    };
+    // (title, where it starts, text shown above its body, body range)
+    let mut sections: Vec<(String, usize, String, std::ops::Range<usize>)> = Vec::new();
+    let first = split.first().map_or(text.len(), |h| h.start);
+    let mut intro = trim_blank_lines(&text[..first]);
+    if split.is_empty() || !shell_in(0..first).is_empty() {
+        // No sections, or commands before the first one: the opening text is a step too.
+        if !intro.is_empty() {
+            let start = text[..first].find(|c: char| !c.is_whitespace()).unwrap_or(0);
+            sections.push((title.to_string(), start, String::new(), 0..first));
+        }
+        intro = String::new();
+    }
+    let mut carried = String::new();
+    for (i, h) in split.iter().enumerate() {
+        let end = split.get(i + 1).map_or(text.len(), |n| n.start);
+        let body = h.end.min(end)..end;
+        if text[body.clone()].trim().is_empty() {
+            // A heading directly followed by another introduces the next section.
+            carried.push_str(text[h.start..h.end].trim());
+            carried.push_str("\n\n");
+            continue;
+        }
+        sections.push((h.text.trim().to_string(), h.start, std::mem::take(&mut carried), body));
+    }
+    let trailing = carried.trim().to_string();
+    let mut steps: Vec<Step> = sections
+        .into_iter()
+        .enumerate()
+        .map(|(n, (step_title, start, above, range))| Step {
+            id: format!("{key}-{}", n + 1),
+            title: if step_title.is_empty() { format!("Step {}", n + 1) } else { step_title },
             mode: StepMode::Cli,
-            body: text[from..to].trim().to_string(),
-            shell: vec![ShellBlock { code: c.code.clone(), runnable: false, location: c.location.clone() }],
+            body: format!("{above}{}", trim_blank_lines(&text[range.clone()])),
+            shell: shell_in(range),
             checks: Vec::new(),
             creates: Vec::new(),
             hints: Vec::new(),
             idempotent: false,
             declared: false,
-            location: Location::new(file, c.location.line, c.location.column),
+            location: located(start),
             meta: None,
-        });
-        from = to;
+        })
+        .collect();
+    if let Some(last) = steps.last_mut().filter(|_| !trailing.is_empty()) {
+        // Headings with nothing under them at the end of the page are never lost.
+        last.body = format!("{}\n\n{trailing}", last.body);
     }
-    (String::new(), steps)
+    (intro, steps)
 }
 
-fn slugify(s: &str) -> String {
+/// `text` without its leading blank lines and trailing whitespace; the first line keeps its
+/// indentation (an indented code block stays code).
+fn trim_blank_lines(text: &str) -> String {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim().is_empty() {
+            break;
+        }
+        start += line.len();
+    }
+    text[start..].trim_end().to_string()
+}
+
+/// Whether a code block holds shell commands: tagged as a shell or `console`, or untagged
+/// with lines that read as commands (`aws …`, `export …`, `$ …`).
+fn is_shell(code: &FoundCode) -> bool {
+    SHELL_LANGUAGES.contains(&code.lang.as_str())
+        || code.lang == "console"
+        || (code.lang.is_empty() && looks_like_shell(&code.code))
+}
+
+/// Whether untagged code reads as shell commands: its first meaningful line starts with a
+/// prompt or a command a workshop types.
+pub(crate) fn looks_like_shell(code: &str) -> bool {
+    const COMMANDS: &[&str] = &[
+        "aws",
+        "export",
+        "sudo",
+        "curl",
+        "docker",
+        "kubectl",
+        "cd",
+        "git",
+        "npm",
+        "pip",
+        "pip3",
+        "echo",
+        "cat",
+        "chmod",
+        "mkdir",
+        "eksctl",
+        "sam",
+        "cdk",
+        "copilot",
+        "terraform",
+        "python",
+        "python3",
+        "jq",
+        "wget",
+    ];
+    let Some(first) = code.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')) else {
+        return false;
+    };
+    let first = first.strip_prefix("$ ").unwrap_or(first);
+    let word = first.split(|c: char| c.is_whitespace()).next().unwrap_or("");
+    (code.trim_start().starts_with("$ ") || COMMANDS.contains(&word))
+        && !first.starts_with('{')
+        && !first.contains(": ") // YAML or JSON lines
+}
+
+/// A lower-case slug of `s`: letters and digits, runs of anything else as one dash.
+pub(crate) fn slugify(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
@@ -551,7 +706,58 @@ mod tests {
         assert_eq!(ids, ["plain-page-1", "plain-page-2"]);
         assert_eq!(m.steps[1].title, "Two");
         assert!(m.steps.iter().all(|s| !s.declared && s.checks.is_empty() && !s.shell[0].runnable));
-        assert!(m.steps[0].body.contains("labrunner-callout note"));
+        assert!(
+            m.intro.contains("labrunner-callout note"),
+            "text before the first section introduces the module"
+        );
+        assert!(m.steps[1].body.contains("```json"), "output stays with its command");
+    }
+
+    #[test]
+    fn plain_steps_are_drawn_at_headings_where_a_reader_would() {
+        let page = "\u{feff}---\r\ntitle: Deploy\r\nweight: 3\r\n---\r\n\nIntro.\n\n## Register\n\n1. Run:\n\n   ```\n   aws ecs register-task-definition --cli-input-json file://td.json\n   ```\n\n2. The output:\n\n   ```\n   {\"taskDefinition\": {}}\n   ```\n\n   This is the revision.\n\n## Verify\n### In the console\n\nOpen the console.\n\n## Clean up later\n";
+        let m = parse_module_keyed(Path::new("w/2-deploy/_index.md"), page, "2-deploy").unwrap();
+        assert_eq!((m.title.as_str(), m.weight), ("Deploy", Some(3)), "BOM and CRLF front matter");
+        assert_eq!(m.intro, "Intro.");
+        let steps: Vec<(&str, &str, usize)> =
+            m.steps.iter().map(|s| (s.id.as_str(), s.title.as_str(), s.shell.len())).collect();
+        assert_eq!(steps, [("2-deploy-1", "Register", 1), ("2-deploy-2", "In the console", 0)]);
+        assert!(m.steps[1].body.ends_with("## Clean up later"), "a trailing heading is kept");
+        let register = &m.steps[0];
+        assert!(
+            register.shell[0].code.starts_with("aws ecs register-task-definition"),
+            "an untagged fence of commands is shell"
+        );
+        assert!(register.body.contains("This is the revision."), "the explanation after the output stays");
+        assert!(m.steps[1].body.starts_with("## Verify"), "an empty section introduces the next");
+    }
+
+    #[test]
+    fn a_page_without_headings_or_commands_is_one_reading_step() {
+        let m = parse_module(Path::new("cost.md"), "+++\ntitle = \"Cost\"\n+++\nThis lab costs about $1.\n")
+            .unwrap();
+        assert_eq!(m.steps.len(), 1);
+        assert_eq!((m.steps[0].title.as_str(), m.steps[0].shell.len()), ("Cost", 0));
+        assert!(parse_module(Path::new("empty.md"), "---\ntitle: x\n---\n").unwrap().steps.is_empty());
+    }
+
+    #[test]
+    fn unclosed_fences_and_front_matter_are_errors_where_they_open() {
+        let fence = first_error("Text\n\n  ```bash\necho hi\n<!-- labrunner:step\nid: a\n-->\n");
+        assert!(fence.starts_with("m.md:3:3: code fence ``` is never closed"), "{fence}");
+        let front = first_error("---\ntitle: x\nweight: 1\n\nBody\n");
+        assert!(front.starts_with("m.md:1:1: front matter is never closed"), "{front}");
+        // A page that opens with a thematic break is not front matter.
+        assert!(parse("---\n\nJust a rule.\n").is_ok());
+    }
+
+    #[test]
+    fn shell_is_recognised_in_untagged_fences_only_when_it_reads_as_commands() {
+        assert!(looks_like_shell("aws ecs list-clusters\n"));
+        assert!(looks_like_shell("$ export X=1\n"));
+        assert!(!looks_like_shell("{\"a\": 1}\n"));
+        assert!(!looks_like_shell("name: web\nimage: nginx\n"));
+        assert!(!looks_like_shell("Hello world\n"));
     }
 
     #[test]

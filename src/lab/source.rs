@@ -36,6 +36,41 @@ static INLINE_SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*([^{}]*?)\s*[%>]\}\}"#).expect("valid regex")
 });
 
+static BUTTON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{\{[%<]\s*button\s*([^{}]*?)\s*[%>]\}\}(.*?)\{\{[%<]\s*/button\s*[%>]\}\}"#)
+        .expect("valid regex")
+});
+
+static SUMMARY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<summary[^>]*>(.*?)</summary>").expect("valid regex"));
+
+/// The value of `key="..."` (or the first quoted or bare argument when `key` is absent).
+fn shortcode_arg(args: &str, keys: &[&str]) -> Option<String> {
+    for key in keys {
+        let re = Regex::new(&format!(r#"(?:^|\s){key}\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))"#)).ok()?;
+        if let Some(c) = re.captures(args) {
+            return c.get(1).or(c.get(2)).or(c.get(3)).map(|m| m.as_str().to_string());
+        }
+    }
+    let first = args.trim();
+    if first.is_empty() || first.contains('=') {
+        return None;
+    }
+    Some(match first.strip_prefix('"') {
+        Some(rest) => rest.split('"').next().unwrap_or("").to_string(),
+        None => first.split_whitespace().next().unwrap_or("").to_string(),
+    })
+}
+
+/// `{{% button href="URL" %}}Label{{% /button %}}` → `[Label](URL)`: the label and where it goes.
+fn button(caps: &regex::Captures) -> String {
+    let label = caps[2].trim();
+    match shortcode_arg(&caps[1], &["href", "link", "url"]) {
+        Some(url) if !url.is_empty() => format!("[{label}]({url})"),
+        _ => label.to_string(),
+    }
+}
+
 /// Inline shortcodes inside prose: `ref`/`relref` keep their target, paired ones such as
 /// `{{% button %}}text{{% /button %}}` keep their text, the rest disappear.
 fn inline_shortcode(caps: &regex::Captures) -> String {
@@ -56,16 +91,25 @@ pub struct Prepared {
     pub yaml_front_matter: Option<(String, usize)>,
     /// Title and weight read from TOML (`+++`) front matter.
     pub toml_front_matter: Option<(Option<String>, Option<i64>)>,
+    /// The line of a front matter opening (`---`/`+++` on line 1) that is never closed.
+    pub unclosed_front_matter: Option<usize>,
+    /// A code fence never closed: its line, column and the fence itself (`` ``` ``).
+    pub unclosed_fence: Option<(usize, usize, String)>,
 }
 
 /// Blanks front matter and rewrites Hugo block shortcodes that stand on their own line into
 /// HTML comments the renderer understands. Lines inside fenced code and inside HTML
 /// comments are left alone.
+///
+/// A byte order mark is dropped (editors on Windows write one; it is not an error).
 pub fn prepare(page: &str) -> Prepared {
+    let page = page.strip_prefix('\u{feff}').unwrap_or(page);
     let lines: Vec<&str> = page.split_inclusive('\n').collect();
     let mut out = String::with_capacity(page.len() + 64);
     let mut yaml_front_matter = None;
     let mut toml_front_matter = None;
+    let mut unclosed_front_matter = None;
+    let mut unclosed_fence = None;
     let mut i = 0;
 
     if let Some(first) = lines.first() {
@@ -82,13 +126,16 @@ pub fn prepare(page: &str) -> Prepared {
                     out.push_str(if line.ends_with('\n') { "\n" } else { "" });
                 }
                 i = end + 2;
+            } else if looks_like_front_matter(&lines[1..]) {
+                unclosed_front_matter = Some(1);
             }
         }
     }
 
     let mut fence: Option<(char, usize)> = None;
+    let mut fence_at: (usize, usize, String) = (0, 0, String::new());
     let mut in_comment = false;
-    for line in &lines[i.min(lines.len())..] {
+    for (n, line) in lines.iter().enumerate().skip(i.min(lines.len())) {
         let trimmed = line.trim_start();
         if let Some((ch, len)) = fence {
             if trimmed.chars().take_while(|&c| c == ch).count() >= len
@@ -108,8 +155,12 @@ pub fn prepare(page: &str) -> Prepared {
         }
         if let Some(ch) = trimmed.chars().next().filter(|c| *c == '`' || *c == '~') {
             let len = trimmed.chars().take_while(|&c| c == ch).count();
-            if len >= 3 {
+            // A backtick fence's info string has no backticks: ```` ```x``` ```` is inline code.
+            let inline = ch == '`' && trimmed[len..].contains('`');
+            if len >= 3 && !inline {
                 fence = Some((ch, len));
+                let column = line.chars().take_while(|c| c.is_whitespace()).count() + 1;
+                fence_at = (n + 1, column, ch.to_string().repeat(len));
                 out.push_str(line);
                 continue;
             }
@@ -121,15 +172,70 @@ pub fn prepare(page: &str) -> Prepared {
             out.push_str(line);
             continue;
         }
+        if let Some(replacement) = details_line(line, &lines[n + 1..]) {
+            out.push_str(&replacement);
+            continue;
+        }
         match shortcode_comment(line) {
             Some(replacement) => out.push_str(&replacement),
             None if line.contains("{{") => {
-                out.push_str(&INLINE_SHORTCODE.replace_all(line, inline_shortcode))
+                let line = BUTTON.replace_all(line, button);
+                out.push_str(&INLINE_SHORTCODE.replace_all(&line, inline_shortcode))
             }
             None => out.push_str(line),
         }
     }
-    Prepared { text: out, yaml_front_matter, toml_front_matter }
+    if fence.is_some() {
+        unclosed_fence = Some(fence_at);
+    }
+    Prepared { text: out, yaml_front_matter, toml_front_matter, unclosed_front_matter, unclosed_fence }
+}
+
+/// Whether the lines after an opening `---` read as front matter (`key: value` or
+/// `key = value` first), not as a page that starts with a thematic break.
+fn looks_like_front_matter(rest: &[&str]) -> bool {
+    static KEY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[A-Za-z_][\w-]*\s*(:|=)").expect("valid regex"));
+    rest.iter().map(|l| l.trim()).find(|l| !l.is_empty()).is_some_and(|l| KEY.is_match(l))
+}
+
+/// `<details>` (with its `<summary>` on the same or a following line) and `</details>` as an
+/// expandable section the renderer draws with its title; the summary's own line is blanked.
+fn details_line(line: &str, next: &[&str]) -> Option<String> {
+    let newline = if line.ends_with('\n') { "\n" } else { "" };
+    let trimmed = line.trim();
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("</details") {
+        return Some(format!("{indent}<!-- /labrunner-callout -->{newline}"));
+    }
+    if lower.starts_with("<summary") && SUMMARY.is_match(trimmed) && !lower.contains("<details") {
+        return Some(newline.to_string()); // Already used by the `<details>` line above it.
+    }
+    if !lower.starts_with("<details") {
+        return None;
+    }
+    let title = SUMMARY
+        .captures(trimmed)
+        .or_else(|| next.iter().take(3).find_map(|l| SUMMARY.captures(l.trim())))
+        .map(|c| strip_tags(&c[1]))
+        .unwrap_or_default();
+    let title = title.replace('"', "'");
+    Some(format!("{indent}<!-- labrunner-callout expand \"{title}\" -->{newline}"))
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
 }
 
 fn shortcode_comment(line: &str) -> Option<String> {
@@ -139,6 +245,27 @@ fn shortcode_comment(line: &str) -> Option<String> {
     let name = caps[3].to_ascii_lowercase();
     let args = caps[4].replace("--", "- -");
     let newline = if line.ends_with('\n') { "\n" } else { "" };
+    // Shortcodes that stand for content become Markdown on the same line.
+    match (name.as_str(), closing) {
+        ("youtube", false) => {
+            let id = shortcode_arg(&caps[4], &["id"]).unwrap_or_default();
+            return Some(format!("{indent}[video: https://www.youtube.com/watch?v={id}]{newline}"));
+        }
+        ("video" | "vimeo", false) => {
+            let src = shortcode_arg(&caps[4], &["src", "url", "id"]).unwrap_or_default();
+            return Some(format!("{indent}[video: {src}]{newline}"));
+        }
+        ("children", false) => {
+            return Some(format!("{indent}*The pages of this section follow.*{newline}"));
+        }
+        ("expand", false) => {
+            let title = shortcode_arg(&caps[4], &["title"]).unwrap_or_else(|| "Details".into());
+            let title = title.replace('"', "'");
+            return Some(format!("{indent}<!-- labrunner-callout expand \"{title}\" -->{newline}"));
+        }
+        ("expand", true) => return Some(format!("{indent}<!-- /labrunner-callout -->{newline}")),
+        _ => {}
+    }
     let marker = match (name.as_str(), closing) {
         ("notice", false) => format!("labrunner-callout {args}"),
         ("notice", true) => "/labrunner-callout".to_string(),
@@ -213,8 +340,13 @@ mod tests {
             ("{{< tab \"Linux\" >}}", "<!-- labrunner-tab Linux -->"),
             ("{{% tab name=\"macOS\" %}}", "<!-- labrunner-tab macOS -->"),
             ("{{< /tab >}}", "<!-- /labrunner-tab -->"),
-            ("  {{< youtube abc >}}", "  <!-- labrunner-shortcode youtube abc -->"),
-            ("{{% children %}}", "<!-- labrunner-shortcode children -->"),
+            ("  {{< youtube abc >}}", "  [video: https://www.youtube.com/watch?v=abc]"),
+            ("{{< youtube id=\"abc\" >}}", "[video: https://www.youtube.com/watch?v=abc]"),
+            ("{{% children %}}", "*The pages of this section follow.*"),
+            ("{{% expand \"Show the answer\" %}}", "<!-- labrunner-callout expand \"Show the answer\" -->"),
+            ("{{% expand title=\"Why?\" %}}", "<!-- labrunner-callout expand \"Why?\" -->"),
+            ("{{% /expand %}}", "<!-- /labrunner-callout -->"),
+            ("{{< mermaid >}}", "<!-- labrunner-shortcode mermaid -->"),
         ];
         for (input, want) in cases {
             assert_eq!(prepare(input).text, want, "{input}");
@@ -224,13 +356,27 @@ mod tests {
     #[test]
     fn inline_shortcodes_leave_their_text() {
         let cases = [
-            ("Click {{% button href=\"/x\" %}}here{{% /button %}} now", "Click here now"),
+            ("Click {{% button href=\"/x\" %}}here{{% /button %}} now", "Click [here](/x) now"),
+            ("{{< button href=\"https://console.aws.amazon.com/ecs\" icon=\"x\" >}}Open ECS{{< /button >}}", "[Open ECS](https://console.aws.amazon.com/ecs)"),
             ("See {{< ref \"setup.md\" >}}.", "See setup.md."),
             ("plain {{ not a shortcode }}", "plain {{ not a shortcode }}"),
         ];
         for (input, want) in cases {
             assert_eq!(prepare(input).text, want, "{input}");
         }
+    }
+
+    #[test]
+    fn details_become_an_expandable_section_with_its_summary_as_title() {
+        let page = "<details>\n<summary>Why <b>two</b> subnets?</summary>\n\nBecause of AZs.\n</details>\n";
+        let p = prepare(page);
+        assert_eq!(p.text, "<!-- labrunner-callout expand \"Why two subnets?\" -->\n\n\nBecause of AZs.\n<!-- /labrunner-callout -->\n");
+        let one_line = prepare("<details><summary>Answer</summary>\n\nYes.\n\n</details>\n");
+        assert!(
+            one_line.text.starts_with("<!-- labrunner-callout expand \"Answer\" -->\n"),
+            "{}",
+            one_line.text
+        );
     }
 
     #[test]

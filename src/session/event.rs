@@ -34,6 +34,15 @@ pub enum Event {
         /// The text.
         text: String,
     },
+    /// A module began: its introduction comes before its first step.
+    ModuleStarted {
+        /// The module's title.
+        title: String,
+        /// Its introduction (Markdown), possibly empty.
+        intro: String,
+        /// Whether a resumed run enters it after its first step.
+        resumed: bool,
+    },
     /// A step began.
     StepStarted {
         /// Step id.
@@ -181,10 +190,14 @@ pub enum Event {
     },
     /// The run ended.
     LabFinished {
-        /// Steps done.
+        /// Steps done: verified by their checks, or their commands succeeded.
         done: usize,
+        /// Steps shown but not verified (reading steps, plain pages without checks).
+        shown: usize,
         /// Steps skipped.
         skipped: usize,
+        /// The ids of the skipped steps.
+        skipped_steps: Vec<String>,
         /// Steps in the lab.
         total: usize,
         /// Resources in the cleanup ledger.
@@ -200,6 +213,8 @@ pub enum Event {
 pub enum StepResult {
     /// Commands ran (or the student did the work) and every check passed.
     Done,
+    /// Shown to the student, who went on; nothing was verified (the step has no checks).
+    Shown,
     /// The student skipped it.
     Skipped,
     /// A command or a check failed.

@@ -37,6 +37,14 @@ impl Default for TerminalPrompter {
     }
 }
 
+/// Throws away keys pressed before the question was asked (an Enter hit while a check was
+/// being watched must not answer the next menu).
+fn discard_pending_keys() {
+    use std::os::fd::AsFd;
+    let stdin = io::stdin();
+    let _ = nix::sys::termios::tcflush(stdin.as_fd(), nix::sys::termios::FlushArg::TCIFLUSH);
+}
+
 fn to_io(e: dialoguer::Error) -> io::Error {
     match e {
         dialoguer::Error::IO(e) => e,
@@ -45,6 +53,7 @@ fn to_io(e: dialoguer::Error) -> io::Error {
 
 impl Prompter for TerminalPrompter {
     fn select(&mut self, prompt: &str, items: &[&str], default: usize) -> io::Result<usize> {
+        discard_pending_keys();
         dialoguer::Select::with_theme(&self.theme)
             .with_prompt(prompt)
             .items(items)
@@ -55,6 +64,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String> {
+        discard_pending_keys();
         let mut input = dialoguer::Input::<String>::with_theme(&self.theme).with_prompt(prompt);
         if let Some(d) = default {
             input = input.default(d.to_string());
@@ -63,6 +73,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool> {
+        discard_pending_keys();
         dialoguer::Confirm::with_theme(&self.theme)
             .with_prompt(prompt)
             .default(default)

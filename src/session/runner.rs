@@ -10,6 +10,7 @@
 //! creates a second copy of what the ledger holds.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use crate::aws::{cli_failure_class, whoami, Clients, ErrorClass, Identity, Shell
 use crate::cleanup::{self, Resolution};
 use crate::error::{AccountMismatch, Error};
 use crate::exec::{reap_leftovers, run_block, Block, Stream};
-use crate::lab::{vars, Lab, ResourceSpec, Step, StepMode, VariableSource};
+use crate::lab::{vars, Lab, Module, ResourceSpec, Step, StepMode, VariableSource};
 use crate::state::ledger::{Ledger, LedgerEntry};
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
@@ -172,14 +173,28 @@ impl<'a> Session<'a> {
         if let Some(from) = self.options.from.clone() {
             self.skip_to(&from)?;
         }
-        let steps: Vec<(usize, &'a Step)> = self.lab.steps().map(|(_, s)| s).enumerate().collect();
+        let steps: Vec<(usize, &'a Module, &'a Step)> =
+            self.lab.steps().enumerate().map(|(i, (m, s))| (i, m, s)).collect();
         let total = steps.len();
-        for (i, step) in steps {
+        let mut introduced: Option<&Path> = None;
+        for (i, module, step) in steps {
             if self.progress.is_finished(&step.id) {
                 continue;
             }
+            if introduced != Some(module.path.as_path()) {
+                introduced = Some(module.path.as_path());
+                // A module's introduction (its concepts, a billing warning) comes before its
+                // first step, and again when a resumed run enters the module mid-way.
+                let first = module.steps.first().is_some_and(|s| s.id == step.id);
+                self.reporter.event(&Event::ModuleStarted {
+                    title: module.title.clone(),
+                    intro: module.intro.clone(),
+                    resumed: !first,
+                });
+            }
             match self.step(step, i + 1, total).await? {
                 Flow::Next(StepResult::Done) => self.progress.finish(&step.id, StepOutcome::Done),
+                Flow::Next(StepResult::Shown) => self.progress.finish(&step.id, StepOutcome::Shown),
                 Flow::Next(StepResult::Skipped) => self.progress.finish(&step.id, StepOutcome::Skipped),
                 Flow::Next(StepResult::Failed) => {
                     self.save_progress()?;
@@ -210,14 +225,23 @@ impl<'a> Session<'a> {
     }
 
     fn finish_event(&mut self) {
-        let done = self.progress.finished.iter().filter(|r| r.outcome == StepOutcome::Done).count();
-        let skipped = self.progress.finished.iter().filter(|r| r.outcome == StepOutcome::Skipped).count();
+        let count = |o: StepOutcome| self.progress.finished.iter().filter(|r| r.outcome == o).count();
+        let (done, shown, skipped) =
+            (count(StepOutcome::Done), count(StepOutcome::Shown), count(StepOutcome::Skipped));
         self.reporter.event(&Event::LabFinished {
             done,
+            shown,
             skipped,
+            skipped_steps: self
+                .progress
+                .finished
+                .iter()
+                .filter(|r| r.outcome == StepOutcome::Skipped)
+                .map(|r| r.step.clone())
+                .collect(),
             total: self.lab.step_count(),
             resources: self.ledger.entries.len(),
-            complete: done + skipped == self.lab.step_count(),
+            complete: done + shown + skipped == self.lab.step_count(),
         });
     }
 
@@ -513,7 +537,7 @@ impl<'a> Session<'a> {
                 Choice::Myself => self.watch(step, &before).await,
             };
             match result {
-                StepResult::Done | StepResult::Skipped | StepResult::Interrupted => {
+                StepResult::Done | StepResult::Shown | StepResult::Skipped | StepResult::Interrupted => {
                     self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
                     return Ok(Flow::Next(result));
                 }
@@ -1272,15 +1296,20 @@ impl<'a> Session<'a> {
     /// once. Steps without checks just wait for the student to say they are done.
     async fn watch(&mut self, step: &Step, before: &Before) -> StepResult {
         if step.checks.is_empty() {
-            if let Some(p) = self.prompter.as_deref_mut() {
-                if !matches!(p.confirm("Done with this step?", true), Ok(true)) {
-                    return StepResult::Skipped;
+            // Nothing to look at: the step was read (Continue was the answer) or done by hand,
+            // and either way labrunner has not verified anything.
+            let reading = step.runnable_blocks().next().is_none();
+            if !reading && !self.options.auto {
+                if let Some(p) = self.prompter.as_deref_mut() {
+                    if !matches!(p.confirm("Done with this step?", true), Ok(true)) {
+                        return StepResult::Skipped;
+                    }
                 }
             }
             if let Err(e) = self.record_resources(step, before).await {
                 self.reporter.event(&Event::Notice { text: e.to_string() });
             }
-            return StepResult::Done;
+            return StepResult::Shown;
         }
         if self.prompter.is_none() || self.options.auto {
             // Unattended, someone else does the step (a console step, a script): what it

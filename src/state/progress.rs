@@ -15,8 +15,10 @@ pub const PROGRESS_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
-    /// Its checks passed (or it has none and its commands succeeded or the student confirmed).
+    /// Its checks passed (or it has none and its commands succeeded).
     Done,
+    /// Shown and read, but not verified: it has no checks and ran nothing.
+    Shown,
     /// The student skipped it.
     Skipped,
 }
@@ -58,6 +60,10 @@ pub struct Progress {
     pub commands_began: bool,
     /// Variable values (never secrets).
     pub variables: BTreeMap<String, String>,
+    /// Where the lab was loaded from (an absolute manifest, page or directory path), so
+    /// `resume` and `status` find it from any directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Progress {
@@ -76,6 +82,7 @@ impl Progress {
             current: None,
             commands_began: false,
             variables: BTreeMap::new(),
+            source: None,
         }
     }
 

@@ -112,7 +112,8 @@ impl Styles {
             plain: base(),
             link_color: Color::Cyan,
             code_color: Color::Yellow,
-            code_frame_text: if color { "  │ " } else { "    " },
+            // Spaces only: selecting a command in the terminal must copy the command alone.
+            code_frame_text: "    ",
             code_quote: if color { "" } else { "`" },
             code_frame: base().dim(),
             code_label: base().dim(),
@@ -307,7 +308,11 @@ fn wrap_pieces(pieces: &[Piece], width: usize) -> Vec<WrappedLine> {
                 }
                 pending_space = None;
                 let current = lines.last().map_or(0, |line| line.width);
-                if word_width <= width.saturating_sub(current) {
+                let text: String = fragments.iter().map(|(t, _)| t.as_str()).collect();
+                // A URL or an identifier is never cut: a line that overflows can still be
+                // clicked or copied, a broken one cannot.
+                let unbreakable = is_unbreakable(&text);
+                if word_width <= width.saturating_sub(current) || unbreakable {
                     if let Some(line) = lines.last_mut() {
                         for (text, marks) in &fragments {
                             line.push(text, *marks);
@@ -323,6 +328,13 @@ fn wrap_pieces(pieces: &[Piece], width: usize) -> Vec<WrappedLine> {
         lines.pop();
     }
     lines
+}
+
+/// Whether a word must stay whole even when longer than a line: URLs, ARNs, paths, ids.
+fn is_unbreakable(word: &str) -> bool {
+    let word = word.trim_start_matches(['(', '<', '[', '"', '\'']);
+    ["http://", "https://", "arn:", "s3://", "file://", "/", "./", "~/"].iter().any(|p| word.starts_with(p))
+        || (word.contains('-') && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)))
 }
 
 /// Appends a word that is too long for a line, breaking it between characters.
@@ -573,7 +585,14 @@ struct Renderer {
     block: InlineBlock,
     marks: MarkDepths,
     links: Vec<(usize, String)>,
-    images: Vec<usize>,
+    /// Open images: where their alt text starts, their path, whether they began a line.
+    images: Vec<(usize, String, bool)>,
+    /// The last inline piece closed an image that stood at the start of its line: a soft
+    /// break after it ends the line, so the image stands on a line of its own.
+    after_line_image: bool,
+    /// The previous event was a soft break (this one starts a source line).
+    soft_break_last: bool,
+    soft_break_pending: bool,
     code: Option<CodeState>,
     html: Option<String>,
     table: Option<TableState>,
@@ -641,9 +660,20 @@ fn alert_kind_name(kind: BlockQuoteKind) -> &'static str {
     }
 }
 
-/// The language shown above a code block: the info string's first word.
+/// The label shown above a code block: the info string's first word, and whether labrunner
+/// only shows it (`{labrunner=show}`), so a block that runs never looks like one that does not.
 fn code_language(info: &str) -> String {
-    info.split(|c: char| c.is_whitespace() || c == '{' || c == ',').next().unwrap_or_default().to_string()
+    let language = info
+        .split(|c: char| c.is_whitespace() || c == '{' || c == ',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let shown = info.replace(['"', '\''], "").contains("labrunner=show");
+    match (language.is_empty(), shown) {
+        (_, false) => language,
+        (true, true) => "shown only, not run".into(),
+        (false, true) => format!("{language} · shown only, not run"),
+    }
 }
 
 impl Renderer {
@@ -659,6 +689,9 @@ impl Renderer {
             marks: MarkDepths::default(),
             links: Vec::new(),
             images: Vec::new(),
+            after_line_image: false,
+            soft_break_last: false,
+            soft_break_pending: false,
             code: None,
             html: None,
             table: None,
@@ -684,6 +717,9 @@ impl Renderer {
     }
 
     fn handle(&mut self, event: &Event<'_>, rest: &[Event<'_>]) {
+        // Line-start bookkeeping for figures lasts exactly one event.
+        let after_image = std::mem::take(&mut self.after_line_image);
+        self.soft_break_last = std::mem::take(&mut self.soft_break_pending);
         match event {
             Event::Start(tag) => self.start(tag, rest),
             Event::End(tag) => self.end(*tag),
@@ -695,7 +731,11 @@ impl Renderer {
             },
             Event::InlineHtml(html) => self.inline_html(html),
             Event::FootnoteReference(name) => self.push_text(format!("[{name}]")),
-            Event::SoftBreak => self.push_text(" ".to_string()),
+            Event::SoftBreak if after_image => self.inline.push(Piece::Break),
+            Event::SoftBreak => {
+                self.push_text(" ".to_string());
+                self.soft_break_pending = true;
+            }
             Event::HardBreak => self.inline.push(Piece::Break),
             Event::Rule => self.rule(),
             Event::TaskListMarker(checked) => {
@@ -777,7 +817,11 @@ impl Renderer {
                 self.links.push((self.inline.len(), dest_url.to_string()));
                 self.marks.link += 1;
             }
-            Tag::Image { .. } => self.images.push(self.inline.len()),
+            Tag::Image { dest_url, .. } => {
+                let line_start =
+                    self.inline.last().is_none_or(|p| matches!(p, Piece::Break)) || self.soft_break_last;
+                self.images.push((self.inline.len(), dest_url.to_string(), line_start));
+            }
             Tag::FootnoteDefinition(_)
             | Tag::DefinitionList
             | Tag::DefinitionListTitle
@@ -899,7 +943,7 @@ impl Renderer {
     }
 
     fn end_image(&mut self) {
-        let Some(start) = self.images.pop() else {
+        let Some((start, path, line_start)) = self.images.pop() else {
             return;
         };
         let start = start.min(self.inline.len());
@@ -908,7 +952,23 @@ impl Renderer {
         self.inline.truncate(start);
         let text = if alt.is_empty() { "[image]".to_string() } else { format!("[image: {alt}]") };
         let marks = Marks { dim: true, ..self.marks.current() };
-        self.inline.push(Piece::Text { text, marks });
+        if line_start && self.marks.link == 0 {
+            // An image on a line of its own is a figure: it keeps its line, and its path says
+            // where to look at it.
+            if self.inline.last().is_some_and(|p| !matches!(p, Piece::Break)) {
+                if let Some(Piece::Text { text, .. }) = self.inline.last_mut() {
+                    if text == " " {
+                        self.inline.pop();
+                    }
+                }
+                self.inline.push(Piece::Break);
+            }
+            let text = if path.is_empty() { text } else { format!("{text} ({path})") };
+            self.inline.push(Piece::Text { text, marks });
+            self.after_line_image = true;
+        } else {
+            self.inline.push(Piece::Text { text, marks });
+        }
     }
 
     fn inline_html(&mut self, html: &str) {
@@ -1050,9 +1110,12 @@ impl Renderer {
 
     /// Pushes a callout container and writes its label line.
     fn open_callout(&mut self, container: ContainerKind, kind: &str, title: Option<&str>) {
-        let label = match title {
-            Some(title) => format!("{}: {title}", capitalize(kind)),
-            None => capitalize(kind),
+        let label = match (kind, title) {
+            // An expandable section (`expand`, `<details>`): its title is the label.
+            ("expand", Some(title)) => format!("▸ {title}"),
+            ("expand", None) => "▸ Details".to_string(),
+            (_, Some(title)) => format!("{}: {title}", capitalize(kind)),
+            (_, None) => capitalize(kind),
         };
         self.emit_pending_blank();
         let bar = CALLOUT_BAR.to_string();
@@ -1475,10 +1538,23 @@ mod tests {
             ("autolink", "<https://x.io>", 80, "https://x.io\n"),
             ("link text equals url", "[https://x.io](https://x.io)", 80, "https://x.io\n"),
             ("email autolink", "<me@x.io>", 80, "me@x.io\n"),
-            ("image", "![VPC diagram](img/vpc.png)", 80, "[image: VPC diagram]\n"),
-            ("image without alt", "![](img/vpc.png)", 80, "[image]\n"),
+            ("image", "![VPC diagram](img/vpc.png)", 80, "[image: VPC diagram] (img/vpc.png)\n"),
+            ("image without alt", "![](img/vpc.png)", 80, "[image] (img/vpc.png)\n"),
+            (
+                "an image on its own line keeps it",
+                "Look:\n![VPC](vpc.png)\nFigure 1: the VPC",
+                80,
+                "Look:\n[image: VPC] (vpc.png)\nFigure 1: the VPC\n",
+            ),
+            ("an image inside a sentence stays inline", "See ![x](x.png) here", 80, "See [image: x] here\n"),
+            (
+                "a long URL is never cut",
+                "Open https://console.aws.amazon.com/ecs/v2/clusters/flask-inventory-cluster now",
+                30,
+                "Open\nhttps://console.aws.amazon.com/ecs/v2/clusters/flask-inventory-cluster\nnow\n",
+            ),
             ("linked image", "[![logo](l.png)](https://x.io)", 80, "[image: logo] (https://x.io)\n"),
-            ("url wraps as one word", "a [b](https://example.com/x)", 12, "a b\n(https://exa\nmple.com/x)\n"),
+            ("url wraps as one word", "a [b](https://example.com/x)", 12, "a b\n(https://example.com/x)\n"),
         ]);
     }
 
@@ -1678,7 +1754,7 @@ mod tests {
         let stripped = console::strip_ansi_codes(&output);
         assert!(stripped.contains("Title\n═════"));
         assert!(stripped.contains("▌ Warning\n▌ Hot"));
-        assert!(stripped.contains("  │ ls"));
+        assert!(stripped.contains("\n    ls"), "no gutter to copy with the command: {stripped:?}");
     }
 
     #[test]

@@ -58,8 +58,14 @@ impl Ui {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
         let forced = std::env::var("LABRUNNER_INTERACTIVE").is_ok_and(|v| v == "1");
         let interactive = forced || (std::io::stdin().is_terminal() && stderr_terminal && !ci);
-        let width =
-            console::Term::stdout().size_checked().map_or(100, |(_, w)| usize::from(w)).clamp(40, 120);
+        // The terminal's width; piped, `COLUMNS` when set (as `less`, `fmt` and git honour it).
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+        let width = console::Term::stdout()
+            .size_checked()
+            .map(|(_, w)| usize::from(w))
+            .or(columns)
+            .unwrap_or(100)
+            .clamp(40, 120);
         Ui {
             out: Box::new(std::io::stdout()),
             err: Box::new(std::io::stderr()),

@@ -120,6 +120,13 @@ pub fn step_page_with(
     if step.mode == StepMode::Console {
         let _ =
             writeln!(out, "{}", s.warn.apply_to("Console step: you do this one by hand in the AWS console."));
+    } else if checks.is_empty() && step.runnable_blocks().next().is_none() {
+        let what = if step.shell.is_empty() {
+            "Reading step: nothing to run, nothing checked."
+        } else {
+            "Shown, not verified: labrunner runs and checks nothing here."
+        };
+        let _ = writeln!(out, "{}", s.dim.apply_to(what));
     }
     if !step.body.is_empty() {
         out.push('\n');

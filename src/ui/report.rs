@@ -131,6 +131,18 @@ impl Reporter for TextReporter {
                 }
             }
             Event::Notice { text } => self.line(&format!("{}", s.dim.apply_to(text))),
+            Event::ModuleStarted { title, intro, resumed } => {
+                let heading = if *resumed { format!("{title} (continued)") } else { title.clone() };
+                if self.pages {
+                    let rule = "━".repeat(self.render.width.clamp(20, 100));
+                    let _ = writeln!(self.out, "\n{}\n{}", s.heading.apply_to(&heading), s.dim.apply_to(rule));
+                    if !intro.trim().is_empty() {
+                        let _ = write!(self.out, "{}", render(intro, self.render));
+                    }
+                } else {
+                    self.line(&format!("{} {heading}", s.heading.apply_to("Module ·")));
+                }
+            }
             Event::StepStarted { step, title, number, total, checks, creates } => {
                 if self.pages {
                     if let Some(st) = self.lab.step(step) {
@@ -228,6 +240,7 @@ impl Reporter for TextReporter {
                 self.clear_spinners();
                 let text = match result {
                     StepResult::Done => format!("{} step {step} done", s.mark(true)),
+                    StepResult::Shown => format!("{} step {step} shown, not verified", s.dim.apply_to("○")),
                     StepResult::Skipped => format!("{} step {step} skipped", s.warn.apply_to("»")),
                     StepResult::Failed => format!("{} step {step} is not done", s.mark(false)),
                     StepResult::Interrupted => format!("{} step {step} interrupted", s.warn.apply_to("■")),
@@ -267,11 +280,20 @@ impl Reporter for TextReporter {
                 ids.len(),
                 ids.join(", ")
             )),
-            Event::LabFinished { done, skipped, total, complete, .. } => {
-                let text = if *complete {
-                    format!("{} lab finished: {done} of {total} steps done, {skipped} skipped", s.mark(true))
-                } else {
-                    format!("{done} of {total} steps done, {skipped} skipped")
+            Event::LabFinished { done, shown, skipped, skipped_steps, total, complete, .. } => {
+                let mut counts = format!("{done} of {total} steps done");
+                if *shown > 0 {
+                    counts.push_str(&format!(", {shown} shown but not verified"));
+                }
+                counts.push_str(&format!(", {skipped} skipped"));
+                if !skipped_steps.is_empty() {
+                    counts.push_str(&format!(" ({})", skipped_steps.join(", ")));
+                }
+                let text = match (*complete, *done) {
+                    // Reading steps only: nothing was checked, so nothing is claimed.
+                    (true, 0) if *shown > 0 => format!("{} lab read to its end: {counts}", s.dim.apply_to("○")),
+                    (true, _) => format!("{} lab finished: {counts}", s.mark(true)),
+                    (false, _) => counts,
                 };
                 self.line(&text);
             }

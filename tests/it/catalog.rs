@@ -55,7 +55,8 @@ fn labs_dir_from_the_option_and_the_environment() {
             "format: 1\nid: tiny\ntitle: Tiny\nsummary: One page.\nmodules:\n  - 01.md\n",
         )
         .file("workshop/content/tiny/01.md", "# One\n\nJust words.\n");
-    let want = "LAB   TITLE  MODULES  STEPS\ntiny  Tiny         1      0\n";
+    // A page of prose is one reading step.
+    let want = "LAB   TITLE  MODULES  STEPS\ntiny  Tiny         1      1\n";
     Test::new().args(["--labs-dir", "workshop/labs", "list"]).current_dir(&tree).run().code(0).stdout(want);
     Test::new()
         .arg("list")
@@ -113,10 +114,11 @@ fn show_one_step() {
         .stdout(
             "
 Step 2/4 · Look at the cluster ─────────────────────── [inspect-cluster]
+Shown, not verified: labrunner runs and checks nothing here.
 
 Describe the cluster and read its status.
 
-  bash
+  bash · shown only, not run
     aws ecs describe-clusters --clusters \"$CLUSTER\" --query 'clusters[0].status'
 ",
         );
@@ -298,12 +300,15 @@ fn lint_json_errors() {
 
 #[test]
 fn lint_a_single_page() {
-    // A page on its own has no manifest: only the rules that need none apply.
+    // A page on its own is linted as the lab it makes: every rule applies, as it would in a
+    // lab (here, variables a manifest would declare are not declared).
     Test::new().args(["lint", "content/findings/01-deploy.md"]).current_dir(&catalog()).run().code(1).stderr_empty()
         .stdout(
             "content/findings/01-deploy.md:11:1: warning[undeclared-resource]: `aws ecs create-cluster` creates a resource of type `ecs_cluster`, but step `make-cluster` does not declare it under `creates:`, so cleanup would miss it\n\
+             content/findings/01-deploy.md:26:1: warning[undeclared-variable]: `$CONTAINERS` is used but never declared in the manifest or set by an earlier block; declare it under `variables:`\n\
              content/findings/01-deploy.md:29:1: warning[step-without-checks]: step `look-around` runs commands but declares no checks, so labrunner cannot verify it\n\
-             content/findings/01-deploy.md: 2 findings\n",
+             content/findings/01-deploy.md:35:1: warning[undeclared-variable]: `$ACCOUNT_ID` is used but never declared in the manifest or set by an earlier block; declare it under `variables:`\n\
+             content/findings/01-deploy.md: 4 findings\n",
         );
 }
 
@@ -321,10 +326,8 @@ fn lint_a_clean_page_and_a_directory_of_pages() {
         .run()
         .code(0)
         .stderr_empty()
-        .stdout(
-            "content/ecs-basics/01-cluster.md: clean (2 steps, 1 check)\n\
-         content/ecs-basics/02-service.md: clean (2 steps, 3 checks)\n",
-        );
+        // A directory of pages is one lab, its pages in order.
+        .stdout("content/ecs-basics: clean (4 steps, 4 checks)\n");
 }
 
 #[test]

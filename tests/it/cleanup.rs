@@ -558,7 +558,8 @@ fn hosted_zone_certificate_and_record_are_recorded_by_id_and_cleaned_up() {
             "--query",
             "HostedZones[?Name=='rt-dns.example.com.'].Id",
         ]);
-        let certs = lab.acct.aws_json(["acm", "list-certificates", "--query", "CertificateSummaryList[].DomainName"]);
+        let certs =
+            lab.acct.aws_json(["acm", "list-certificates", "--query", "CertificateSummaryList[].DomainName"]);
         (zones.as_array().map_or(0, Vec::len), certs)
     };
     assert_eq!(live().0, 1);

@@ -1,11 +1,11 @@
 //! Real workshop pages, written for Hugo and without any labrunner metadata, still make a lab:
-//! every shell block becomes a show-only step with no checks, titled by the heading above it,
-//! and front matter, notices, tabs, images and tables load and show without Hugo syntax
-//! leaking through. The pages are in `tests/fixtures/hugo/content/orders-workshop/`.
+//! each section of a page (at its headings) becomes a show-only step with no checks, its shell
+//! blocks shown to copy, and front matter, notices, tabs, images and tables load and show
+//! without Hugo syntax leaking through. The pages are in `tests/fixtures/hugo/content/orders-workshop/`.
 
 use std::path::Path;
 
-use labrunner::lab::{load_lab, StepMode};
+use labrunner::lab::{load_lab, ShellBlock, StepMode};
 
 use crate::support::{LabTree, Test};
 
@@ -40,7 +40,7 @@ fn shell_blocks(page: &str) -> Vec<(usize, String)> {
 }
 
 #[test]
-fn every_shell_block_becomes_a_show_only_step() {
+fn each_section_becomes_a_show_only_step_with_its_shell_blocks() {
     let tree = workshop();
     let lab = load_lab(&tree.path().join("labs/orders-workshop.yaml")).expect("the workshop loads");
 
@@ -54,43 +54,45 @@ fn every_shell_block_becomes_a_show_only_step() {
         ]
     );
 
+    // Ids come from the page's path in the lab, so two `_index.md` never collide.
     let steps: Vec<(&str, &str)> = lab.steps().map(|(_, s)| (s.id.as_str(), s.title.as_str())).collect();
     assert_eq!(
         steps,
         [
-            ("1-1-environment-1", "Check the AWS CLI"),
-            ("1-1-environment-2", "Set the working variables"),
-            ("2-1-task-definition-1", "Write the task definition"),
-            ("2-1-task-definition-2", "Register it"),
-            ("2-2-create-service-1", "Or with the AWS CLI"),
-            ("2-2-create-service-2", "Check the deployment"),
+            ("1-setup-1-1-environment-1", "Check the AWS CLI"),
+            ("1-setup-1-1-environment-2", "Set the working variables"),
+            ("2-service-2-1-task-definition-1", "Write the task definition"),
+            ("2-service-2-1-task-definition-2", "Register it"),
+            ("2-service-2-2-create-service-1", "In the console"),
+            ("2-service-2-2-create-service-2", "Or with the AWS CLI"),
+            ("2-service-2-2-create-service-3", "Check the deployment"),
         ]
     );
 
     for (module, name) in lab.modules.iter().zip(MODULES) {
         let page =
             std::fs::read_to_string(tree.path().join("content/orders-workshop").join(name)).expect("page");
-        let blocks = shell_blocks(&page);
-        assert_eq!(blocks.len(), module.steps.len(), "{name}: one step per shell block");
-        for (step, (line, code)) in module.steps.iter().zip(blocks) {
+        let blocks: Vec<&ShellBlock> = module.steps.iter().flat_map(|s| &s.shell).collect();
+        let want = shell_blocks(&page);
+        assert_eq!(blocks.len(), want.len(), "{name}: every shell block is in a step");
+        for (block, (line, code)) in blocks.iter().zip(want) {
+            assert!(!block.runnable, "{name}: a page without metadata is never run");
+            assert_eq!(block.code, code, "{name}");
+            assert!(block.location.file.ends_with(Path::new(name)), "{name}: {:?}", block.location);
+            assert_eq!((block.location.line, block.location.column), (line, 1), "{name}");
+        }
+        for step in &module.steps {
             assert!(!step.declared, "{}: synthesised, not declared", step.id);
             assert_eq!(step.mode, StepMode::Cli, "{}", step.id);
-            assert!(
-                step.checks.is_empty() && step.creates.is_empty() && step.hints.is_empty(),
-                "{}",
-                step.id
-            );
-            assert_eq!(step.shell.len(), 1, "{}: exactly its own block", step.id);
-            let block = &step.shell[0];
-            assert!(!block.runnable, "{}: a page without metadata is never run", step.id);
-            assert_eq!(block.code, code, "{}", step.id);
-            assert!(block.location.file.ends_with(Path::new(name)), "{}: {:?}", step.id, block.location);
-            assert_eq!((block.location.line, block.location.column), (line, 1), "{}", step.id);
-            assert!(step.body.contains(&code), "{}: the body holds the block", step.id);
+            assert!(step.checks.is_empty() && step.creates.is_empty(), "{}", step.id);
+            for block in &step.shell {
+                assert!(step.body.contains(&block.code), "{}: the body holds its blocks", step.id);
+            }
         }
     }
-    // The PowerShell tab, the JSON sample and the text output are not shell steps.
-    assert!(lab.steps().all(|(_, s)| !s.shell[0].code.contains("$Env:")));
+    // The console section is a reading step; the PowerShell tab and the JSON sample are not shell.
+    assert!(lab.step("2-service-2-2-create-service-1").is_some_and(|s| s.shell.is_empty()));
+    assert!(lab.steps().all(|(_, s)| s.shell.iter().all(|b| !b.code.contains("$Env:"))));
 }
 
 #[test]
@@ -101,23 +103,21 @@ fn lint_finds_nothing_wrong() {
         .run()
         .code(0)
         .stderr_empty()
-        .stdout("orders-workshop: clean (6 steps, 0 checks)\n");
+        .stdout("orders-workshop: clean (7 steps, 0 checks)\n");
+    // The same pages without the manifest: the same lab.
     Test::new()
-        .args(["lint", "content/orders-workshop/2-service"])
+        .args(["lint", "content/orders-workshop"])
         .current_dir(&workshop())
         .run()
         .code(0)
-        .stdout(
-            "content/orders-workshop/2-service/2.1-task-definition.md: clean (2 steps, 0 checks)\n\
-         content/orders-workshop/2-service/2.2-create-service.md: clean (2 steps, 0 checks)\n",
-        );
+        .stdout("content/orders-workshop: clean (7 steps, 0 checks)\n");
 }
 
 #[test]
 fn list_counts_the_synthesised_steps() {
     Test::new().arg("list").current_dir(&workshop()).run().code(0).stdout(
         "LAB              TITLE                         MODULES  STEPS\n\
-         orders-workshop  Orders service on Amazon ECS        3      6\n",
+         orders-workshop  Orders service on Amazon ECS        3      7\n",
     );
 }
 
@@ -133,10 +133,10 @@ fn show_renders_without_hugo_syntax() {
     out.stdout_contains("Module 1/3 · Prepare your environment\n")
         .stdout_contains("Module 2/3 · Register the task definition\n")
         .stdout_contains("Module 3/3 · Create the service\n")
-        .stdout_contains("Step 1/6 · Check the AWS CLI ")
-        .stdout_contains(" [1-1-environment-1]\n")
-        .stdout_contains("Step 6/6 · Check the deployment ")
-        .stdout_contains(" [2-2-create-service-2]\n")
+        .stdout_contains("Step 1/7 · Check the AWS CLI ")
+        .stdout_contains(" [1-setup-1-1-environment-1]\n")
+        .stdout_contains("Step 7/7 · Check the deployment ")
+        .stdout_contains(" [2-service-2-2-create-service-3]\n")
         .stdout_contains("Every command here runs in AWS CloudShell")
         .stdout_contains("Keep this terminal open.")
         .stdout_contains("    aws ecs create-service \\\n      --cluster \"$CLUSTER_NAME\"")
@@ -146,11 +146,11 @@ fn show_renders_without_hugo_syntax() {
         .stdout_lacks("labrunner checks");
     // A page without metadata has no checks to announce for any step.
     Test::new()
-        .args(["show", "orders-workshop", "--step", "2-1-task-definition-2"])
+        .args(["show", "orders-workshop", "--step", "2-service-2-1-task-definition-2"])
         .current_dir(&workshop())
         .run()
         .code(0)
-        .stdout_starts_with("\nStep 4/6 · Register it ")
+        .stdout_starts_with("\nStep 4/7 · Register it ")
         .stdout_contains("aws ecs register-task-definition --cli-input-json file://orders-taskdef.json")
         .stdout_contains("Running the command again is harmless")
         .stdout_lacks("{{%");
@@ -176,11 +176,13 @@ fn toml_front_matter_and_pages_without_shell_blocks() {
     let lab = load_lab(&tree.path().join("labs/toml.yaml")).expect("loads");
     assert_eq!(lab.modules[0].title, "Introduction");
     assert_eq!(lab.modules[0].weight, Some(10));
-    assert!(lab.modules[0].steps.is_empty(), "a page of prose has no steps");
-    assert!(lab.modules[0].intro.contains("Welcome"));
+    // A page of prose is one reading step; the page's key is the lab id for the top `_index.md`.
+    assert_eq!(lab.modules[0].steps.len(), 1);
+    assert!(lab.modules[0].steps[0].body.contains("Welcome") && lab.modules[0].steps[0].shell.is_empty());
     assert_eq!(lab.modules[1].title, "Setup");
     let ids: Vec<&str> = lab.steps().map(|(_, s)| s.id.as_str()).collect();
-    assert_eq!(ids, ["setup-1", "setup-2"]);
+    assert_eq!(ids, ["toml-1", "setup-1"]);
+    assert_eq!(lab.modules[1].steps[0].shell.len(), 2, "no headings: the whole page is one step");
     let out = Test::new().args(["show", "toml"]).current_dir(&tree).run();
     out.code(0).stdout_lacks("{{%").stdout_lacks("+++").stdout_contains("Welcome");
 }

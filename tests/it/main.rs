@@ -5,6 +5,8 @@
 //! - `catalog`: `list`, `show` and `lint` over small fixture labs, asserting whole outputs;
 //! - `malformed`: one broken lab per parser error, with the exact position and message;
 //! - `hugo`: real workshop pages without labrunner metadata still load and show;
+//! - `pages`: pages, directories and Hugo sites as labs without a manifest (snapshots, lint
+//!   of what authors break, an honest unattended run);
 //! - `sandbox_smoke`: the local sandbox itself, from Rust;
 //! - `validate`: instructor validation across sandbox accounts.
 //! - `runner`: `start`/`resume`/`status`/`reset` against the sandbox (shipped lab, interactive
@@ -18,6 +20,7 @@ mod catalog;
 mod cleanup;
 mod hugo;
 mod malformed;
+mod pages;
 mod runner;
 mod safety;
 mod sandbox_smoke;
