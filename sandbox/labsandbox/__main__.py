@@ -3,7 +3,10 @@
 Each port 0 (the default for DNS and proxy) lets the OS pick a free one.  When
 everything listens, one line goes to stdout:
 
-    LABSANDBOX READY {"port": P, "dns_port": D, "proxy_port": X, "pid": N, "endpoint": "http://127.0.0.1:P"}
+    LABSANDBOX READY {"port": P, "dns_port": D, "proxy_port": X, "pid": N, "endpoint": "http://127.0.0.1:P", "ca_file": F}
+
+``ca_file`` is the PEM certificate of the CA that signs what the proxy presents
+on HTTPS listeners (see ``proxy``).
 
 With ``--exit-on-stdin-eof`` the server exits when its standard input closes,
 so a parent that dies (a test binary, say) takes the sandbox with it.
@@ -71,17 +74,21 @@ def main(argv: list[str] | None = None) -> None:
                 while sys.stdin.buffer.read(4096):
                     pass
             finally:
+                proxy.remove_tls_files()
                 os._exit(0)
 
         threading.Thread(target=watch_stdin, name="labsandbox-stdin", daemon=True).start()
 
-    ready = {"port": port, "dns_port": dns.port, "proxy_port": proxy.port, "pid": os.getpid(), "endpoint": f"http://127.0.0.1:{port}"}
+    ready = {
+        "port": port, "dns_port": dns.port, "proxy_port": proxy.port, "pid": os.getpid(),
+        "endpoint": f"http://127.0.0.1:{port}", "ca_file": proxy.ca_file,
+    }
     print("LABSANDBOX READY " + json.dumps(ready), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         sim.stop.set()
-        proxy.httpd.shutdown()
+        proxy.close()
         dns.sock.close()
         sys.stdout.flush()
         # Daemon threads (stdin watcher, request threads) must not block the

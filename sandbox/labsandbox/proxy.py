@@ -13,23 +13,40 @@ listener's rules by priority and carries out the action:
   is the listener's protocol, so HTTP:80 -> HTTPS:443 redirects work).
 
 An absolute ``https://`` URL sent as a plain request goes to the listener on
-port 443 (HTTPS listeners included); ``CONNECT`` is refused.
+port 443 (HTTPS listeners included).  ``CONNECT host:port`` (what curl does
+for ``https://`` through ``https_proxy``) is answered by a TLS terminator when
+``host:port`` is an HTTPS listener: the proxy completes the handshake with a
+certificate for the names of the listener's ACM certificate, signed by the
+sandbox's own CA (``ca_file`` in the READY line), then routes the requests
+inside the tunnel like plain ones.  A host whose certificate does not cover it
+therefore fails the client's name check, as it would in AWS.
 
-Unknown hosts or ports get 502.  Nothing is ever forwarded off the machine.
+Hosts are load-balancer DNS names, or names in Route 53 hosted zones whose
+alias A record (or CNAME) leads to one.  Unknown hosts or ports get 502.
+Nothing is ever forwarded off the machine.
 """
 
 from __future__ import annotations
 
+import atexit
+import datetime
 import fnmatch
 import itertools
 import json
+import os
+import shutil
+import socketserver
+import ssl
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from moto.elbv2.models import elbv2_backends
+from moto.route53.models import route53_backends
 
+from .behaviours.certificates import certificate_names
 from .config import LOCK
 
 ALB_503 = (
@@ -52,14 +69,36 @@ def _observe(backend: Any, lb: Any, tg: Any, target: dict | None, status: int) -
             pass
 
 
-def find_load_balancer(host: str) -> tuple[Any, Any] | None:
+def _route53_target(name: str) -> str | None:
+    """Where a Route 53 record called ``name`` points: an alias A record's
+    target, else a CNAME's value."""
+    for per_account in list(dict.values(route53_backends)):
+        for r53 in list(dict.values(per_account)):
+            for zone in list(r53.zones.values()):
+                for rr in zone.rrsets:
+                    if rr.name.rstrip(".").lower() != name:
+                        continue
+                    alias = getattr(rr, "alias_target", None) or {}
+                    if rr.type == "A" and alias.get("DNSName"):
+                        return alias["DNSName"]
+                    if rr.type == "CNAME" and rr.records:
+                        return rr.records[0]
+    return None
+
+
+def find_load_balancer(host: str, depth: int = 0) -> tuple[Any, Any] | None:
+    """The load balancer a host name leads to: its own DNS name (``dualstack.``
+    too), or a Route 53 alias/CNAME chain ending there."""
     host = host.lower().rstrip(".")
+    if host.startswith("dualstack."):
+        host = host[len("dualstack.") :]
     for acct, per_region in list(dict.items(elbv2_backends)):
         for region, backend in list(dict.items(per_region)):
             for lb in backend.load_balancers.values():
                 if (lb.dns_name or "").lower() == host:
                     return backend, lb
-    return None
+    target = _route53_target(host) if depth < 5 else None
+    return find_load_balancer(target, depth + 1) if target else None
 
 
 def _condition_values(cond: dict, field: str, config_key: str) -> list | None:
@@ -187,6 +226,105 @@ def route(method: str, host: str, port: int, path: str, query: str, headers: Any
         return 503, [("Content-Type", "text/html")], ALB_503
 
 
+def listener_certificate_names(host: str, port: int) -> tuple[list[str] | None, str]:
+    """The names the HTTPS listener at host:port presents a certificate for,
+    or None and why there is no such listener."""
+    found = find_load_balancer(host)
+    if found is None:
+        return None, "no load balancer with that DNS name or alias"
+    backend, lb = found
+    listener = next((l for l in lb.listeners.values() if int(l.port) == port), None)
+    if listener is None:
+        return None, f"load balancer {lb.name} has no listener on port {port}"
+    if (listener.protocol or "").upper() != "HTTPS":
+        return None, f"the listener on port {port} of {lb.name} is {listener.protocol}, not HTTPS"
+    arns = [c.get("CertificateArn") if isinstance(c, dict) else c for c in listener.certificates or []]
+    names = [n for arn in arns if arn for n in certificate_names(backend.account_id, arn)]
+    # An IAM server certificate or a deleted one: present the load balancer's own name.
+    return names or [lb.dns_name.lower()], ""
+
+
+class SandboxTls:
+    """A local certificate authority and a server context per certificate.
+
+    The CA is created at start-up and written to ``ca_file``; clients that
+    should trust the sandbox's HTTPS listeners point at it (curl:
+    ``CURL_CA_BUNDLE``)."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        self._x509, self._hashes, self._ser, self._ec = x509, hashes, serialization, ec
+        self._eku, self._oid = ExtendedKeyUsageOID, NameOID
+        self.dir = tempfile.mkdtemp(prefix="labsandbox-tls-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labsandbox local CA")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.ca_file = os.path.join(self.dir, "ca.pem")
+        with open(self.ca_file, "wb") as f:
+            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
+        self._contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def context(self, names: list[str]) -> ssl.SSLContext:
+        key = tuple(sorted(set(names)))
+        with self._lock:
+            if key not in self._contexts:
+                self._contexts[key] = self._make(key)
+            return self._contexts[key]
+
+    def _make(self, names: tuple[str, ...]) -> ssl.SSLContext:
+        x509, ec, ser = self._x509, self._ec, self._ser
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(self._oid.COMMON_NAME, names[0])]))
+            .issuer_name(self.cert.subject)
+            .public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([self._eku.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, self._hashes.SHA256())
+        )
+        fd, path = tempfile.mkstemp(suffix=".pem", dir=self.dir)
+        with os.fdopen(fd, "wb") as f:
+            f.write(cert.public_bytes(ser.Encoding.PEM))
+            f.write(self.cert.public_bytes(ser.Encoding.PEM))
+            f.write(leaf_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(path)
+        return ctx
+
+
+TLS: SandboxTls | None = None  # made by the first ProxyServer
+
+
 class ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "awselb/2.0"
@@ -195,14 +333,19 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    tunnel: tuple[str, int] | None = None  # (host, port) inside a CONNECT tunnel
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         if self.command == "CONNECT":
-            self._send(502, [("Content-Type", "text/plain")], b"sandbox proxy: CONNECT (https) is not supported; use http://\n")
+            self._connect()
             return
-        if self.path.startswith("http://") or self.path.startswith("https://"):
+        if self.tunnel is not None:
+            host, port = self.tunnel
+            path, _, query = self.path.partition("?")
+        elif self.path.startswith("http://") or self.path.startswith("https://"):
             parts = urlsplit(self.path)
             host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
             path, query = parts.path or "/", parts.query
@@ -213,6 +356,39 @@ class ProxyHandler(BaseHTTPRequestHandler):
             path, _, query = self.path.partition("?")
         status, headers, body = route(self.command, host, port, path, query, self.headers)
         self._send(status, headers, body)
+
+    def _connect(self) -> None:
+        """Terminate TLS for an HTTPS listener, then serve the tunnel's requests."""
+        host, _, p = self.path.rpartition(":")
+        host, port = host.strip("[]").lower(), int(p) if p.isdigit() else 443
+        with LOCK:
+            names, why = listener_certificate_names(host, port)
+        if TLS is None:
+            names, why = None, "no TLS terminator"
+        if names is None:
+            self._send(502, [("Content-Type", "text/plain")], f"sandbox proxy: CONNECT {host}:{port}: {why}\n".encode())
+            self.close_connection = True
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        try:
+            tls = TLS.context(names).wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError):  # the client rejected the certificate
+            self.close_connection = True
+            return
+        self.connection = tls
+        self.rfile = tls.makefile("rb")
+        self.wfile = socketserver._SocketWriter(tls)  # type: ignore[attr-defined]
+        self.tunnel = (host, port)
+        self.close_connection = False
+
+    def finish(self) -> None:
+        super().finish()
+        if self.tunnel is not None:
+            try:
+                self.connection.close()
+            except OSError:
+                pass
 
     def _send(self, status: int, headers: list, body: bytes) -> None:
         self.send_response(status)
@@ -232,6 +408,20 @@ class ProxyServer(threading.Thread):
         ThreadingHTTPServer.daemon_threads = True
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), ProxyHandler)
         self.port = self.httpd.server_address[1]
+        global TLS
+        if TLS is None:
+            TLS = SandboxTls()
+        self.ca_file = TLS.ca_file
+
+    def close(self) -> None:
+        """Stop serving and remove the CA's files."""
+        self.httpd.shutdown()
+        self.remove_tls_files()
+
+    def remove_tls_files(self) -> None:
+        """The server leaves with os._exit, which skips atexit: remove them by hand."""
+        if TLS is not None:
+            shutil.rmtree(TLS.dir, ignore_errors=True)
 
     def run(self) -> None:
         self.httpd.serve_forever(poll_interval=0.2)

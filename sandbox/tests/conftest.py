@@ -39,6 +39,7 @@ class Sandbox:
         self.dns_port = ready["dns_port"]
         self.proxy_port = ready["proxy_port"]
         self.endpoint = ready["endpoint"]
+        self.ca_file = ready["ca_file"]
         self.proc = proc
         self._accounts = itertools.count(1)
 

@@ -6,6 +6,8 @@ import random
 import socket
 import struct
 
+import pytest
+
 from conftest import wait_for
 from infra import Lab
 from test_ecs_lifecycle import steady
@@ -137,3 +139,15 @@ def test_namespace_given_only_in_dns_config_still_resolves(sandbox, session):
     steady(lab, "orders", 1)
     ip = lab.tasks("orders")[0]["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
     wait_for(lambda: dns_query(sandbox.dns_port, "orders.legacy.local") == (0, [ip]), what="orders.legacy.local resolves")
+
+
+def test_deleting_a_dns_namespace_deletes_its_hosted_zone(sandbox, session):
+    lab = Lab(session, sandbox.endpoint)
+    op = lab.sd.create_private_dns_namespace(Name="gone.local", Vpc=lab.vpc_id)["OperationId"]
+    ns_id = lab.sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+    zone_id = lab.sd.get_namespace(Id=ns_id)["Namespace"]["Properties"]["DnsProperties"]["HostedZoneId"]
+    assert [z["Name"] for z in lab.route53.list_hosted_zones()["HostedZones"]] == ["gone.local."]
+    lab.sd.delete_namespace(Id=ns_id)
+    assert lab.route53.list_hosted_zones()["HostedZones"] == []
+    with pytest.raises(Exception, match="NoSuchHostedZone"):
+        lab.route53.get_hosted_zone(Id=zone_id)

@@ -1,11 +1,12 @@
 """ACM certificates validated through Route 53, HTTPS listeners, the 80 -> 443
-redirect through the proxy, and Route 53 alias records answered by the DNS
-responder."""
+redirect through the proxy, Route 53 alias records answered by the DNS
+responder and followed by the proxy, and TLS terminated for CONNECT tunnels."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import ssl
 
 import pytest
 from botocore.exceptions import ClientError
@@ -83,3 +84,74 @@ def test_dns_validated_certificate_https_listener_and_alias(sandbox, session):
     assert headers["Location"] == f"https://{dns}:443/cart?x=1"
     status, _, body = proxied(sandbox, f"https://{dns}/")
     assert status == 200 and json.loads(body) == {"msg": "base route"}
+
+
+def issued_certificate(sandbox, lab, zone_id: str, domain: str, sans: list[str]) -> str:
+    acm = lab.client("acm")
+    arn = acm.request_certificate(DomainName=domain, SubjectAlternativeNames=sans, ValidationMethod="DNS")["CertificateArn"]
+    options = acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"]
+    records = {o["ResourceRecord"]["Name"]: o["ResourceRecord"]["Value"] for o in options}
+    lab.route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": n, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": v}]}}
+        for n, v in records.items()
+    ]})
+    tick(sandbox)
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+    return arn
+
+
+def tunnelled(sandbox, host: str, path: str, port: int = 443) -> tuple[int, bytes]:
+    """GET https://host:port/path through the proxy's CONNECT, trusting the sandbox CA."""
+    context = ssl.create_default_context(cafile=sandbox.ca_file)
+    conn = http.client.HTTPSConnection("127.0.0.1", sandbox.proxy_port, timeout=5, context=context)
+    conn.set_tunnel(host, port)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_connect_tunnels_terminate_tls_with_the_listener_certificate(sandbox, session):
+    lab = Lab(session, sandbox.endpoint)
+    zone_id = lab.route53.create_hosted_zone(Name="svc.example.com", CallerReference="tls")["HostedZone"]["Id"]
+    cert_arn = issued_certificate(sandbox, lab, zone_id, "services.svc.example.com", ["*.services.svc.example.com"])
+    alb = lab.alb("tls-alb")
+    lb, dns = alb["lb"], alb["lb"]["DNSName"]
+    tg_arn = alb["tg"]["TargetGroupArn"]
+    listener = lab.elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443, Certificates=[{"CertificateArn": cert_arn}],
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "ContentType": "application/json", "MessageBody": '{"msg": "base route"}'}}],
+    )["Listeners"][0]
+    lab.elbv2.create_rule(
+        ListenerArn=listener["ListenerArn"], Priority=1,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api*"]}}],
+        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "418", "ContentType": "text/plain", "MessageBody": "api"}}],
+    )
+    lab.route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+        "Action": "CREATE",
+        "ResourceRecordSet": {"Name": "services.svc.example.com", "Type": "A", "AliasTarget": {
+            "HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": f"dualstack.{dns}", "EvaluateTargetHealth": False}},
+    }]})
+
+    # The alias name and a name under the wildcard: the certificate covers both, rules apply.
+    assert tunnelled(sandbox, "services.svc.example.com", "/") == (200, b'{"msg": "base route"}')
+    assert tunnelled(sandbox, "services.svc.example.com", "/api/items") == (418, b"api")
+    # The load balancer's own name is not on the certificate: the client refuses it, as in AWS.
+    with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+        tunnelled(sandbox, dns, "/")
+    # No HTTPS listener on that port, or an unknown host: the tunnel is refused.
+    with pytest.raises(OSError, match="502"):
+        tunnelled(sandbox, "services.svc.example.com", "/", port=80)
+    with pytest.raises(OSError, match="502"):
+        tunnelled(sandbox, "nowhere.example.org", "/")
+
+    # Plain HTTP to the alias name reaches the load balancer too: its port 80 redirects.
+    lab.elbv2.modify_listener(
+        ListenerArn=alb["listener"]["ListenerArn"],
+        DefaultActions=[{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}],
+    )
+    status, headers, _ = proxied(sandbox, "http://services.svc.example.com/api?x=1")
+    assert status == 301
+    assert headers["Location"] == "https://services.svc.example.com:443/api?x=1"

@@ -11,7 +11,9 @@ Imported certificates are ``ISSUED`` at once (moto's behaviour).
 An HTTPS or TLS listener (create-listener, add-listener-certificates) must
 name a certificate that exists and is ``ISSUED``; otherwise ELB's
 ``CertificateNotFound`` error.  The load-balancer proxy serves HTTPS
-listeners for ``https://`` URLs and honours 80 -> 443 redirect actions (see
+listeners for ``https://`` URLs, terminating TLS with a sandbox-signed
+certificate for the names of the listener's ACM certificate
+(``certificate_names``), and honours 80 -> 443 redirect actions (see
 ``proxy``).
 
 No state or force verbs.
@@ -76,6 +78,21 @@ def _require_issued(account_id: str, arn: str) -> None:
     bundle = acm_backends[account_id][region]._certificates.get(arn)
     if bundle is None or bundle.status != "ISSUED":
         raise CertificateNotFound(arn)
+
+
+def certificate_names(account_id: str, arn: str) -> list[str]:
+    """The names (domain and alternative names) an ACM certificate covers; []
+    when it is not an ACM certificate of the account or is gone."""
+    if ":acm:" not in arn:
+        return []
+    per_account = dict.get(acm_backends, account_id)
+    acm = dict.get(per_account, arn.split(":")[3]) if per_account is not None else None
+    bundle = acm._certificates.get(arn) if acm is not None else None
+    if bundle is None:
+        return []
+    cert = bundle.describe()["Certificate"]
+    names = [cert["DomainName"], *(cert.get("SubjectAlternativeNames") or [])]
+    return [n.lower() for n in dict.fromkeys(names)]
 
 
 def validation_records(bundle: Any) -> list[str]:

@@ -5,8 +5,9 @@ task id, with the attributes ECS sets) and deregistered when it stops; for DNS
 namespaces the A record ``<service>.<namespace>`` in the namespace's hosted zone
 follows the instances.  Service Connect registers each RUNNING task in the
 Cloud Map service named by ``discoveryName`` (or ``portName``), created when
-missing as ECS does.  A moto patch gives private DNS namespaces a hosted zone
-named after the namespace and lets several namespaces share a VPC.
+missing as ECS does.  Moto patches give private DNS namespaces a hosted zone
+named after the namespace, let several namespaces share a VPC, and delete a
+DNS namespace's hosted zone with the namespace, as AWS does.
 
 The DNS responder (``labsandbox.dns``) reads what this module keeps.
 No tick, state or force verbs of its own.
@@ -61,6 +62,17 @@ def _patch_moto() -> None:
         for rr in zone.rrsets:
             if rr.name.rstrip(".") == old.rstrip("."):
                 rr.name = zone.name
+        return op_id
+
+    # AWS deletes the hosted zone Cloud Map made for a DNS namespace together
+    # with the namespace; moto leaves it behind.
+    @patch(sd_models.ServiceDiscoveryBackend, "delete_namespace")
+    def delete_namespace(original: Any, self: Any, namespace_id: str, *args: Any, **kwargs: Any) -> str:
+        ns = self.namespaces.get(namespace_id)
+        zone_id = ((getattr(ns, "dns_properties", None) or {}).get("HostedZoneId") or "").split("/")[-1]
+        op_id = original(self, namespace_id, *args, **kwargs)
+        if zone_id:
+            route53_backends[self.account_id]["aws"].zones.pop(zone_id, None)
         return op_id
 
 
