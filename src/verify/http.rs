@@ -12,14 +12,27 @@ use crate::lab::check::Http;
 /// The per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The shared HTTP client: rustls, environment proxies, short timeouts.
+/// Files whose PEM certificates are trusted besides the public roots: a corporate proxy's CA,
+/// or the local sandbox's, which signs what its load balancers present over HTTPS.
+const CA_BUNDLE_VARS: &[&str] = &["LABRUNNER_CA_BUNDLE", "AWS_CA_BUNDLE", "SSL_CERT_FILE"];
+
+/// The shared HTTP client: rustls with the public roots plus any CA bundle the environment
+/// names, environment proxies, short timeouts.
 pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("labrunner/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+        .user_agent(concat!("labrunner/", env!("CARGO_PKG_VERSION")));
+    for var in CA_BUNDLE_VARS {
+        let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else { continue };
+        // An unreadable bundle leaves the public roots: the check then says which certificate
+        // it could not trust, which names the problem better than failing here.
+        let Ok(pem) = std::fs::read(&path) else { continue };
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().unwrap_or_default()
 }
 
 /// What the endpoint answered, or why it did not.

@@ -594,6 +594,26 @@ fn retail_carts_lints_clean_runs_its_failure_and_fix_unattended_and_cleans_to_ze
 }
 
 #[test]
+fn multi_service_routes_by_path_serves_https_on_its_domain_and_cleans_to_zero() {
+    let lab = Sandboxed::shipped();
+    lab.run(&["lint", "multi-service"]).code(0).stdout_contains("multi-service: clean");
+    let run = lab.run(&["start", "multi-service", "--auto", "--yes"]);
+    run.code(0)
+        // HTTPS is checked by labrunner itself, through TLS it verified against the sandbox's CA.
+        .stdout_contains("✓ GET https://services.multi-service.example.com/ answers the base route")
+        .stdout_contains("✓ lab finished: 27 of 27 steps done, 0 skipped");
+    lab.run(&["cleanup", "multi-service", "--yes"])
+        .code(0)
+        .stdout_contains("Everything the lab created is gone.");
+    assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
+    let zones = lab.acct.aws_json(["route53", "list-hosted-zones", "--query", "HostedZones[].Name"]);
+    assert_eq!(zones, serde_json::json!([]), "the lab's zone and the namespace's are gone");
+    let certs =
+        lab.acct.aws_json(["acm", "list-certificates", "--query", "CertificateSummaryList[].DomainName"]);
+    assert_eq!(certs, serde_json::json!([]));
+}
+
+#[test]
 fn two_tier_lints_clean() {
     // Its services are made in the console (mode: console); an unattended run would wait for a
     // student, so the catalog test reads it only.

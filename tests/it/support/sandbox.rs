@@ -50,6 +50,8 @@ pub struct Sandbox {
     pub dns_port: u16,
     /// HTTP proxy standing in for load balancers.
     pub proxy_port: u16,
+    /// The CA that signs what HTTPS listeners present through the proxy (PEM).
+    pub ca_file: String,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
     /// Server process id.
@@ -142,6 +144,7 @@ impl Sandbox {
             port,
             dns_port: port_of("dns_port")?,
             proxy_port: port_of("proxy_port")?,
+            ca_file: info["ca_file"].as_str().unwrap_or_default().to_string(),
             endpoint: format!("http://127.0.0.1:{port}"),
             pid: child.id(),
             repo,
@@ -236,6 +239,7 @@ impl Sandbox {
             endpoint: self.endpoint.clone(),
             dns_port: self.dns_port,
             proxy_port: self.proxy_port,
+            ca_file: self.ca_file.clone(),
             venv_bin: self.venv_bin.clone(),
             home,
         }
@@ -251,6 +255,7 @@ pub struct TestAccount {
     endpoint: String,
     dns_port: u16,
     proxy_port: u16,
+    ca_file: String,
     venv_bin: PathBuf,
     home: tempfile::TempDir,
 }
@@ -293,7 +298,13 @@ impl TestAccount {
             ("LABRUNNER_DNS_SERVER", format!("127.0.0.1:{}", self.dns_port)),
             ("LABRUNNER_SANDBOX", "1".to_string()),
             ("http_proxy", proxy.clone()),
-            ("HTTP_PROXY", proxy),
+            ("HTTP_PROXY", proxy.clone()),
+            // HTTPS listeners are reached through the proxy's TLS terminator, whose CA the
+            // sandbox wrote: curl and labrunner's http checks trust it from here.
+            ("https_proxy", proxy.clone()),
+            ("HTTPS_PROXY", proxy),
+            ("CURL_CA_BUNDLE", self.ca_file.clone()),
+            ("AWS_CA_BUNDLE", self.ca_file.clone()),
             ("no_proxy", "127.0.0.1,localhost".to_string()),
             ("NO_PROXY", "127.0.0.1,localhost".to_string()),
             ("HOME", home.display().to_string()),
