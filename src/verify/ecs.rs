@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::DesiredStatus;
 use regex::Regex;
 
 use super::text::{list, one_line, truncate};
-use super::{Ctx, LookError, Verdict};
+use super::{Ctx, LookError, Status, Verdict};
 use crate::lab::check::{
     ClusterRef, ServiceDesiredCount, ServiceEvent, ServiceRef, ServiceStable, ServiceTaskDefinition,
     TaskDefinitionCheck, TaskStopped,
@@ -504,10 +504,75 @@ pub(crate) async fn task_stopped(ctx: &Ctx<'_>, p: &TaskStopped) -> Result<Verdi
 
 /// `service_stable`: one DescribeServices call.
 pub(crate) async fn service_stable(ctx: &Ctx<'_>, p: &ServiceStable) -> Result<Verdict, LookError> {
-    Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
-        Ok(s) => evaluate_service_stable(p, &s),
-        Err(missing) => Verdict::fail(missing),
-    })
+    let s = match fetch_service(ctx, &p.cluster, &p.service).await? {
+        Ok(s) => s,
+        Err(missing) => return Ok(Verdict::fail(missing)),
+    };
+    let verdict = evaluate_service_stable(p, &s);
+    if verdict.status == Status::Pass || verdict.definitive {
+        return Ok(verdict);
+    }
+    if let Some(event) = cannot_start_event(&s) {
+        return Ok(Verdict::fail_now(format!("{}: ECS says: {}", verdict.evidence, one_line(event, 240))));
+    }
+    // Tasks of the current deployment keep failing the same way: waiting will not change it.
+    // Looked at only once enough have failed (two more calls).
+    if let Some(primary) =
+        s.primary().filter(|d| d.failed_tasks >= REPEATED_FAILURES && s.running < s.desired)
+    {
+        let stopped = service_tasks(ctx, &p.cluster, &s.name, DesiredStatus::Stopped, 20).await?;
+        let reasons: Vec<String> = stopped
+            .iter()
+            .filter(|t| t.started_by().is_none_or(|by| by == primary.id))
+            .map(stop_reason)
+            .collect();
+        if let Some((reason, n)) = repeated_reason(&reasons, REPEATED_FAILURES as usize) {
+            return Ok(Verdict::fail_now(format!(
+                "{}: {n} tasks of this deployment stopped with the same reason: {}",
+                verdict.evidence,
+                one_line(&reason, 240)
+            )));
+        }
+    }
+    Ok(verdict)
+}
+
+/// Failed tasks of one deployment after which the same stop reason is taken as final.
+const REPEATED_FAILURES: i32 = 3;
+
+/// ECS's own verdict that a deployment cannot start its tasks, newer than the deployment.
+pub(crate) fn cannot_start_event(s: &ServiceObs) -> Option<&str> {
+    let since = s.primary().and_then(|d| d.created_at);
+    s.events
+        .iter()
+        .filter(|e| since.is_none_or(|t| e.at.is_none_or(|at| at >= t)))
+        .map(|e| e.message.as_str())
+        .find(|m| m.contains("unable to consistently start tasks successfully"))
+}
+
+/// Why a task stopped, in one line: the container's reason first (`CannotPullContainerError:
+/// ...`), else the task's.
+fn stop_reason(t: &aws_sdk_ecs::types::Task) -> String {
+    t.containers()
+        .iter()
+        .find_map(|c| c.reason().map(str::to_string))
+        .or_else(|| t.stopped_reason().map(str::to_string))
+        .unwrap_or_else(|| "no reason given".into())
+}
+
+/// The reason at least `min` of `reasons` share (compared on their first 60 characters, so
+/// task ids and timestamps inside a message do not split them), with its count.
+pub(crate) fn repeated_reason(reasons: &[String], min: usize) -> Option<(String, usize)> {
+    let key = |r: &str| r.chars().take(60).collect::<String>();
+    let mut counts: Vec<(String, String, usize)> = Vec::new();
+    for r in reasons {
+        let k = key(r);
+        match counts.iter_mut().find(|(kk, _, _)| *kk == k) {
+            Some(entry) => entry.2 += 1,
+            None => counts.push((k, r.clone(), 1)),
+        }
+    }
+    counts.into_iter().filter(|(_, _, n)| *n >= min).max_by_key(|(_, _, n)| *n).map(|(_, r, n)| (r, n))
 }
 
 /// `service_desired_count`: one DescribeServices call.
@@ -698,6 +763,40 @@ fn stopped_task_line(t: &aws_sdk_ecs::types::Task) -> String {
 #[allow(clippy::type_complexity)] // case tables are tuples
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_stop_reason_three_times_is_final() {
+        let pull = |id: &str| {
+            format!("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {id}")
+        };
+        let reasons = vec![pull("a"), "Essential container in task exited".into(), pull("b"), pull("c")];
+        let (reason, n) = repeated_reason(&reasons, 3).expect("three pull failures");
+        assert_eq!(n, 3);
+        assert!(reason.starts_with("CannotPullContainerError"));
+        assert_eq!(repeated_reason(&reasons[..3], 3), None, "two are not yet a pattern");
+    }
+
+    #[test]
+    fn ecs_saying_it_cannot_start_tasks_counts_only_for_the_current_deployment() {
+        let mut s = ServiceObs {
+            name: "web".into(),
+            status: "ACTIVE".into(),
+            desired: 2,
+            running: 0,
+            pending: 2,
+            deployments: vec![DeploymentObs {
+                created_at: Some(100),
+                ..dep("d1", "PRIMARY", "web:2", 2, 0, Some("IN_PROGRESS"))
+            }],
+            events: vec![EventObs {
+                at: Some(50),
+                message: "(service web) is unable to consistently start tasks successfully.".into(),
+            }],
+        };
+        assert_eq!(cannot_start_event(&s), None, "an event from before this deployment");
+        s.events[0].at = Some(150);
+        assert!(cannot_start_event(&s).is_some());
+    }
 
     fn dep(
         id: &str,

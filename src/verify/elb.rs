@@ -1,6 +1,8 @@
 //! Elastic Load Balancing checks: target health (optionally tied to an ECS service's running
 //! tasks) and load balancer state, plus the per-target diagnostics.
 
+use std::time::Duration;
+
 use aws_sdk_ecs::types::DesiredStatus;
 
 use super::text::list;
@@ -83,7 +85,13 @@ pub(crate) fn evaluate_targets(
         evidence.push_str(&format!(", {draining} draining"));
     }
     if !sick.is_empty() {
-        let states: Vec<String> = sick.iter().map(|t| format!("{} {}", t.label(), t.state)).collect();
+        let states: Vec<String> = sick
+            .iter()
+            .map(|t| match &t.reason {
+                Some(r) => format!("{} {} ({r})", t.label(), t.state),
+                None => format!("{} {}", t.label(), t.state),
+            })
+            .collect();
         evidence.push_str(&format!("; not healthy: {}", list(&states, 3)));
     }
     if let (Some(tasks), Some(service)) = (tasks, p.service.as_deref()) {
@@ -104,6 +112,19 @@ pub(crate) fn evaluate_targets(
         }
         Verdict::fail(evidence)
     }
+}
+
+/// When every live target is `unhealthy` (past its threshold, not `initial`): the reason codes
+/// they share, as the signature of a failure that waiting alone will not fix.
+pub(crate) fn all_unhealthy(targets: &[TargetObs]) -> Option<String> {
+    let live: Vec<&TargetObs> = targets.iter().filter(|t| t.state != "draining").collect();
+    if live.is_empty() || live.iter().any(|t| t.state != "unhealthy") {
+        return None;
+    }
+    let mut reasons: Vec<&str> = live.iter().map(|t| t.reason.as_deref().unwrap_or("unhealthy")).collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    Some(reasons.join(","))
 }
 
 /// The ARN of a target group given by name or ARN; `None` when there is none.
@@ -226,7 +247,25 @@ pub(crate) async fn targets_healthy(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result
         (Some(cluster), Some(service)) => Some(service_endpoints(ctx, cluster, service).await?),
         _ => None,
     };
-    Ok(evaluate_targets(p, name, &targets, tasks.as_deref()))
+    let verdict = evaluate_targets(p, name, &targets, tasks.as_deref());
+    if verdict.status == super::Status::Fail {
+        if let Some(signature) = all_unhealthy(&targets) {
+            // Unhealthy targets need `healthy threshold` passing checks in a row to recover: once
+            // every target has stayed unhealthy longer than that (plus one interval), the check
+            // fails now with the reason codes instead of at its deadline.
+            let (interval, healthy) = match target_group(ctx, &arn).await? {
+                Some(tg) => (
+                    tg.health_check_interval_seconds().unwrap_or(30),
+                    tg.healthy_threshold_count().unwrap_or(5),
+                ),
+                None => (30, 5),
+            };
+            let recover =
+                Duration::from_secs(u64::try_from(interval.max(1) * (healthy.max(1) + 1)).unwrap_or(180));
+            return Ok(verdict.final_after(signature, recover));
+        }
+    }
+    Ok(verdict)
 }
 
 /// Target diagnostics: every target that is not healthy with its reason, the health check

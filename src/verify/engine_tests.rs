@@ -496,3 +496,148 @@ async fn http_checks_against_a_loopback_server() {
     assert_eq!(out.status, Status::Fail);
     assert_eq!(out.diagnostics, vec!["HTTP 502; body: upstream down"]);
 }
+
+fn pull_failure(id: &str) -> Task {
+    Task::builder()
+        .task_arn(format!("arn:aws:ecs:us-east-1:1:task/lab/{id}"))
+        .group("service:invsys-service")
+        .started_by("ecs-svc/123")
+        .stop_code(TaskStopCode::TaskFailedToStart)
+        .stopped_reason("Task failed to start")
+        .containers(
+            Container::builder()
+                .name("web")
+                .reason(format!(
+                    "CannotPullContainerError: pull image manifest has been retried 5 time(s): {id}"
+                ))
+                .build(),
+        )
+        .build()
+}
+
+/// Tasks that keep failing to pull their image fail the step's wait at once, with the reason,
+/// and the sibling check of the same step is not waited for.
+#[tokio::test]
+async fn repeated_pull_failures_end_the_step_at_once_and_stop_its_siblings() {
+    let failing = || {
+        let deployment = Deployment::builder()
+            .id("ecs-svc/123")
+            .status("PRIMARY")
+            .task_definition("arn:aws:ecs:us-east-1:123456789012:task-definition/inv:2")
+            .desired_count(2)
+            .running_count(0)
+            .pending_count(2)
+            .failed_tasks(4)
+            .rollout_state(DeploymentRolloutState::InProgress)
+            .created_at(DateTime::from_secs(1_000))
+            .build();
+        let svc = Service::builder()
+            .service_name("invsys-service")
+            .status("ACTIVE")
+            .desired_count(2)
+            .running_count(0)
+            .pending_count(2)
+            .deployments(deployment)
+            .build();
+        DescribeServicesOutput::builder().services(svc).build()
+    };
+    let describe = mock!(Ecs::describe_services).sequence().output(failing).repeatedly().build();
+    let list = mock!(Ecs::list_tasks).then_output(|| {
+        aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+            .task_arns("arn:aws:ecs:us-east-1:1:task/lab/a")
+            .task_arns("arn:aws:ecs:us-east-1:1:task/lab/b")
+            .task_arns("arn:aws:ecs:us-east-1:1:task/lab/c")
+            .build()
+    });
+    let tasks = mock!(Ecs::describe_tasks).then_output(|| {
+        aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+            .tasks(pull_failure("a"))
+            .tasks(pull_failure("b"))
+            .tasks(pull_failure("c"))
+            .build()
+    });
+    let mocks = Mocks { ecs: vec![describe, list, tasks], ..Default::default() };
+    let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
+    let running = Check::new(CheckSpec::ServiceDesiredCount(crate::lab::check::ServiceDesiredCount {
+        cluster: "lab".into(),
+        service: "invsys-service".into(),
+        count: 2,
+    }));
+    let outs = v.wait_all(&[stable_check(), running], &CancellationToken::new(), &|_, _| {}).await;
+    assert_eq!(outs[0].status, Status::Fail);
+    assert_eq!(outs[0].attempts, 1, "the first look already shows it: {:?}", outs[0]);
+    assert!(
+        outs[0]
+            .evidence
+            .contains("3 tasks of this deployment stopped with the same reason: CannotPullContainerError"),
+        "{}",
+        outs[0].evidence
+    );
+    assert_eq!(outs[1].status, Status::Fail);
+    assert!(
+        outs[1].evidence.starts_with("not waited for: `service invsys-service is stable"),
+        "{}",
+        outs[1].evidence
+    );
+    assert!(outs[1].diagnostics.is_empty(), "the diagnosis is told once: {:?}", outs[1].diagnostics);
+    assert!(outs[0].elapsed < Duration::from_secs(60), "told at once, not at the deadline");
+}
+
+/// Targets that all stay unhealthy longer than the health check needs to recover fail the
+/// wait with their reason code, long before the deadline.
+#[tokio::test]
+async fn targets_that_stay_unhealthy_fail_once_they_could_have_recovered() {
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+    let groups = mock!(Elb::describe_target_groups)
+        .sequence()
+        .output(|| {
+            DescribeTargetGroupsOutput::builder()
+                .target_groups(
+                    TargetGroup::builder()
+                        .target_group_arn(
+                            "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/invsys-tg/abc",
+                        )
+                        .health_check_interval_seconds(10)
+                        .healthy_threshold_count(2)
+                        .build(),
+                )
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let sick = || {
+        DescribeTargetHealthOutput::builder()
+            .target_health_descriptions(target(
+                "10.0.1.24",
+                TargetHealthStateEnum::Unhealthy,
+                Some(TargetHealthReasonEnum::ResponseCodeMismatch),
+                Some("Health checks failed with these codes: [502]"),
+            ))
+            .build()
+    };
+    let health = mock!(Elb::describe_target_health).sequence().output(sick).repeatedly().build();
+    let mocks = Mocks { elbv2: vec![groups, health], ..Default::default() };
+    let check = Check::new(CheckSpec::TargetsHealthy(TargetsHealthy {
+        target_group: "invsys-tg".into(),
+        min_healthy: Some(1),
+        all_healthy: None,
+        cluster: None,
+        service: None,
+    }));
+    let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
+    let out = v.wait(&check, &CancellationToken::new(), &no_progress()).await;
+    assert_eq!(out.status, Status::Fail);
+    assert!(
+        out.evidence.contains("10.0.1.24:5001 unhealthy (Target.ResponseCodeMismatch)"),
+        "{}",
+        out.evidence
+    );
+    assert!(out.evidence.contains("unchanged for"), "{}", out.evidence);
+    // 10 s interval × (2 + 1) = 30 s to recover; the deadline is minutes away.
+    assert!(
+        out.elapsed >= Duration::from_secs(30) && out.elapsed < Duration::from_secs(60),
+        "{:?}",
+        out.elapsed
+    );
+}

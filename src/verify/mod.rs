@@ -191,23 +191,56 @@ impl Verifier {
     }
 
     /// Waits for all checks of one step concurrently; progress reports carry the check's index.
+    ///
+    /// A check that fails for good (a FAILED rollout, tasks that keep failing the same way,
+    /// targets that stay unhealthy) ends the wait for its siblings at once: the step has
+    /// failed, and its diagnosis is told now, not at a sibling's deadline. Diagnostics two
+    /// checks share (two checks of one service) are told once.
     pub async fn wait_all(
         &self,
         checks: &[Check],
         cancel: &CancellationToken,
         progress: &(dyn Fn(usize, &Progress) + Send + Sync),
     ) -> Vec<Outcome> {
+        let stop = cancel.child_token();
+        let stop = &stop;
         let waits: Vec<_> = checks
             .iter()
             .enumerate()
             .map(|(i, check)| {
                 Box::pin(async move {
                     let report = move |p: &Progress| progress(i, p);
-                    self.wait_seeded(check, i as u64 + 1, cancel, &report).await
-                }) as Pin<Box<dyn Future<Output = Outcome> + Send + '_>>
+                    let (outcome, end) = self.wait_ended(check, i as u64 + 1, stop, &report).await;
+                    if end == End::Final {
+                        stop.cancel();
+                    }
+                    (outcome, end)
+                }) as Pin<Box<dyn Future<Output = (Outcome, End)> + Send + '_>>
             })
             .collect();
-        poll::join_all(waits).await
+        let ended = poll::join_all(waits).await;
+        let failed_for_good =
+            ended.iter().find(|(_, e)| *e == End::Final).map(|(o, _)| o.description.clone());
+        let mut seen: Vec<String> = Vec::new();
+        ended
+            .into_iter()
+            .map(|(mut outcome, end)| {
+                if let (End::Cancelled, Some(other), false) = (end, &failed_for_good, cancel.is_cancelled()) {
+                    outcome.evidence = outcome.evidence.replacen(
+                        "cancelled after",
+                        &format!("not waited for: `{other}` failed for good after"),
+                        1,
+                    );
+                    outcome.diagnostics.clear();
+                }
+                outcome.diagnostics.retain(|d| {
+                    let new = !seen.contains(d);
+                    seen.push(d.clone());
+                    new
+                });
+                outcome
+            })
+            .collect()
     }
 
     async fn wait_seeded(
@@ -217,6 +250,16 @@ impl Verifier {
         cancel: &CancellationToken,
         progress: &(dyn Fn(&Progress) + Send + Sync),
     ) -> Outcome {
+        self.wait_ended(check, seed, cancel, progress).await.0
+    }
+
+    async fn wait_ended(
+        &self,
+        check: &Check,
+        seed: u64,
+        cancel: &CancellationToken,
+        progress: &(dyn Fn(&Progress) + Send + Sync),
+    ) -> (Outcome, End) {
         let started = self.clock.now();
         let deadline = self.deadline(check);
         let pacing = poll::Pacing {
@@ -229,9 +272,13 @@ impl Verifier {
                 .await;
         let waited = humantime::format_duration(Duration::from_secs(end.elapsed.as_secs()));
         let attempts = end.attempts;
+        let mut how = End::Other;
         let (status, evidence, mut diagnostics) = match end.ending {
             poll::Ending::Passed(v) => (Status::Pass, v.evidence, Vec::new()),
-            poll::Ending::Definitive(v) => (Status::Fail, v.evidence, Vec::new()),
+            poll::Ending::Definitive(v) => {
+                how = End::Final;
+                (Status::Fail, v.evidence, Vec::new())
+            }
             poll::Ending::Error(e) => {
                 (Status::Error, format!("could not look: {}", e.message), vec![e.advice()])
             }
@@ -251,7 +298,7 @@ impl Verifier {
                     None => String::new(),
                 };
                 let evidence = format!("cancelled after {waited}{seen}");
-                return self.outcome(
+                let outcome = self.outcome(
                     check,
                     Status::Fail,
                     evidence,
@@ -259,12 +306,13 @@ impl Verifier {
                     attempts,
                     started,
                 );
+                return (outcome, End::Cancelled);
             }
         };
         if status == Status::Fail && !cancel.is_cancelled() {
             diagnostics.extend(self.diagnose(check).await);
         }
-        self.outcome(check, status, evidence, diagnostics, attempts, started)
+        (self.outcome(check, status, evidence, diagnostics, attempts, started), how)
     }
 
     fn deadline(&self, check: &Check) -> Duration {
@@ -366,6 +414,17 @@ impl Verifier {
     }
 }
 
+/// How a wait ended, beyond its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Failed for good: waiting longer would not help.
+    Final,
+    /// Cancelled (Ctrl-C, or a sibling check failed for good).
+    Cancelled,
+    /// Passed, timed out, or could not look.
+    Other,
+}
+
 /// Hints whose `when` regex (case-insensitive) matches the evidence or a diagnostic of any
 /// outcome that did not pass, in the order the hints are declared.
 pub fn matching_hints<'a>(hints: &'a [Hint], outcomes: &[Outcome]) -> Vec<&'a Hint> {
@@ -396,22 +455,31 @@ pub(crate) struct Verdict {
     pub evidence: String,
     /// Waiting longer cannot make a failing check pass.
     pub definitive: bool,
+    /// A failure that is final once it has lasted this long, unchanged (its signature, the
+    /// time): every target unhealthy for longer than the health check allows to recover.
+    pub final_after: Option<(String, Duration)>,
 }
 
 impl Verdict {
     /// The check passes.
     pub fn pass(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false }
+        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false, final_after: None }
     }
 
     /// Not (yet) in the expected state.
     pub fn fail(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false, final_after: None }
     }
 
     /// Failed for good: waiting longer will not help.
     pub fn fail_now(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true, final_after: None }
+    }
+
+    /// This failure is final once the same `signature` has been seen for `after`.
+    pub fn final_after(mut self, signature: impl Into<String>, after: Duration) -> Self {
+        self.final_after = Some((signature.into(), after));
+        self
     }
 
     /// Pass when `ok`, otherwise a (non-definitive) fail; same evidence either way.

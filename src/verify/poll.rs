@@ -172,6 +172,8 @@ where
     let mut pacer = Pacer::new(pacing.max_interval);
     let mut attempts = 0u32;
     let mut last: Option<Result<Verdict, LookError>> = None;
+    // A failure that becomes final when it lasts: its signature and when it was first seen.
+    let mut stuck: Option<(String, Duration)> = None;
     loop {
         let started = elapsed();
         let remaining = pacing.deadline.saturating_sub(started);
@@ -196,7 +198,22 @@ where
             Ok(v) if v.definitive => {
                 return PollEnd { ending: Ending::Definitive(v.clone()), attempts, elapsed: elapsed() };
             }
-            Ok(_) => Pace::Answered,
+            Ok(v) => {
+                match (&v.final_after, &stuck) {
+                    (Some((signature, after)), Some((seen, since))) if signature == seen => {
+                        let lasted = started.saturating_sub(*since);
+                        if lasted >= *after {
+                            let mut v = v.clone();
+                            let lasted = humantime::format_duration(Duration::from_secs(lasted.as_secs()));
+                            v.evidence = format!("{} (unchanged for {lasted})", v.evidence);
+                            return PollEnd { ending: Ending::Definitive(v), attempts, elapsed: elapsed() };
+                        }
+                    }
+                    (Some((signature, _)), _) => stuck = Some((signature.clone(), started)),
+                    (None, _) => stuck = None,
+                }
+                Pace::Answered
+            }
             Err(e) => match e.class {
                 ErrorClass::NotFound => Pace::Answered,
                 ErrorClass::Throttling | ErrorClass::Transient => Pace::BackOff,
