@@ -512,27 +512,38 @@ pub(crate) async fn service_stable(ctx: &Ctx<'_>, p: &ServiceStable) -> Result<V
     if verdict.status == Status::Pass || verdict.definitive {
         return Ok(verdict);
     }
-    if let Some(event) = cannot_start_event(&s) {
-        return Ok(Verdict::fail_now(format!("{}: ECS says: {}", verdict.evidence, one_line(event, 240))));
+    // Tasks of the current deployment keep failing the same way, or ECS itself says it cannot
+    // start them: waiting will not change it. The stopped tasks (two more calls) are looked at
+    // only then, for the reason.
+    let event = cannot_start_event(&s);
+    let Some(primary) = s
+        .primary()
+        .filter(|d| s.running < s.desired && (d.failed_tasks >= REPEATED_FAILURES || event.is_some()))
+    else {
+        return Ok(verdict);
+    };
+    let mut stopped = service_tasks(ctx, &p.cluster, &s.name, DesiredStatus::Stopped, 20).await?;
+    stopped.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
+    let reasons: Vec<String> = stopped
+        .iter()
+        .filter(|t| t.started_by().is_none_or(|by| by == primary.id))
+        .map(stop_reason)
+        .collect();
+    if let Some((reason, n)) = repeated_reason(&reasons, REPEATED_FAILURES as usize) {
+        return Ok(Verdict::fail_now(format!(
+            "{}: {n} tasks of this deployment stopped with the same reason: {}",
+            verdict.evidence,
+            one_line(&reason, 240)
+        )));
     }
-    // Tasks of the current deployment keep failing the same way: waiting will not change it.
-    // Looked at only once enough have failed (two more calls).
-    if let Some(primary) =
-        s.primary().filter(|d| d.failed_tasks >= REPEATED_FAILURES && s.running < s.desired)
-    {
-        let stopped = service_tasks(ctx, &p.cluster, &s.name, DesiredStatus::Stopped, 20).await?;
-        let reasons: Vec<String> = stopped
-            .iter()
-            .filter(|t| t.started_by().is_none_or(|by| by == primary.id))
-            .map(stop_reason)
-            .collect();
-        if let Some((reason, n)) = repeated_reason(&reasons, REPEATED_FAILURES as usize) {
-            return Ok(Verdict::fail_now(format!(
-                "{}: {n} tasks of this deployment stopped with the same reason: {}",
-                verdict.evidence,
-                one_line(&reason, 240)
-            )));
-        }
+    if let Some(event) = event {
+        let last = reasons.first().map(|r| format!("; the last task stopped with: {}", one_line(r, 200)));
+        return Ok(Verdict::fail_now(format!(
+            "{}: ECS says: {}{}",
+            verdict.evidence,
+            one_line(event, 200),
+            last.unwrap_or_default()
+        )));
     }
     Ok(verdict)
 }

@@ -385,6 +385,24 @@ async fn service_behind_a_load_balancer_converges_and_answers() {
     assert!(stderr.contains(&format!("Verifying mini as account {}", acct.account_id())), "{stderr}");
 }
 
+/// Without a circuit breaker ECS retries a task that cannot pull its image for ever: the wait
+/// ends as soon as three tasks of the deployment stopped the same way, with the reason, not at
+/// the check's ten-minute deadline (counted in looks, not seconds).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_pulled_fails_the_wait_with_its_reason_at_once() {
+    drop(labrunner());
+    let acct = sandbox().account();
+    let v = verifier(&acct).await;
+    let net = network(&acct, 13);
+    acct.aws_json(["ecs", "create-cluster", "--cluster-name", "lab"]);
+    task_definition(&acct, "unpullable", "example.com/does-not-exist/app:1");
+    service(&acct, &net, "lab", "unpullable", "unpullable", &[]);
+    let o = wait(&v, "service_stable: { cluster: lab, service: unpullable }", "600s").await;
+    // ECS's "unable to consistently start tasks", or three tasks stopped the same way: with the reason.
+    assert_outcome(&o, Status::Fail, "CannotPullContainerError");
+    assert!(o.attempts < 40, "{} looks: the failure must end the wait as soon as it repeats", o.attempts);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn circuit_breaker_failure_is_definitive_and_pull_errors_show_in_diagnostics() {
     drop(labrunner());
@@ -403,8 +421,17 @@ async fn circuit_breaker_failure_is_definitive_and_pull_errors_show_in_diagnosti
     );
     let started = std::time::Instant::now();
     let o = wait(&v, "service_stable: { cluster: lab, service: broken }", "60s").await;
-    assert_outcome(&o, Status::Fail, "rollout FAILED: ECS deployment circuit breaker");
-    assert!(started.elapsed() < Duration::from_secs(40), "a FAILED rollout must end the wait at once");
+    // The wait ends on the first definitive sign: ECS giving up on starting tasks, or the
+    // circuit breaker failing the rollout; either way with the pull error.
+    assert_eq!(o.status, Status::Fail);
+    assert!(
+        o.evidence.contains("CannotPullContainerError") || o.evidence.contains("rollout FAILED"),
+        "{}",
+        o.evidence
+    );
+    assert!(started.elapsed() < Duration::from_secs(40), "a definitive failure must end the wait at once");
+    let failed = wait(&v, "deployment_failed: { cluster: lab, service: broken }", "60s").await;
+    assert_outcome(&failed, Status::Pass, "circuit breaker");
     assert!(
         o.diagnostics.iter().any(|d| d.contains("CannotPullContainerError")),
         "diagnostics lack the pull error: {:?}",
