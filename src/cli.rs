@@ -29,9 +29,10 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Directory of lab manifests (content/ sits beside it).
-    #[arg(long, global = true, env = "LABRUNNER_LABS", value_name = "DIR", default_value = "labs")]
-    pub labs_dir: PathBuf,
+    /// Directory of lab manifests (content/ sits beside it); only its labs are used. Without
+    /// it: ./labs, then the labs built into labrunner.
+    #[arg(long, global = true, env = "LABRUNNER_LABS", value_name = "DIR")]
+    pub labs_dir: Option<PathBuf>,
     /// Directory for progress and cleanup ledgers [default: the platform data directory].
     #[arg(long, global = true, env = "LABRUNNER_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -109,7 +110,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  labrunner preflight flask-inventory")]
     Preflight(PreflightArgs),
     /// Print a lab's variables as `export` lines for your own shell.
-    #[command(after_help = "Example:\n  eval \"$(labrunner env flask-inventory)\"")]
+    #[command(
+        after_help = "Example:\n  labrunner env flask-inventory\n  eval \"$(labrunner env flask-inventory)\"    # the lab's values in your own shell"
+    )]
     Env(EnvArgs),
     /// Print a shell completion script.
     #[command(

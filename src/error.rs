@@ -130,7 +130,7 @@ impl Error {
             Error::LabNotFound(nf) if nf.available.is_empty() => Some(
                 "point labrunner at your labs with --labs-dir DIR or LABRUNNER_LABS (default ./labs)".into(),
             ),
-            Error::LabNotFound(nf) => Some(format!("labs found there: {}", nf.available.join(", "))),
+            Error::LabNotFound(nf) => Some(format!("labs available: {}", nf.available.join(", "))),
             Error::Usage { hint, .. } => hint.clone(),
             Error::NoRegion => Some("pass --region, set AWS_REGION, or set a region in your AWS profile".into()),
             Error::Credentials { .. } => Some(

@@ -10,7 +10,7 @@ use crate::cli::{LintArgs, LintFormat};
 use crate::commands::Context;
 use crate::error::{Error, EXIT_FINDINGS, EXIT_INPUT, EXIT_OK};
 use crate::lab::lint::{lint_lab, Finding};
-use crate::lab::{find_lab, list_labs, LabError, LabSource};
+use crate::lab::{list_labs, LabError, LabSource};
 use crate::out;
 use crate::ui::page::plural;
 use crate::ui::Ui;
@@ -128,7 +128,7 @@ fn resolve_target(ctx: &Context, wanted: &str) -> Result<Vec<Target>, Error> {
     if path.extension().and_then(|e| e.to_str()) == Some("md") && !path.is_file() {
         return Err(Error::usage(format!("no such page: {wanted}"), "check the path"));
     }
-    Ok(vec![match find_lab(&ctx.dirs, wanted)? {
+    Ok(vec![match ctx.find_lab(wanted)? {
         LabSource::Manifest(p) => Target::Manifest(p),
         LabSource::Pages(p) => Target::Pages(p),
     }])

@@ -26,8 +26,11 @@ use crate::ui::Ui;
 
 /// What every command may need, resolved from the global options.
 pub struct Context {
-    /// Where labs are.
+    /// Where labs are: `--labs-dir`, or `./labs`.
     pub dirs: LabDirs,
+    /// Whether the labs directory was given (`--labs-dir`, `LABRUNNER_LABS`): then only its
+    /// labs are used; otherwise the built-in labs come after `./labs`.
+    pub labs_dir_given: bool,
     /// `--state-dir`, if given (resolved lazily: most commands never need it).
     pub state_dir: Option<PathBuf>,
     /// AWS options.
@@ -38,7 +41,8 @@ impl Context {
     /// The context for these global options.
     pub fn new(global: &GlobalArgs) -> Self {
         Context {
-            dirs: LabDirs::new(&global.labs_dir),
+            dirs: LabDirs::new(global.labs_dir.clone().unwrap_or_else(|| PathBuf::from("labs"))),
+            labs_dir_given: global.labs_dir.is_some(),
             state_dir: global.state_dir.clone(),
             aws: AwsOptions {
                 profile: global.profile.clone(),
@@ -54,12 +58,36 @@ impl Context {
         Ok(self.find_lab(wanted)?.load()?)
     }
 
-    /// Resolves a lab argument (see [`Context::load_lab`]).
+    /// Resolves a lab argument (see [`Context::load_lab`]): the labs directory, then the
+    /// built-in labs (unless a labs directory was given), then where an earlier run of it
+    /// recorded its source.
     pub fn find_lab(&self, wanted: &str) -> Result<LabSource, Error> {
-        match find_lab(&self.dirs, wanted) {
-            Ok(source) => Ok(source),
-            Err(not_found) => self.recorded_source(wanted).ok_or_else(|| not_found.into()),
+        let mut not_found = match find_lab(&self.dirs, wanted) {
+            Ok(source) => return Ok(source),
+            Err(not_found) => not_found,
+        };
+        if let Some(builtin) = self.builtin_dirs() {
+            match find_lab(&builtin, wanted) {
+                Ok(source) => return Ok(source),
+                Err(other) => {
+                    for id in other.available {
+                        if !not_found.available.contains(&id) {
+                            not_found.available.push(id);
+                        }
+                    }
+                }
+            }
         }
+        self.recorded_source(wanted).ok_or_else(|| not_found.into())
+    }
+
+    /// The built-in labs, written out to the cache, when they are in use (no labs directory
+    /// was given) and can be written.
+    pub fn builtin_dirs(&self) -> Option<LabDirs> {
+        if self.labs_dir_given {
+            return None;
+        }
+        crate::lab::builtin::labs_dir().ok().map(LabDirs::new)
     }
 
     /// The source an earlier run of lab `id` recorded in its progress, if it still exists.

@@ -1,5 +1,6 @@
 //! Labs: the model, the Markdown and manifest parsers, loading from disk, and lint.
 
+pub mod builtin;
 pub mod check;
 #[cfg(test)]
 mod fuzz_tests;

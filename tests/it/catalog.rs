@@ -23,27 +23,47 @@ content/findings/01-deploy.md:29:1: warning[step-without-checks]: step `look-aro
 
 #[test]
 fn list_shows_every_lab_with_its_counts() {
-    Test::new().arg("list").current_dir(&catalog()).run().code(0).stderr_empty().stdout(
+    let out = Test::new().arg("list").current_dir(&catalog()).run();
+    out.code(0).stderr_empty().stdout_starts_with(
         "\
 LAB         TITLE                                                        MODULES  STEPS
 broken      (cannot be loaded: 1 error(s); run `labrunner lint broken`)        -      -
 ecs-basics  ECS basics                                                         2      4
 findings    A lab with findings                                                1      3
-",
+
+Built into labrunner ",
     );
+    // The labs shipped with labrunner follow, from any directory.
+    out.stdout_contains("\nflask-inventory ");
 }
 
 #[test]
 fn list_of_an_empty_labs_directory() {
     let tree = LabTree::new().dir("labs");
-    Test::new().arg("list").current_dir(&tree).run().code(0).stderr_empty().stdout("No labs in labs.\n");
+    // Only the built-in labs.
+    Test::new()
+        .arg("list")
+        .current_dir(&tree)
+        .run()
+        .code(0)
+        .stderr_empty()
+        .stdout_starts_with("LAB ")
+        .stdout_contains("\nflask-inventory ");
+    Test::new()
+        .args(["--labs-dir", "labs", "list"])
+        .current_dir(&tree)
+        .run()
+        .code(0)
+        .stdout("No labs in labs.\n");
 }
 
 #[test]
 fn list_without_a_labs_directory() {
-    Test::new().arg("list").run().code(2).stdout_empty().stderr(
+    // Anywhere, the built-in labs are there; a labs directory that was asked for must exist.
+    Test::new().arg("list").run().code(0).stdout_contains("\nflask-inventory ");
+    Test::new().args(["--labs-dir", "labs", "list"]).run().code(2).stdout_empty().stderr(
         "error: no labs directory at labs\n  \
-         hint: run labrunner where a labs/ directory is, or pass --labs-dir DIR (or set LABRUNNER_LABS)\n",
+         hint: pass --labs-dir DIR (or set LABRUNNER_LABS) to a directory of lab manifests\n",
     );
 }
 
@@ -146,12 +166,18 @@ fn show_an_unknown_lab_lists_the_labs() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr("error: no lab `nope` in labs\n  hint: labs found there: broken, ecs-basics, findings\n");
+        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, flask-inventory, ");
 }
 
 #[test]
 fn show_an_unknown_lab_without_labs_says_where_to_look() {
-    Test::new().args(["show", "nope"]).run().code(2).stdout_empty().stderr(
+    Test::new()
+        .args(["show", "nope"])
+        .run()
+        .code(2)
+        .stdout_empty()
+        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: flask-inventory, ");
+    Test::new().args(["--labs-dir", "labs", "show", "nope"]).run().code(2).stdout_empty().stderr(
         "error: no lab `nope` in labs\n  \
          hint: point labrunner at your labs with --labs-dir DIR or LABRUNNER_LABS (default ./labs)\n",
     );
@@ -365,7 +391,7 @@ fn lint_an_unknown_lab() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr("error: no lab `nope` in labs\n  hint: labs found there: broken, ecs-basics, findings\n");
+        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, flask-inventory, ");
 }
 
 #[test]
@@ -378,6 +404,26 @@ fn lint_reads_nothing_from_stdin() {
         .run()
         .code(0)
         .stdout("ecs-basics: clean (4 steps, 4 checks)\n");
+}
+
+// ---- shell integration ----
+
+#[test]
+fn completions_and_the_manual_page_are_generated_from_the_commands() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        Test::new().args(["completions", shell]).run().code(0).stdout_contains("resume");
+    }
+    Test::new().arg("man").run().code(0).stdout_starts_with(".ie").stdout_contains("labrunner\\-start");
+}
+
+#[test]
+fn show_commands_prints_only_the_commands_raw() {
+    Test::new()
+        .args(["show", "ecs-basics", "--step", "inspect-cluster", "--commands"])
+        .current_dir(&catalog())
+        .run()
+        .code(0)
+        .stdout("aws ecs describe-clusters --clusters \"$CLUSTER\" --query 'clusters[0].status'\n");
 }
 
 // ---- help ----
@@ -396,6 +442,9 @@ fn every_subcommand_has_help_with_an_example() {
         "cleanup",
         "validate",
         "preflight",
+        "env",
+        "completions",
+        "man",
     ];
     for command in commands {
         let out = Test::new().args([command, "--help"]).run();
