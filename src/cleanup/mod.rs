@@ -43,6 +43,11 @@ pub async fn lookup(
     Ok(find::find_all(clients, spec).await?.into_iter().next())
 }
 
+/// Every live resource matching `spec`, with all its ids (`id`, `arn`, `dns_name`, ...).
+pub async fn live(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<BTreeMap<String, String>>, CleanupError> {
+    find::find_all(clients, spec).await
+}
+
 /// The identities of every live resource matching `spec` now: a step's "before" picture.
 /// For a task definition family, its ACTIVE revision ARNs.
 pub async fn snapshot(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<String>, CleanupError> {

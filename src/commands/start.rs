@@ -42,7 +42,11 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
     err!(ui, "{} {}", s.heading.apply_to("Identity:"), identity.arn);
     err!(ui, "{} {}", s.heading.apply_to("Region:"), identity.region);
     if let Some(cost) = &lab.manifest.cost {
-        err!(ui, "{} {}", s.warn.apply_to("Cost:"), cost);
+        // Wrapped at word boundaries to the terminal's width, never mid-word.
+        let options = crate::ui::markdown::RenderOptions { color: false, width: ui.width };
+        let text = crate::ui::markdown::render(&format!("Cost: {cost}"), options);
+        let text = text.trim_end().replacen("Cost:", &s.warn.apply_to("Cost:").to_string(), 1);
+        err!(ui, "{text}");
     }
 
     let mut prompter: Option<Box<dyn Prompter>> = if interactive {

@@ -105,6 +105,7 @@ pub async fn cmd_verify(ui: &mut Ui, ctx: &Context, args: &VerifyArgs) -> Result
         }
     }
     values.apply_defaults(&lab);
+    values.resolve_lookups(&lab, &clients).await;
 
     let shell = clients.shell_env().await?;
     let mut command_env = values.env();

@@ -130,6 +130,10 @@ pub enum Event {
         index: usize,
         /// Latest status line.
         status: String,
+        /// What else AWS shows meanwhile: the latest service event, failed tasks with their
+        /// reason, each target's health and reason code.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        details: Vec<String>,
         /// Attempts so far.
         attempt: u32,
     },

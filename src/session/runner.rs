@@ -24,7 +24,7 @@ use crate::aws::{cli_failure_class, whoami, Clients, ErrorClass, Identity, Shell
 use crate::cleanup::{self, Resolution};
 use crate::error::{AccountMismatch, Error};
 use crate::exec::{reap_leftovers, run_block, Block, Stream};
-use crate::lab::{vars, Lab, Module, ResourceSpec, Step, StepMode, VariableSource};
+use crate::lab::{vars, Check, Lab, Module, ResourceSpec, Step, StepMode, VariableSource};
 use crate::state::ledger::{Ledger, LedgerEntry};
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
@@ -82,6 +82,7 @@ const SHELL_ENV_MARGIN: Duration = Duration::from_secs(15 * 60);
 /// The identities that matched each of a step's declared resources when it began.
 type Before = HashMap<ResourceSpec, Vec<String>>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Choice {
     Run,
     Myself,
@@ -89,6 +90,27 @@ enum Choice {
     Quit,
     /// Unattended, and running the commands again could create a second copy.
     Refuse,
+    /// The commands failed on "already exists", and the step's checks pass on what exists.
+    Adopt,
+}
+
+/// Why a step's commands failed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Failure {
+    /// Throttling, an unreachable endpoint, ... as read from the aws CLI's output.
+    class: Option<ErrorClass>,
+    /// The output says what the commands create exists already ("already exists", "not
+    /// idempotent", "Duplicate").
+    exists: bool,
+}
+
+/// Whether a command's error output says that what it creates is there already.
+fn says_already_exists(output: &str) -> bool {
+    static EXISTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)already exists|AlreadyExists|not idempotent|\.Duplicate\b|ResourceExistsException|EntityAlreadyExists")
+            .expect("valid regex")
+    });
+    EXISTS.is_match(output)
 }
 
 /// What looking at a step that ran before found.
@@ -331,15 +353,34 @@ impl<'a> Session<'a> {
                 text: format!("checking the {} finished step(s) against the account first", done.len()),
             });
         }
-        for step in done {
+        // Every check of every finished step, looked at eight at a time: a resumed run waits
+        // seconds, not the sum of forty looks.
+        let mut looks: Vec<(usize, Check)> = Vec::new();
+        for (i, step) in done.iter().enumerate() {
+            for check in &step.checks {
+                // A value we no longer know cannot prove drift.
+                if let Ok(resolved) = self.values.resolve_check(check) {
+                    looks.push((i, resolved));
+                }
+            }
+        }
+        let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+        for chunk in looks.chunks(8) {
+            let futures: Vec<_> = chunk
+                .iter()
+                .map(|(i, check)| {
+                    let verifier = &verifier;
+                    Box::pin(async move { (*i, verifier.check_once(check).await) })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = (usize, Outcome)> + Send + '_>>
+                })
+                .collect();
+            outcomes.extend(crate::verify::join_all(futures).await);
+        }
+        for (i, step) in done.iter().enumerate() {
             let mut failures = Vec::new();
             let mut errors = Vec::new();
-            for check in &step.checks {
-                let outcome = match self.values.resolve_check(check) {
-                    Ok(resolved) => verifier.check_once(&resolved).await,
-                    Err(_) => continue, // A value we no longer know cannot prove drift.
-                };
-                let outcome = self.masked(&outcome);
+            for (_, outcome) in outcomes.iter().filter(|(j, _)| *j == i) {
+                let outcome = self.masked(outcome);
                 let line = format!("{}: {}", outcome.description, outcome.evidence);
                 match outcome.status {
                     Status::Pass => {}
@@ -487,10 +528,16 @@ impl<'a> Session<'a> {
             self.choose_again(step, runnable)?
         };
         let mut retried = false;
+        // The commands failed because what they create exists, and the checks pass on it.
+        let mut adoptable = false;
         loop {
             let result = match choice {
                 Choice::Quit => return Ok(Flow::Quit),
                 Choice::Skip => {
+                    if self.prompter.is_some() && !self.options.auto && !self.confirm_skip(step)? {
+                        choice = self.choose(step, runnable)?;
+                        continue;
+                    }
                     let result = StepResult::Skipped;
                     self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
                     return Ok(Flow::Next(result));
@@ -516,7 +563,7 @@ impl<'a> Session<'a> {
                         // but only while nothing the step creates exists.
                         if self.options.auto
                             && !retried
-                            && failure.is_some_and(ErrorClass::is_retryable)
+                            && failure.class.is_some_and(ErrorClass::is_retryable)
                             && self.nothing_created(step).await
                         {
                             retried = true;
@@ -526,14 +573,29 @@ impl<'a> Session<'a> {
                             choice = Choice::Run;
                             continue;
                         }
-                        if failure.is_some_and(ErrorClass::is_retryable) {
+                        if failure.class.is_some_and(ErrorClass::is_retryable) {
                             self.reporter.event(&Event::Notice {
                                 text: "AWS throttled or was unavailable (see the output above); running the commands again later usually works".into(),
                             });
                         }
+                        if failure.exists {
+                            adoptable = self.exists_and_passes(step).await;
+                            if adoptable && self.options.auto {
+                                choice = Choice::Adopt;
+                                continue;
+                            }
+                        }
                         StepResult::Failed
                     }
                 },
+                Choice::Adopt => {
+                    // What exists is used as it is: recorded for cleanup only if it appeared
+                    // during this step (what existed before stays the student's).
+                    if let Err(e) = self.record_resources(step, &before).await {
+                        self.reporter.event(&Event::Notice { text: e.to_string() });
+                    }
+                    self.verify_step(step).await
+                }
                 Choice::Myself => self.watch(step, &before).await,
             };
             match result {
@@ -546,7 +608,8 @@ impl<'a> Session<'a> {
                     if self.options.auto {
                         return Ok(Flow::Next(StepResult::Failed));
                     }
-                    choice = self.after_failure(step, runnable)?;
+                    choice = self.after_failure(step, runnable, adoptable).await?;
+                    adoptable = false;
                     if matches!(choice, Choice::Run | Choice::Myself) {
                         before = match self.before(step).await {
                             Ok(before) => before,
@@ -732,20 +795,115 @@ impl<'a> Session<'a> {
         Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
     }
 
-    fn after_failure(&mut self, step: &Step, runnable: bool) -> Result<Choice, Error> {
-        let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(Choice::Quit) };
-        let mut items = vec!["Check again (I fixed it)"];
-        let mut map = vec![Choice::Myself];
-        if runnable {
-            items.push("Run the commands again");
-            map.push(Choice::Run);
+    /// The menu after a step failed or was interrupted: what fits the step, with ways to look
+    /// before choosing (what exists, the hints), and a confirmed skip that names the steps
+    /// that depend on this one.
+    async fn after_failure(&mut self, step: &Step, runnable: bool, adoptable: bool) -> Result<Choice, Error> {
+        if self.prompter.is_none() {
+            return Ok(Choice::Quit);
         }
-        items.extend(["Skip this step", "Quit (progress is saved)"]);
-        map.extend([Choice::Skip, Choice::Quit]);
-        let picked = prompter
-            .select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0)
-            .map_err(prompt_error)?;
-        Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
+        if adoptable {
+            self.reporter.event(&Event::Notice {
+                text: format!(
+                    "what step `{}` creates exists already, and the step's checks pass on it: you can use it as it is",
+                    step.id
+                ),
+            });
+        }
+        loop {
+            let mut items: Vec<&str> = Vec::new();
+            let mut map: Vec<Option<Choice>> = Vec::new();
+            if adoptable {
+                items.push("Use what exists (its checks pass)");
+                map.push(Some(Choice::Adopt));
+            }
+            if !step.checks.is_empty() {
+                items.push("I fixed it: check now");
+                map.push(Some(Choice::Myself));
+            }
+            if runnable {
+                items.push("Run the commands again");
+                map.push(Some(Choice::Run));
+            }
+            if !step.creates.is_empty() {
+                items.push("Show what exists of what this step creates");
+                map.push(None);
+            }
+            if !step.hints.is_empty() {
+                items.push("Show the hints");
+                map.push(None);
+            }
+            items.extend(["Skip this step", "Quit (progress is saved)"]);
+            map.extend([Some(Choice::Skip), Some(Choice::Quit)]);
+            let picked = {
+                let prompter = self.prompter.as_deref_mut().ok_or_else(|| prompt_error(std::io::ErrorKind::Interrupted.into()))?;
+                prompter.select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0).map_err(prompt_error)?
+            };
+            match (items.get(picked).copied(), map.get(picked).copied().flatten()) {
+                (Some(label), None) if label.starts_with("Show what exists") => self.show_existing(step).await,
+                (Some(_), None) => {
+                    let hints = step.hints.iter().map(|h| h.text.clone()).collect();
+                    self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
+                }
+                (_, Some(choice)) => return Ok(choice),
+                (None, None) => return Ok(Choice::Quit),
+            }
+        }
+    }
+
+    /// Asks before skipping, naming the later steps that use what this one makes.
+    fn confirm_skip(&mut self, step: &Step) -> Result<bool, Error> {
+        let dependents = dependents(self.lab, step);
+        let question = if dependents.is_empty() {
+            format!("Skip step `{}`? It stays unverified, and `status` lists it as skipped.", step.id)
+        } else {
+            format!(
+                "Skip step `{}`? Later steps use what it makes and may fail: {}. Skip anyway?",
+                step.id,
+                dependents.join(", ")
+            )
+        };
+        let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(true) };
+        prompter.confirm(&question, false).map_err(prompt_error)
+    }
+
+    /// Lists, for each resource the step creates, the ones that exist now, and whether the
+    /// lab's ledger has them.
+    async fn show_existing(&mut self, step: &Step) {
+        let mut lines = Vec::new();
+        for resource in &step.creates {
+            let resolved = self.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
+            match cleanup::snapshot(&self.clients, &resolved).await {
+                Ok(ids) if ids.is_empty() => lines.push(format!("{}: none", resolved.describe())),
+                Ok(ids) => {
+                    let recorded = self.ledger.identities();
+                    for id in ids {
+                        let whose = if recorded.contains(&id) { "recorded by this lab" } else { "not the lab's" };
+                        lines.push(format!("{} ({id}): exists, {whose}", resolved.describe()));
+                    }
+                }
+                Err(e) => lines.push(format!("{}: could not look ({e})", resolved.describe())),
+            }
+        }
+        self.reporter.event(&Event::ResourcesExist { step: step.id.clone(), resources: lines });
+    }
+
+    /// One look at the step's checks: do they all pass on what exists now?
+    async fn exists_and_passes(&mut self, step: &Step) -> bool {
+        if step.checks.is_empty() {
+            return false;
+        }
+        let (checks, unresolved) = self.resolved_checks(step);
+        if !unresolved.is_empty() {
+            return false;
+        }
+        let Ok(verifier) = self.verifier().await else { return false };
+        for check in &checks {
+            if verifier.check_once(check).await.status != Status::Pass {
+                return false;
+            }
+        }
+        true
     }
 
     /// Values this step needs that are not known yet: asked, computed or defaulted.
@@ -877,7 +1035,7 @@ impl<'a> Session<'a> {
         &mut self,
         step: &Step,
         before: &Before,
-    ) -> Result<Result<(), Option<ErrorClass>>, Error> {
+    ) -> Result<Result<(), Failure>, Error> {
         // Record before you create: if labrunner dies while a block runs, the intents say what
         // may exist, and what matched before tells the lab's resource from others.
         for resource in &step.creates {
@@ -978,12 +1136,13 @@ impl<'a> Session<'a> {
             self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status });
             if result.cancelled {
                 self.record_resources(step, before).await?;
-                return Ok(Err(None));
+                return Ok(Err(Failure::default()));
             }
             if !result.success() || !empty.is_empty() {
                 self.record_resources(step, before).await?;
                 let text: Vec<String> = errors.into_iter().collect();
-                return Ok(Err(cli_failure_class(&text.join("\n"))));
+                let text = text.join("\n");
+                return Ok(Err(Failure { class: cli_failure_class(&text), exists: says_already_exists(&text) }));
             }
         }
         let missing = self.record_resources(step, before).await?;
@@ -996,7 +1155,7 @@ impl<'a> Session<'a> {
                     self.identity.region
                 ),
             });
-            return Ok(Err(None));
+            return Ok(Err(Failure::default()));
         }
         Ok(Ok(()))
     }
@@ -1202,32 +1361,63 @@ impl<'a> Session<'a> {
 
     /// When the student does a step by hand, the ids its commands would have exported (a VPC
     /// id, an ARN) are not captured: ask for the ones later checks and steps need.
+    /// Asks for the values this step's commands would have exported that labrunner cannot
+    /// find by itself (no `lookup`). An empty answer skips: the checks that need it wait.
     fn ask_step_outputs(&mut self, step: &Step) -> Result<(), Error> {
-        let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(()) };
         for var in &self.lab.manifest.variables {
             let set_here = step.shell.iter().any(|b| b.code.contains(&format!("{}=", var.name)));
-            if var.source != VariableSource::Step || !set_here || self.values.get(&var.name).is_some() {
+            if var.source != VariableSource::Step
+                || !set_here
+                || var.lookup.is_some()
+                || self.values.get(&var.name).is_some()
+                || !step.checks.iter().any(|c| c.variables().contains(&var.name))
+            {
                 continue;
             }
+            let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(()) };
             let label = if var.description.is_empty() {
-                format!("{}, as the commands above print it", var.name)
+                format!("{}, as your commands print it (Enter to skip)", var.name)
             } else {
-                format!("{}: {} The commands above print it", var.name, var.description.trim())
+                format!("{}: {} (as your commands print it; Enter to skip)", var.name, var.description.trim())
             };
-            let value = prompter.input(&label, None).map_err(prompt_error)?;
-            let value = value.trim().to_string();
-            if value.is_empty() {
-                continue;
-            }
+            let Some(value) = ask_optional(prompter, var, &label)? else { continue };
             self.values.set(self.lab, &var.name, value);
-            let shown = if self.values.is_secret(&var.name) {
-                "****".to_string()
-            } else {
-                self.values.get(&var.name).unwrap_or_default().to_string()
-            };
-            self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: shown });
+            self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
         }
         self.save_progress()
+    }
+
+    /// Step variables still without a value whose `lookup` names a resource that appeared
+    /// during this step (exactly one): found read-only, so a student doing the step by hand
+    /// never types an id.
+    async fn find_step_outputs(&mut self, step: &Step, before: &Before) {
+        let mut found = false;
+        for var in &self.lab.manifest.variables {
+            let Some(lookup) = &var.lookup else { continue };
+            if var.source != VariableSource::Step || self.values.get(&var.name).is_some() || !step_uses(step, &var.name) {
+                continue;
+            }
+            let Ok(resource) = self.values.resolve_resource(&lookup.resource) else { continue };
+            let Ok(live) = cleanup::live(&self.clients, &resource).await else { continue };
+            let existed = before.get(&resource).cloned().unwrap_or_default();
+            let new: Vec<_> = live
+                .iter()
+                .filter(|ids| cleanup::identities(ids).iter().all(|id| !existed.contains(id)))
+                .collect();
+            let [ids] = new.as_slice() else { continue };
+            let value = match lookup.field.as_str() {
+                "id" => crate::state::ledger::identity(ids).map(str::to_string),
+                field => ids.get(field).cloned(),
+            };
+            if let Some(value) = value {
+                self.values.set(self.lab, &var.name, value);
+                self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
+                found = true;
+            }
+        }
+        if found {
+            let _ = self.save_progress();
+        }
     }
 
     /// Waits for the step's checks, with progress, until they pass or give up.
@@ -1249,7 +1439,7 @@ impl<'a> Session<'a> {
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let progress = move |i: usize, p: &crate::verify::Progress| {
-            let _ = tx.send((i, p.status_line.clone(), p.attempt));
+            let _ = tx.send((i, p.status_line.clone(), p.details.clone(), p.attempt));
         };
         let cancel = self.cancel.clone();
         let wait = async {
@@ -1261,9 +1451,10 @@ impl<'a> Session<'a> {
         let values = &self.values;
         let step_id = step.id.clone();
         let drain = async {
-            while let Some((index, status, attempt)) = rx.recv().await {
+            while let Some((index, status, details, attempt)) = rx.recv().await {
                 let status = values.mask(&status);
-                reporter.event(&Event::CheckProgress { step: step_id.clone(), index, status, attempt });
+                let details = details.iter().map(|d| values.mask(d)).collect();
+                reporter.event(&Event::CheckProgress { step: step_id.clone(), index, status, details, attempt });
             }
         };
         let (mut outcomes, ()) = tokio::join!(wait, drain);
@@ -1320,12 +1511,16 @@ impl<'a> Session<'a> {
             }
             return result;
         }
+        self.find_step_outputs(step, before).await;
         if let Err(e) = self.ask_step_outputs(step) {
             self.reporter.event(&Event::Notice { text: e.to_string() });
             return StepResult::Failed;
         }
         self.reporter.event(&Event::Notice {
-            text: "labrunner is watching the checks: press Enter to look now, Ctrl-C to stop (progress is saved)".into(),
+            text: format!(
+                "labrunner is watching the checks: press Enter to look now (with diagnostics and hints), Ctrl-C to stop (progress is saved). In your own shell, `eval \"$(labrunner env {})\"` sets the lab's values.",
+                self.lab.id()
+            ),
         });
         let (checks, _) = self.resolved_checks(step);
         self.reporter.event(&Event::ChecksStarted {
@@ -1337,11 +1532,14 @@ impl<'a> Session<'a> {
             .iter()
             .map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline()))
             .max();
-        let started = std::time::Instant::now();
+        let mut started = std::time::Instant::now();
         // One wait for Enter at a time, kept across looks.
         let mut pending: Option<tokio::sync::oneshot::Receiver<()>> = None;
         let mut input_open = true;
+        // Enter was pressed: this look is shown in full.
+        let mut asked = false;
         loop {
+            self.find_step_outputs(step, before).await;
             let (checks, unresolved) = self.resolved_checks(step);
             let verifier = match self.verifier().await {
                 Ok(v) => v,
@@ -1360,11 +1558,36 @@ impl<'a> Session<'a> {
                     step: step.id.clone(),
                     index,
                     status: self.values.mask(&o.evidence),
+                    details: Vec::new(),
                     attempt: 0,
                 });
             }
             let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
-            let timed_out = deadline.is_some_and(|d| started.elapsed() > d);
+            if asked && !all_pass {
+                // "Look now": the evidence, the diagnosis and the hints, not just a status line.
+                for (index, outcome) in outcomes.iter().enumerate() {
+                    let outcome = self.masked(outcome);
+                    self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
+                }
+                let hints: Vec<String> =
+                    matching_hints(&step.hints, &outcomes).into_iter().map(|h| h.text.clone()).collect();
+                if !hints.is_empty() {
+                    self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
+                }
+            }
+            asked = false;
+            let mut timed_out = deadline.is_some_and(|d| started.elapsed() > d);
+            if timed_out && !all_pass && input_open {
+                // The student may still be working: the watch goes on while they want it to.
+                drop(pending.take());
+                let keep = self.prompter.as_deref_mut().map(|p| {
+                    p.confirm("The checks have not passed yet. Keep watching?", true).unwrap_or(false)
+                });
+                if keep == Some(true) {
+                    started = std::time::Instant::now();
+                    timed_out = false;
+                }
+            }
             if all_pass || timed_out {
                 if let Err(e) = self.record_resources(step, before).await {
                     self.reporter.event(&Event::Notice { text: e.to_string() });
@@ -1388,12 +1611,84 @@ impl<'a> Session<'a> {
                 // Enter: look again at once. A closed input stops listening for it.
                 pressed_ok = pressed => {
                     input_open = pressed_ok;
+                    asked = pressed_ok;
                     pending = None;
                 }
                 () = self.cancel.cancelled() => return StepResult::Interrupted,
             }
         }
     }
+}
+
+/// The ids of later steps that use a variable this step's commands set, or a resource it
+/// creates (by the same identifying fields).
+fn dependents(lab: &Lab, step: &Step) -> Vec<String> {
+    let set: Vec<String> = lab
+        .manifest
+        .variables
+        .iter()
+        .filter(|v| v.source == VariableSource::Step)
+        .filter(|v| step.shell.iter().any(|b| b.code.contains(&format!("{}=", v.name))))
+        .map(|v| v.name.clone())
+        .collect();
+    let Some(index) = lab.step_index(&step.id) else { return Vec::new() };
+    lab.steps()
+        .skip(index + 1)
+        .map(|(_, s)| s)
+        .filter(|later| {
+            let uses_var = set.iter().any(|name| step_uses(later, name));
+            let names: Vec<String> = step.creates.iter().map(|r| r.describe()).collect();
+            let uses_resource = later.checks.iter().any(|c| names.iter().any(|n| c.describe().contains(n.split_once(' ').map_or(n.as_str(), |(_, x)| x))));
+            uses_var || uses_resource
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// The prefix an id of this variable has, judging by its name (`VPC_ID` → `vpc-`).
+fn expected_prefix(name: &str) -> Option<&'static str> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("VPC_ID", "vpc-"),
+        ("SUBNET", "subnet-"),
+        ("SG_ID", "sg-"),
+        ("SECURITY_GROUP", "sg-"),
+        ("IGW", "igw-"),
+        ("ROUTE_TABLE", "rtb-"),
+        ("NAMESPACE_ID", "ns-"),
+        ("_ARN", "arn:"),
+    ];
+    PREFIXES.iter().find(|(part, _)| name.contains(part)).map(|(_, prefix)| *prefix)
+}
+
+/// Asks for an optional value: empty skips; a value must match the variable's pattern and
+/// look like an id of its kind, or it is asked again (never saved wrong).
+fn ask_optional(
+    prompter: &mut dyn Prompter,
+    var: &crate::lab::Variable,
+    label: &str,
+) -> Result<Option<String>, Error> {
+    let pattern = var.pattern.as_deref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok());
+    let mut problem = String::new();
+    for _ in 0..5 {
+        let value = prompter.input(&format!("{problem}{label}"), Some("")).map_err(prompt_error)?;
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let fits_pattern = pattern.as_ref().is_none_or(|p| p.is_match(&value));
+        let prefix = expected_prefix(&var.name);
+        let fits_kind = prefix.is_none_or(|p| value.starts_with(p));
+        if fits_pattern && fits_kind {
+            return Ok(Some(value));
+        }
+        let want = match (prefix, &var.pattern) {
+            (Some(p), _) if !fits_kind => format!("an id starting with `{p}`"),
+            (_, Some(p)) => format!("a value matching `{p}`"),
+            _ => "another value".into(),
+        };
+        problem = format!("`{value}` does not look like {} ({want}). ", var.name);
+    }
+    Ok(None)
 }
 
 fn prompt_error(e: std::io::Error) -> Error {

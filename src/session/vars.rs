@@ -150,6 +150,36 @@ impl Values {
     pub fn resolve_resource(&self, resource: &ResourceSpec) -> Result<ResourceSpec, String> {
         resource.resolve(&self.lookup())
     }
+
+    /// Finds, read-only, the values of step variables that have none and declare a `lookup`:
+    /// the named resource is described and, when exactly one matches, its field is the value.
+    /// Lookups may use each other (`SUBNET_ID` needs `VPC_ID`): they are tried until no more
+    /// are found. For checks only (validate, verify): creation and cleanup go by the ledger.
+    pub async fn resolve_lookups(&mut self, lab: &Lab, clients: &crate::aws::Clients) {
+        loop {
+            let mut found = false;
+            for var in &lab.manifest.variables {
+                let Some(lookup) = &var.lookup else { continue };
+                if self.values.contains_key(&var.name) {
+                    continue;
+                }
+                let Ok(resource) = self.resolve_resource(&lookup.resource) else { continue };
+                let Ok(live) = crate::cleanup::live(clients, &resource).await else { continue };
+                let [ids] = live.as_slice() else { continue };
+                let value = match lookup.field.as_str() {
+                    "id" => crate::state::ledger::identity(ids).map(str::to_string),
+                    field => ids.get(field).cloned(),
+                };
+                if let Some(value) = value {
+                    self.set(lab, &var.name, value);
+                    found = true;
+                }
+            }
+            if !found {
+                return;
+            }
+        }
+    }
 }
 
 /// Whether shell `code` may assign a variable that is secret (declared `secret`, or with a

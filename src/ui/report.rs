@@ -50,6 +50,8 @@ pub struct TextReporter {
     multi: Option<MultiProgress>,
     spinners: HashMap<usize, ProgressBar>,
     checks: Vec<String>,
+    /// The live details last printed per check (plain mode prints them when they change).
+    details: HashMap<usize, Vec<String>>,
 }
 
 impl TextReporter {
@@ -72,6 +74,7 @@ impl TextReporter {
             multi: None,
             spinners: HashMap::new(),
             checks: Vec::new(),
+            details: HashMap::new(),
         }
     }
 
@@ -94,13 +97,14 @@ impl TextReporter {
         let multi =
             self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let label = self.checks.get(index).cloned().unwrap_or_default();
+        let width = self.render.width;
         Some(self.spinners.entry(index).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {prefix}: {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
-            bar.set_prefix(label);
+            bar.set_prefix(fit(&label, width.saturating_sub(24)));
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         }))
@@ -112,6 +116,11 @@ impl TextReporter {
         }
         self.multi = None;
     }
+}
+
+/// `text` cut to `width` columns (with `…`), so a redrawn line never wraps.
+fn fit(text: &str, width: usize) -> String {
+    console::truncate_str(text, width.max(8), "…").into_owned()
 }
 
 fn clock() -> String {
@@ -198,12 +207,27 @@ impl Reporter for TextReporter {
                     self.line(&format!("checking {} thing(s)", checks.len()));
                 }
             }
-            Event::CheckProgress { index, status, .. } => {
+            Event::CheckProgress { index, status, details, .. } => {
+                let width = self.render.width;
+                let label_width = console::measure_text_width(self.checks.get(*index).map_or("", String::as_str));
                 if let Some(bar) = self.spinner(*index) {
-                    bar.set_message(status.clone());
+                    // Every line fits the terminal: a wrapped line would leave stale copies.
+                    let first = fit(status, width.saturating_sub(label_width + 4));
+                    let mut message = first;
+                    for d in details {
+                        message.push('\n');
+                        message.push_str(&fit(&format!("    {d}"), width.saturating_sub(1)));
+                    }
+                    bar.set_message(message);
                 } else if !self.fancy {
                     let label = self.checks.get(*index).cloned().unwrap_or_default();
                     self.line(&format!("  … {label}: {status}"));
+                    if self.details.get(index) != Some(details) {
+                        for d in details {
+                            self.line(&format!("      {d}"));
+                        }
+                        self.details.insert(*index, details.clone());
+                    }
                 }
             }
             Event::CheckFinished { index, outcome, .. } => {

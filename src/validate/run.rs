@@ -111,6 +111,11 @@ impl Validation {
         let clients = Arc::new(clients);
         let mut values = Values::from_identity(&self.lab, &identity);
         values.apply_defaults(&self.lab);
+        // Values a step exported (a load balancer's DNS name, a namespace id) are found
+        // read-only from the resources the lab names, so those checkpoints can be graded.
+        if self.mode == Mode::Checkpoints {
+            values.resolve_lookups(&self.lab, &clients).await;
+        }
         let cells = match self.mode {
             Mode::Checkpoints => checkpoint_cells(&self.lab, clients, &values, &self.settings).await,
             Mode::Preflight => readiness::cells(&self.lab, &clients, &values).await,

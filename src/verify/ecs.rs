@@ -508,7 +508,7 @@ pub(crate) async fn service_stable(ctx: &Ctx<'_>, p: &ServiceStable) -> Result<V
         Ok(s) => s,
         Err(missing) => return Ok(Verdict::fail(missing)),
     };
-    let verdict = evaluate_service_stable(p, &s);
+    let verdict = evaluate_service_stable(p, &s).with_details(service_details(&s));
     if verdict.status == Status::Pass || verdict.definitive {
         return Ok(verdict);
     }
@@ -546,6 +546,37 @@ pub(crate) async fn service_stable(ctx: &Ctx<'_>, p: &ServiceStable) -> Result<V
         )));
     }
     Ok(verdict)
+}
+
+/// What a deployment looks like while it rolls out, for the live view: each deployment with its
+/// counts, failed tasks and rollout state, then the latest service event.
+pub(crate) fn service_details(s: &ServiceObs) -> Vec<String> {
+    let mut deployments: Vec<&DeploymentObs> = s.deployments.iter().collect();
+    deployments.sort_by_key(|d| d.status != "PRIMARY");
+    let mut lines: Vec<String> = deployments
+        .iter()
+        .map(|d| {
+            let mut line = format!(
+                "{} {}: {}/{} running, {} pending",
+                d.status.to_lowercase(),
+                short_td(&d.task_definition),
+                d.running,
+                d.desired,
+                d.pending
+            );
+            if d.failed_tasks > 0 {
+                line.push_str(&format!(", {} failed", d.failed_tasks));
+            }
+            if let Some(state) = &d.rollout_state {
+                line.push_str(&format!(", rollout {state}"));
+            }
+            line
+        })
+        .collect();
+    if let Some(event) = s.events.first() {
+        lines.push(format!("latest event: {}", one_line(&event.message, 200)));
+    }
+    lines
 }
 
 /// Failed tasks of one deployment after which the same stop reason is taken as final.

@@ -247,7 +247,8 @@ pub(crate) async fn targets_healthy(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result
         (Some(cluster), Some(service)) => Some(service_endpoints(ctx, cluster, service).await?),
         _ => None,
     };
-    let verdict = evaluate_targets(p, name, &targets, tasks.as_deref());
+    let details = targets.iter().take(6).map(TargetObs::health_line).collect();
+    let verdict = evaluate_targets(p, name, &targets, tasks.as_deref()).with_details(details);
     if verdict.status == super::Status::Fail {
         if let Some(signature) = all_unhealthy(&targets) {
             // Unhealthy targets need `healthy threshold` passing checks in a row to recover: once

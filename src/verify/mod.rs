@@ -20,6 +20,7 @@ mod http;
 mod iam;
 mod identity;
 mod poll;
+pub(crate) use poll::join_all;
 mod scaling;
 mod text;
 
@@ -138,6 +139,9 @@ pub struct Progress {
     pub attempt: u32,
     /// What it saw (the evidence, or the error being backed off from).
     pub status_line: String,
+    /// What else AWS shows while the check waits (the latest service event, failed tasks,
+    /// each target's health with its reason code): the live view under the status line.
+    pub details: Vec<String>,
     /// Time since the wait started.
     pub elapsed: Duration,
 }
@@ -458,22 +462,30 @@ pub(crate) struct Verdict {
     /// A failure that is final once it has lasted this long, unchanged (its signature, the
     /// time): every target unhealthy for longer than the health check allows to recover.
     pub final_after: Option<(String, Duration)>,
+    /// Facts beside the evidence for the live view (see [`Progress::details`]).
+    pub details: Vec<String>,
 }
 
 impl Verdict {
     /// The check passes.
     pub fn pass(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false, final_after: None }
+        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false, final_after: None, details: Vec::new() }
     }
 
     /// Not (yet) in the expected state.
     pub fn fail(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false, final_after: None }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false, final_after: None, details: Vec::new() }
     }
 
     /// Failed for good: waiting longer will not help.
     pub fn fail_now(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true, final_after: None }
+        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true, final_after: None, details: Vec::new() }
+    }
+
+    /// The same verdict with live facts for the waiting view.
+    pub fn with_details(mut self, details: Vec<String>) -> Self {
+        self.details = details;
+        self
     }
 
     /// This failure is final once the same `signature` has been seen for `after`.

@@ -186,11 +186,11 @@ where
         };
         attempts += 1;
         let (result, calls) = result;
-        let line = match &result {
-            Ok(v) => v.evidence.clone(),
-            Err(e) => format!("{} (retrying)", e.message),
+        let (line, details) = match &result {
+            Ok(v) => (v.evidence.clone(), v.details.clone()),
+            Err(e) => (format!("{} (retrying)", e.message), Vec::new()),
         };
-        progress(&Progress { attempt: attempts, status_line: line, elapsed: elapsed() });
+        progress(&Progress { attempt: attempts, status_line: line, details, elapsed: elapsed() });
         let pace = match &result {
             Ok(v) if v.status == Status::Pass => {
                 return PollEnd { ending: Ending::Passed(v.clone()), attempts, elapsed: elapsed() };
