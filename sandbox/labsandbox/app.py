@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import unquote_plus
 
@@ -127,14 +128,29 @@ class SandboxApp:
 
 
 class SimulatorThread(threading.Thread):
-    """Ticks the registry every ``tick`` seconds of real time."""
+    """Ticks the registry every ``tick`` seconds of real time.  With the
+    ``time_scale`` knob above 1 each tick first moves the clock forward by
+    ``(time_scale - 1)`` times the real time since the last tick, so the sandbox
+    clock runs ``time_scale`` times as fast as real time."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__(name="labsandbox-simulator", daemon=True)
         self.registry = registry
         self.stop = threading.Event()
+        self._monotonic = monotonic
+        self._last = monotonic()
 
     def run(self) -> None:
-        while not self.stop.wait(CONFIG.tick):
-            with LOCK:
-                self.registry.tick()
+        while not self.stop.wait(self.registry.ctx.config.tick):
+            self.step()
+
+    def step(self) -> None:
+        """One tick; compresses time as the ``time_scale`` knob says."""
+        real = self._monotonic()
+        elapsed, self._last = max(real - self._last, 0.0), real
+        config = self.registry.ctx.config
+        with LOCK:
+            extra = (config.time_scale - 1) * elapsed
+            if extra > 0 and not config.paused:
+                self.registry.clock.advance(extra)
+            self.registry.tick()

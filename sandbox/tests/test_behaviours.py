@@ -88,6 +88,30 @@ def test_registry_advance_ticks_through_the_time_in_between():
         reg.advance(-1)
 
 
+def test_time_scale_runs_the_clock_faster_than_real_time():
+    from labsandbox.app import SimulatorThread
+
+    log: list = []
+    reg, t = make_registry(fake_behaviour("a", log))
+    real = [50.0]
+    sim = SimulatorThread(reg, monotonic=lambda: real[0])
+    real[0] += 0.5
+    sim.step()  # time_scale 1: real time only, nothing added
+    assert reg.clock.offset == 0 and log == [("a", 1000.0)]
+    reg.ctx.config.update({"time_scale": 10})
+    real[0] += 0.5
+    t.mono += 0.5
+    sim.step()  # 0.5 s of real time is 5 s of sandbox time
+    assert reg.clock.offset == pytest.approx(4.5)
+    assert log[-1][1] == pytest.approx(1005.0)
+    reg.ctx.config.paused = True
+    real[0] += 1
+    sim.step()  # paused: no compression and no tick
+    assert reg.clock.offset == pytest.approx(4.5) and len(log) == 2
+    with pytest.raises(ValueError):
+        reg.ctx.config.update({"time_scale": 0.5})
+
+
 def test_registry_state_and_force_dispatch():
     log: list = []
     reg, _ = make_registry(

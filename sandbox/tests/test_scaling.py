@@ -3,6 +3,7 @@ acts on them, all fast-forwarded with the sandbox clock."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from infra import Lab
@@ -56,6 +57,33 @@ def test_service_utilisation_follows_the_load_knob(sandbox, session):
     assert data["Values"] == [37.5]
     state = sandbox.control("GET", "state")["metrics"]["services"]
     assert next(s for s in state if s["arn"] == svc["serviceArn"])["utilisation"] == {"cpu": 37.5, "memory": 20.0}
+
+
+def test_container_insights_task_counts(sandbox, session):
+    lab = Lab(session, sandbox.endpoint)
+    lab.service("web", lab.task_definition(), count=2)
+    steady(lab, "web", 2)
+    advance(sandbox, 2)
+    assert stats(lab, sandbox, "ECS/ContainerInsights", "RunningTaskCount", ecs_dims(lab, "web"), "Average") == []
+    # update-cluster-settings (moto lacks it) turns Container Insights on.
+    cluster = lab.ecs.update_cluster_settings(cluster=lab.cluster, settings=[{"name": "containerInsights", "value": "enabled"}])["cluster"]
+    assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    described = lab.ecs.describe_clusters(clusters=[lab.cluster], include=["SETTINGS"])["clusters"][0]
+    assert described["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    advance(sandbox, 2)
+    assert stats(lab, sandbox, "ECS/ContainerInsights", "RunningTaskCount", ecs_dims(lab, "web"), "Average", minutes=1) == [2.0]
+    assert stats(lab, sandbox, "ECS/ContainerInsights", "DesiredTaskCount", ecs_dims(lab, "web"), "Maximum", minutes=1) == [2.0]
+    # ... and its performance log group, as AWS creates it.
+    group = f"/aws/ecs/containerinsights/{lab.cluster}/performance"
+    logs = lab.client("logs")
+    described = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in described] == [(group, 1)]
+    events = logs.filter_log_events(logGroupName=group, filterPattern='{ $.Type = "Service" }')["events"]
+    assert events and json.loads(events[-1]["message"])["ServiceName"] == "web"
+    lab.ecs.update_service(cluster=lab.cluster, service="web", desiredCount=0)
+    steady(lab, "web", 0)
+    advance(sandbox, 2)
+    assert stats(lab, sandbox, "ECS/ContainerInsights", "RunningTaskCount", ecs_dims(lab, "web"), "Maximum", minutes=1) == [0.0]
 
 
 def test_request_counts_through_the_proxy(sandbox, session):
@@ -214,3 +242,62 @@ def test_step_scaling_respects_its_cooldown(sandbox, session):
     assert len(activities(aas, resource)) == 1
     advance(sandbox, 8)
     assert [a["Description"] for a in activities(aas, resource)][0] == "Setting desired count to 6."
+
+
+def test_request_count_target_tracking_scales_out_under_proxy_load(sandbox, session):
+    """What the flask-inventory lab does: ALBRequestCountPerTarget with a resource label,
+    requests through the load-balancer proxy minute after minute, a scale-out; and
+    describe-scaling-policies --policy-names picks one of two policies on the service."""
+    lab = Lab(session, sandbox.endpoint)
+    alb = lab.alb("req-alb")
+    lb_arn, tg_arn = alb["lb"]["LoadBalancerArn"], alb["tg"]["TargetGroupArn"]
+    lab.service("web", lab.task_definition(), count=2, loadBalancers=[{"targetGroupArn": tg_arn, "containerName": "app", "containerPort": 8080}])
+    steady(lab, "web", 2)
+    aas, resource = scalable(lab, "web", 2, 4)
+    common = {"ServiceNamespace": "ecs", "ResourceId": resource, "ScalableDimension": "ecs:service:DesiredCount", "PolicyType": "TargetTrackingScaling"}
+    aas.put_scaling_policy(
+        PolicyName="cpu70", **common,
+        TargetTrackingScalingPolicyConfiguration={"TargetValue": 70.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}},
+    )
+    label = f"{lb_arn.split(':loadbalancer/')[-1]}/{tg_arn.split(':')[-1]}"
+    aas.put_scaling_policy(
+        PolicyName="requests", **common,
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 5.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label},
+            "ScaleOutCooldown": 60,
+        },
+    )
+    picked = aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource, PolicyNames=["requests"])["ScalingPolicies"]
+    assert [p["PolicyName"] for p in picked] == ["requests"]
+    assert picked[0]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["ResourceLabel"] == label
+    assert len(aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource)["ScalingPolicies"]) == 2
+
+    # 30 requests a minute over two targets: 15 per target against a target of 5.
+    advance(sandbox, 1)
+    for _ in range(5):
+        for _ in range(30):
+            assert via_proxy(sandbox, f"http://{alb['lb']['DNSName']}/items")[0] == 200
+        advance(sandbox, 1)
+        if lab.describe("web")["desiredCount"] > 2:
+            break
+    done = activities(aas, resource)
+    assert done and done[0]["Description"] == "Setting desired count to 4."
+    assert "-AlarmHigh-" in done[0]["Cause"] and done[0]["Cause"].endswith("triggered policy requests")
+
+
+def test_describe_alarms_filters_by_state_together_with_a_prefix(sandbox, session):
+    lab = Lab(session, sandbox.endpoint)
+    cw = lab.client("cloudwatch")
+    for name in ("pfx-one", "pfx-two", "other"):
+        cw.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/ECS", MetricName="CPUUtilization", Statistic="Average",
+            Period=60, EvaluationPeriods=1, Threshold=50, ComparisonOperator="GreaterThanThreshold",
+        )
+    cw.set_alarm_state(AlarmName="pfx-two", StateValue="ALARM", StateReason="test")
+    cw.set_alarm_state(AlarmName="other", StateValue="ALARM", StateReason="test")
+    names = lambda **kw: sorted(a["AlarmName"] for a in cw.describe_alarms(**kw)["MetricAlarms"])
+    assert names(AlarmNamePrefix="pfx-") == ["pfx-one", "pfx-two"]
+    assert names(AlarmNamePrefix="pfx-", StateValue="ALARM") == ["pfx-two"]
+    assert names(AlarmNames=["pfx-one", "other"], StateValue="ALARM") == ["other"]
+    assert names(StateValue="ALARM") == ["other", "pfx-two"]

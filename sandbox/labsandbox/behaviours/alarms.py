@@ -12,7 +12,9 @@ Crossed: 3 out of the last 3 datapoints [...] were greater than the threshold
 
 New alarms start in INSUFFICIENT_DATA, as in AWS (moto: OK).  An alarm is left
 alone for a minute after it was created or its state was set
-(``set-alarm-state``), as AWS re-evaluates at its next period.  While an alarm
+(``set-alarm-state``), as AWS re-evaluates at its next period.
+``describe-alarms --state-value`` filters together with a name prefix, names or
+an action prefix (moto would ignore it then).  While an alarm
 is in ALARM with actions enabled, every evaluation passes its alarm actions to
 the functions in :data:`ACTIONS` (auto scaling invokes its policies so).
 
@@ -27,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, cloudwatch_backends
+from moto.cloudwatch.responses import CloudWatchResponse
 
 from .base import Context, backends, first_install, guarded, patch
 
@@ -68,6 +71,17 @@ def _patch_moto() -> None:
             if not alarm.rule:
                 alarm.state_value = "INSUFFICIENT_DATA"
         return alarm
+
+    # describe-alarms: moto applies only the first of ActionPrefix, AlarmNamePrefix,
+    # AlarmNames and StateValue; AWS applies StateValue together with the others.
+    @patch(CloudWatchResponse, "describe_alarms")
+    def describe_alarms(original: Any, self: Any) -> Any:
+        result = original(self)
+        state = self._get_param("StateValue")
+        if state and (self._get_param("ActionPrefix") or self._get_param("AlarmNamePrefix") or self._get_param("AlarmNames")):
+            for key in ("MetricAlarms", "CompositeAlarms"):
+                result.result[key] = [a for a in result.result[key] if a.state_value == state]
+        return result
 
     @patch(Alarm, "update_state")
     def update_state(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:

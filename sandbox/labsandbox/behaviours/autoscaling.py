@@ -22,7 +22,8 @@ scaling activities.
 Capacity stays within the scalable target's min and max.  Each change is a
 scaling activity ("Setting desired count to 4.", cause "monitor alarm <name>
 in state ALARM triggered policy <policy>"), listed newest first by
-``describe-scaling-activities`` (which moto lacks).  Evaluation follows the
+``describe-scaling-activities`` (which moto lacks).  ``describe-scaling-policies``
+honours ``--policy-names`` (moto returns every policy of the resource).  Evaluation follows the
 alarms behaviour, so all of it follows the sandbox clock.
 
 No state keys or force verbs of its own: the load verb of ``metrics`` drives it.
@@ -85,6 +86,18 @@ def _patch_moto() -> None:
         return original(self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs)
 
     ApplicationAutoScalingResponse.describe_scaling_activities = _describe_scaling_activities
+
+    # describe-scaling-policies --policy-names: moto ignores the names and
+    # returns every policy of the resource.
+    @patch(ApplicationAutoScalingResponse, "describe_scaling_policies")
+    def describe_scaling_policies(original: Any, self: Any) -> str:
+        names = self._get_param("PolicyNames") or []
+        answer = original(self)
+        if not names:
+            return answer
+        body = json.loads(answer)
+        body["ScalingPolicies"] = [p for p in body.get("ScalingPolicies", []) if p.get("PolicyName") in names]
+        return json.dumps(body)
 
 
 def _target_tracking_alarms(policy: Any) -> list:

@@ -6,6 +6,14 @@ this module writes, into moto's CloudWatch backend of the account and region:
 
 * ``AWS/ECS`` ``CPUUtilization`` and ``MemoryUtilization`` (Percent, dimensions
   ``ClusterName``, ``ServiceName``) for each ACTIVE service with running tasks;
+* ``ECS/ContainerInsights`` ``RunningTaskCount``, ``PendingTaskCount`` and
+  ``DesiredTaskCount`` (Count, dimensions ``ClusterName``, ``ServiceName``) for
+  each ACTIVE service of a cluster whose ``containerInsights`` setting is
+  ``enabled`` or ``enhanced`` (``update-cluster-settings``, which moto lacks,
+  or ``update-cluster --settings``), together with one performance log event
+  per service (``"Type": "Service"``) in the log group
+  ``/aws/ecs/containerinsights/<cluster>/performance``, which is created (one
+  day retention) the first time, as AWS does;
 * ``AWS/ApplicationELB`` ``RequestCount``, ``HTTPCode_Target_2XX_Count``,
   ``RequestCountPerTarget`` (Count, dimensions ``LoadBalancer`` =
   ``app/<name>/<id>`` and ``TargetGroup`` = ``targetgroup/<name>/<id>``) and
@@ -25,11 +33,16 @@ Force verb: ``{"load": service ARN or name, ["cluster": name], ["cpu": percent],
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.responses import ActionResult
+from moto.ecs.models import ecs_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.logs.models import logs_backends
 
 from .. import proxy
 from . import ecs_services
@@ -52,6 +65,27 @@ def install(context: Context) -> None:
     ctx = context
     if first_install(__name__):
         proxy.OBSERVERS.append(_count_request)
+        EC2ContainerServiceResponse.update_cluster_settings = _update_cluster_settings
+
+
+def _update_cluster_settings(self: Any) -> ActionResult:
+    """UpdateClusterSettings (moto lacks it): merges the named settings into the
+    cluster's, as AWS does (``containerInsights`` is the only one)."""
+    cluster = self.ecs_backend._get_cluster(self._get_param("cluster"))
+    merged = {s["name"]: s for s in (cluster.settings or [])}
+    for setting in self._get_param("settings") or []:
+        merged[setting["name"]] = {"name": setting["name"], "value": setting["value"]}
+    cluster.settings = list(merged.values())
+    return ActionResult({"cluster": cluster})
+
+
+def container_insights(acct: str, region: str, cluster_name: str) -> bool:
+    """Whether the cluster's containerInsights setting is on."""
+    cluster = ecs_backends[acct][region].clusters.get(cluster_name)
+    for setting in getattr(cluster, "settings", None) or []:
+        if setting.get("name") == "containerInsights":
+            return str(setting.get("value", "")).lower() in ("enabled", "enhanced")
+    return False
 
 
 def reset() -> None:
@@ -147,10 +181,23 @@ def _publish_services(stamp: datetime) -> None:
     for acct, region, _, service in ecs_services.all_services():
         if service.status != "ACTIVE":
             continue
+        dims = [{"Name": "ClusterName", "Value": service.cluster_name}, {"Name": "ServiceName", "Value": service.name}]
+        if container_insights(acct, region, service.cluster_name):
+            counts = {
+                "RunningTaskCount": service.running_count or 0,
+                "PendingTaskCount": service.pending_count or 0,
+                "DesiredTaskCount": service.desired_count or 0,
+            }
+            _put(
+                acct,
+                region,
+                "ECS/ContainerInsights",
+                [{"MetricName": k, "Dimensions": dims, "Timestamp": stamp, "Value": v, "Unit": "Count"} for k, v in counts.items()],
+            )
+            _performance_event(acct, region, service, stamp, counts)
         use = utilisation(service)
         if use is None:
             continue
-        dims = [{"Name": "ClusterName", "Value": service.cluster_name}, {"Name": "ServiceName", "Value": service.name}]
         _put(
             acct,
             region,
@@ -160,6 +207,20 @@ def _publish_services(stamp: datetime) -> None:
                 {"MetricName": "MemoryUtilization", "Dimensions": dims, "Timestamp": stamp, "Value": use["memory"], "Unit": "Percent"},
             ],
         )
+
+
+def _performance_event(acct: str, region: str, service: Any, stamp: datetime, counts: dict) -> None:
+    """The performance log event Container Insights writes for a service each minute."""
+    logs = logs_backends[acct][region]
+    group = f"/aws/ecs/containerinsights/{service.cluster_name}/performance"
+    if group not in logs.groups:
+        logs.create_log_group(group, {})
+        logs.put_retention_policy(group, 1)
+    stream = "ServiceTelemetry"
+    logs.ensure_log_stream(group, stream)
+    millis = int(stamp.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    event = {"Version": "0", "Type": "Service", "ServiceName": service.name, "ClusterName": service.cluster_name, "Timestamp": millis, **counts}
+    logs.put_log_events(group, stream, [{"timestamp": millis, "message": json.dumps(event)}])
 
 
 def _dimension(arn: str, kind: str) -> str:
