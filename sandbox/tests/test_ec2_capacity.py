@@ -191,3 +191,43 @@ def test_service_without_enough_memory_reports_closest_instance(sandbox, session
     svc = lab.describe("hungry")
     assert svc["runningCount"] == 0 and svc["pendingCount"] == 0
     assert "has insufficient memory available." in svc["events"][0]["message"]
+
+
+def test_bridge_tasks_sharing_an_instance_are_separate_targets(sandbox, session):
+    lab = Lab(session, sandbox.endpoint, cluster="bridge")
+    (instance_id,) = launch(lab, "t3.small")
+    boot(sandbox)
+    lb = lab.elbv2.create_load_balancer(Name="bridge-alb", Subnets=lab.subnet_ids, SecurityGroups=[lab.sg])["LoadBalancers"][0]
+    tg = lab.elbv2.create_target_group(Name="bridge-tg", Protocol="HTTP", Port=80, VpcId=lab.vpc_id, TargetType="instance")["TargetGroups"][0]
+    tg_arn = tg["TargetGroupArn"]
+    lab.elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
+    td = ec2_task_definition(lab, "web", "bridge", 128, cpu=128)  # hostPort 0: dynamic
+    lab.ecs.create_service(
+        cluster=lab.cluster, serviceName="web", taskDefinition=td, desiredCount=2, launchType="EC2",
+        loadBalancers=[{"targetGroupArn": tg_arn, "containerName": "app", "containerPort": 8080}],
+        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+    )
+    boot(sandbox, 3.0)
+
+    def targets() -> list[tuple[str, int, str]]:
+        out = lab.elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+        return sorted((d["Target"]["Id"], d["Target"]["Port"], d["TargetHealth"]["State"]) for d in out)
+
+    ports = sorted(t["containers"][0]["networkBindings"][0]["hostPort"] for t in lab.tasks("web"))
+    assert len(ports) == 2 and ports[0] != ports[1]
+    # Both tasks run on the one instance, and each is a target of its own.
+    assert targets() == [(instance_id, ports[0], "healthy"), (instance_id, ports[1], "healthy")]
+    assert lab.describe("web")["deployments"][0]["rolloutState"] == "COMPLETED"
+
+    # A rolling deployment replaces them one by one: stopping an old task
+    # removes its own target only, and the new deployment completes.
+    lab.ecs.update_service(cluster=lab.cluster, service="web", forceNewDeployment=True)
+    boot(sandbox, 10.0)
+    svc = lab.describe("web")
+    assert [(d["status"], d["rolloutState"]) for d in svc["deployments"]] == [("PRIMARY", "COMPLETED")]
+    new_ports = sorted(t["containers"][0]["networkBindings"][0]["hostPort"] for t in lab.tasks("web"))
+    assert targets() == [(instance_id, p, "healthy") for p in new_ports]
+
+    # Deregistering by hand names the instance and the port.
+    lab.elbv2.deregister_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance_id, "Port": new_ports[0]}])
+    assert targets() == [(instance_id, new_ports[1], "healthy")]

@@ -8,8 +8,15 @@ failing task.  A stopping task's target is ``draining`` for ``draining`` seconds
 then removed.  Targets registered by hand keep moto's behaviour (healthy at
 once).  Simulated health lives on moto's ``FakeTargetGroup`` as ``_sbx_health``.
 
+Behind an ``instance`` target group a task on EC2 is registered as its
+instance id and host port.  moto keys targets by id alone, so the sandbox keys
+its instance targets ``<instance id>:<port>`` (in ``targets`` and the health
+table; the target itself still reads ``{"Id": instance id, "Port": port}``):
+two ``bridge`` tasks of one service on the same instance are two targets, as
+in AWS, and one of them draining leaves the other registered.
+
 State: ``targetGroups`` in ``GET /_sandbox/state``.
-Force verb: ``{"targetGroup": ARN, "target": id, "state": "unhealthy",
+Force verb: ``{"targetGroup": ARN, "target": id, ["port": n,] "state": "unhealthy",
 ["reason": ..., "description": ...]}`` sets a target's health until forced again.
 """
 
@@ -57,20 +64,50 @@ def _patch_moto() -> None:
     # Targets the sandbox registered report the simulated state instead.
     @patch(elbv2_models.FakeTargetGroup, "health_for")
     def health_for(original: Any, self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
-        h = _health(self).get(target["Id"])
-        if h is not None and target["Id"] in self.targets:
+        key = _key_of(self, target)
+        h = _health(self).get(key) if key is not None else None
+        if h is not None:
             return elbv2_models.FakeHealthStatus(
-                target["Id"], self.targets[target["Id"]]["Port"], self.health_check_port, h.state, h.reason, h.description
+                target["Id"], self.targets[key]["Port"], self.health_check_port, h.state, h.reason, h.description
             )
         return original(self, target, ec2_backend)
 
     # FakeTargetGroup.deregister: a target deregistered by hand loses its
-    # simulated health as well.
+    # simulated health as well; instance targets are found by id and port.
     @patch(elbv2_models.FakeTargetGroup, "deregister")
     def deregister(original: Any, self: Any, targets: list[dict[str, Any]]) -> None:
-        original(self, targets)
+        plain = []
         for t in targets:
-            _health(self).pop(t["Id"], None)
+            key = _key_of(self, t)
+            if key is not None and key != t["Id"]:
+                self.deregistered_targets[key] = self.targets.pop(key)
+                _health(self).pop(key, None)
+            else:
+                plain.append(t)
+        if plain:
+            original(self, plain)
+            for t in plain:
+                _health(self).pop(t["Id"], None)
+
+    # Terminated instances leave the target group with every port.
+    @patch(elbv2_models.FakeTargetGroup, "deregister_terminated_instances")
+    def deregister_terminated_instances(original: Any, self: Any, instance_ids: list[str]) -> None:
+        for key in [k for k in self.targets if ":" in k and k.split(":", 1)[0] in instance_ids]:
+            self.terminated_targets[key] = self.targets.pop(key)
+            _health(self).pop(key, None)
+        original(self, instance_ids)
+
+
+def _key_of(tg: Any, target: dict[str, Any]) -> str | None:
+    """The key of ``target`` (an ``Id`` and perhaps a ``Port``) in ``tg.targets``."""
+    tid, port = target["Id"], target.get("Port")
+    if port is not None and f"{tid}:{port}" in tg.targets:
+        return f"{tid}:{port}"
+    if tid in tg.targets:
+        return tid
+    if port is None:
+        return next((k for k in tg.targets if k.startswith(f"{tid}:")), None)
+    return None
 
 
 def _health(tg: Any) -> dict:
@@ -113,15 +150,17 @@ def _register_targets(backend: Any, task: Any) -> None:
         if tg is None:
             continue
         port = int(lb.get("containerPort") or tg.port or 80)
-        target_id = ts.ip
+        target_id = key = ts.ip
         if tg.target_type == "instance" and ts.instance_id:
             # EC2 launch type behind an instance target group: the instance
-            # and the task's host port (bridge/host network modes).
+            # and the task's host port (bridge/host network modes), keyed by
+            # both so that tasks sharing an instance keep a target each.
             target_id = ts.instance_id
             port = int(ts.host_ports.get(port, port))
-        tg.targets[target_id] = {"Id": target_id, "Port": port}
-        tg.deregistered_targets.pop(target_id, None)
-        _health_of(tg)[target_id] = TargetHealth(
+            key = f"{target_id}:{port}"
+        tg.targets[key] = {"Id": target_id, "Port": port}
+        tg.deregistered_targets.pop(key, None)
+        _health_of(tg)[key] = TargetHealth(
             "initial",
             "Elb.RegistrationInProgress",
             "Target registration is in progress",
@@ -130,7 +169,7 @@ def _register_targets(backend: Any, task: Any) -> None:
             task.task_arn,
             failing=ts.failure is not None,
         )
-        ts.targets.append((tg_arn, target_id))
+        ts.targets.append((tg_arn, key))
         st.registered_batch[tg_arn] = st.registered_batch.get(tg_arn, 0) + 1
 
 
@@ -219,8 +258,8 @@ def force_target(body: dict) -> dict:
         tg = backend.target_groups.get(body["targetGroup"])
         if tg is None:
             continue
-        target_id = body["target"]
-        if target_id not in tg.targets:
+        target_id = _key_of(tg, {"Id": body["target"], **({"Port": body["port"]} if "port" in body else {})})
+        if target_id is None:
             raise KeyError("target not registered")
         health = _health_of(tg)
         now = ctx.clock.now()
