@@ -224,6 +224,9 @@ pub struct RunArgs {
     /// Start at this step (earlier steps count as done by hand).
     #[arg(long, value_name = "ID")]
     pub from: Option<String>,
+    /// Stop after this step (progress is saved; `resume` goes on from there).
+    #[arg(long, value_name = "ID")]
+    pub until: Option<String>,
     /// Set a variable (repeatable): NAME=VALUE.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,

@@ -44,7 +44,10 @@ pub async fn lookup(
 }
 
 /// Every live resource matching `spec`, with all its ids (`id`, `arn`, `dns_name`, ...).
-pub async fn live(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<BTreeMap<String, String>>, CleanupError> {
+pub async fn live(
+    clients: &Clients,
+    spec: &ResourceSpec,
+) -> Result<Vec<BTreeMap<String, String>>, CleanupError> {
     find::find_all(clients, spec).await
 }
 

@@ -161,6 +161,7 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
     let options = RunOptions {
         auto: args.auto,
         from: args.from.clone(),
+        until: args.until.clone(),
         verify: VerifySettings {
             timeout_override: args.checks.timeout,
             dns_server: args.checks.dns_server,
@@ -203,6 +204,7 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
             Ok(EXIT_OK)
         }
         RunEnd::Failed => Ok(EXIT_FINDINGS),
+        RunEnd::Stopped => Ok(EXIT_OK),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub auto: bool,
     /// Mark the steps before this one as done and start here.
     pub from: Option<String>,
+    /// Stop once this step is finished (progress is saved; `resume` goes on from there).
+    pub until: Option<String>,
     /// Check deadline override and DNS server.
     pub verify: VerifySettings,
     /// How often the "do it yourself" watch looks again.
@@ -55,6 +57,8 @@ pub enum RunEnd {
     Quit,
     /// A step failed in unattended mode.
     Failed,
+    /// The step named by `until` finished; progress is saved.
+    Stopped,
 }
 
 /// One lab run in one account and region.
@@ -195,6 +199,15 @@ impl<'a> Session<'a> {
         if let Some(from) = self.options.from.clone() {
             self.skip_to(&from)?;
         }
+        if let Some(until) = &self.options.until {
+            if self.lab.step(until).is_none() {
+                let ids: Vec<&str> = self.lab.steps().map(|(_, s)| s.id.as_str()).collect();
+                return Err(Error::usage(
+                    format!("lab `{}` has no step `{until}`", self.lab.id()),
+                    format!("its steps are: {}", ids.join(", ")),
+                ));
+            }
+        }
         let steps: Vec<(usize, &'a Module, &'a Step)> =
             self.lab.steps().enumerate().map(|(i, (m, s))| (i, m, s)).collect();
         let total = steps.len();
@@ -234,9 +247,24 @@ impl<'a> Session<'a> {
                 }
             }
             self.save_progress()?;
+            if self.options.until.as_deref() == Some(step.id.as_str()) && !self.all_finished() {
+                self.reporter.event(&Event::Notice {
+                    text: format!(
+                        "stopped after step `{}` as asked; `labrunner resume {}` goes on from there",
+                        step.id,
+                        self.lab.id()
+                    ),
+                });
+                self.finish_event();
+                return Ok(RunEnd::Stopped);
+            }
         }
         self.finish_event();
         Ok(RunEnd::Complete)
+    }
+
+    fn all_finished(&self) -> bool {
+        self.lab.steps().all(|(_, s)| self.progress.is_finished(&s.id))
     }
 
     fn interrupted(&self) -> Error {
@@ -836,11 +864,18 @@ impl<'a> Session<'a> {
             items.extend(["Skip this step", "Quit (progress is saved)"]);
             map.extend([Some(Choice::Skip), Some(Choice::Quit)]);
             let picked = {
-                let prompter = self.prompter.as_deref_mut().ok_or_else(|| prompt_error(std::io::ErrorKind::Interrupted.into()))?;
-                prompter.select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0).map_err(prompt_error)?
+                let prompter = self
+                    .prompter
+                    .as_deref_mut()
+                    .ok_or_else(|| prompt_error(std::io::ErrorKind::Interrupted.into()))?;
+                prompter
+                    .select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0)
+                    .map_err(prompt_error)?
             };
             match (items.get(picked).copied(), map.get(picked).copied().flatten()) {
-                (Some(label), None) if label.starts_with("Show what exists") => self.show_existing(step).await,
+                (Some(label), None) if label.starts_with("Show what exists") => {
+                    self.show_existing(step).await
+                }
                 (Some(_), None) => {
                     let hints = step.hints.iter().map(|h| h.text.clone()).collect();
                     self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
@@ -878,7 +913,8 @@ impl<'a> Session<'a> {
                 Ok(ids) => {
                     let recorded = self.ledger.identities();
                     for id in ids {
-                        let whose = if recorded.contains(&id) { "recorded by this lab" } else { "not the lab's" };
+                        let whose =
+                            if recorded.contains(&id) { "recorded by this lab" } else { "not the lab's" };
                         lines.push(format!("{} ({id}): exists, {whose}", resolved.describe()));
                     }
                 }
@@ -1031,11 +1067,7 @@ impl<'a> Session<'a> {
     /// succeed, with the class of a failure that says nothing about the account (throttling,
     /// a 5xx) when the output shows one; cancellation is `Err(None)` with the step marked
     /// interrupted by the caller's check of the token.
-    async fn run_blocks(
-        &mut self,
-        step: &Step,
-        before: &Before,
-    ) -> Result<Result<(), Failure>, Error> {
+    async fn run_blocks(&mut self, step: &Step, before: &Before) -> Result<Result<(), Failure>, Error> {
         // Record before you create: if labrunner dies while a block runs, the intents say what
         // may exist, and what matched before tells the lab's resource from others.
         for resource in &step.creates {
@@ -1142,7 +1174,10 @@ impl<'a> Session<'a> {
                 self.record_resources(step, before).await?;
                 let text: Vec<String> = errors.into_iter().collect();
                 let text = text.join("\n");
-                return Ok(Err(Failure { class: cli_failure_class(&text), exists: says_already_exists(&text) }));
+                return Ok(Err(Failure {
+                    class: cli_failure_class(&text),
+                    exists: says_already_exists(&text),
+                }));
             }
         }
         let missing = self.record_resources(step, before).await?;
@@ -1394,7 +1429,10 @@ impl<'a> Session<'a> {
         let mut found = false;
         for var in &self.lab.manifest.variables {
             let Some(lookup) = &var.lookup else { continue };
-            if var.source != VariableSource::Step || self.values.get(&var.name).is_some() || !step_uses(step, &var.name) {
+            if var.source != VariableSource::Step
+                || self.values.get(&var.name).is_some()
+                || !step_uses(step, &var.name)
+            {
                 continue;
             }
             let Ok(resource) = self.values.resolve_resource(&lookup.resource) else { continue };
@@ -1411,7 +1449,8 @@ impl<'a> Session<'a> {
             };
             if let Some(value) = value {
                 self.values.set(self.lab, &var.name, value);
-                self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
+                self.reporter
+                    .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
                 found = true;
             }
         }
@@ -1454,7 +1493,13 @@ impl<'a> Session<'a> {
             while let Some((index, status, details, attempt)) = rx.recv().await {
                 let status = values.mask(&status);
                 let details = details.iter().map(|d| values.mask(d)).collect();
-                reporter.event(&Event::CheckProgress { step: step_id.clone(), index, status, details, attempt });
+                reporter.event(&Event::CheckProgress {
+                    step: step_id.clone(),
+                    index,
+                    status,
+                    details,
+                    attempt,
+                });
             }
         };
         let (mut outcomes, ()) = tokio::join!(wait, drain);
@@ -1638,7 +1683,9 @@ fn dependents(lab: &Lab, step: &Step) -> Vec<String> {
         .filter(|later| {
             let uses_var = set.iter().any(|name| step_uses(later, name));
             let names: Vec<String> = step.creates.iter().map(|r| r.describe()).collect();
-            let uses_resource = later.checks.iter().any(|c| names.iter().any(|n| c.describe().contains(n.split_once(' ').map_or(n.as_str(), |(_, x)| x))));
+            let uses_resource = later.checks.iter().any(|c| {
+                names.iter().any(|n| c.describe().contains(n.split_once(' ').map_or(n.as_str(), |(_, x)| x)))
+            });
             uses_var || uses_resource
         })
         .map(|s| s.id.clone())

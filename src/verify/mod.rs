@@ -469,17 +469,35 @@ pub(crate) struct Verdict {
 impl Verdict {
     /// The check passes.
     pub fn pass(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Pass, evidence: evidence.into(), definitive: false, final_after: None, details: Vec::new() }
+        Verdict {
+            status: Status::Pass,
+            evidence: evidence.into(),
+            definitive: false,
+            final_after: None,
+            details: Vec::new(),
+        }
     }
 
     /// Not (yet) in the expected state.
     pub fn fail(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: false, final_after: None, details: Vec::new() }
+        Verdict {
+            status: Status::Fail,
+            evidence: evidence.into(),
+            definitive: false,
+            final_after: None,
+            details: Vec::new(),
+        }
     }
 
     /// Failed for good: waiting longer will not help.
     pub fn fail_now(evidence: impl Into<String>) -> Self {
-        Verdict { status: Status::Fail, evidence: evidence.into(), definitive: true, final_after: None, details: Vec::new() }
+        Verdict {
+            status: Status::Fail,
+            evidence: evidence.into(),
+            definitive: true,
+            final_after: None,
+            details: Vec::new(),
+        }
     }
 
     /// The same verdict with live facts for the waiting view.

@@ -35,11 +35,25 @@ const READY_PREFIX: &str = "LABSANDBOX READY ";
 pub const REGION: &str = "us-east-1";
 
 static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+static FAST_SANDBOX: OnceLock<Sandbox> = OnceLock::new();
 static NEXT_ACCOUNT: AtomicU64 = AtomicU64::new(1);
 
 /// The sandbox of this test binary, started on first use.
 pub fn sandbox() -> &'static Sandbox {
-    SANDBOX.get_or_init(|| Sandbox::start().unwrap_or_else(|e| panic!("starting the AWS sandbox: {e}")))
+    SANDBOX.get_or_init(|| Sandbox::start(&[]).unwrap_or_else(|e| panic!("starting the AWS sandbox: {e}")))
+}
+
+/// A second sandbox whose clock runs ten times as fast as real time, as `scripts/demo` runs
+/// it: for the whole flagship lab, whose alarm periods and scaling cooldowns last minutes.
+pub fn fast_sandbox() -> &'static Sandbox {
+    FAST_SANDBOX.get_or_init(|| {
+        Sandbox::start(&[
+            ("LABSANDBOX_TIME_SCALE", "10"),
+            ("LABSANDBOX_STOPPED_RETENTION", "36000"),
+            ("LABSANDBOX_INACTIVE_RETENTION", "6000"),
+        ])
+        .unwrap_or_else(|e| panic!("starting the fast AWS sandbox: {e}"))
+    })
 }
 
 /// A running sandbox server.
@@ -67,12 +81,14 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    fn start() -> Result<Sandbox, String> {
+    fn start(env: &[(&str, &str)]) -> Result<Sandbox, String> {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let venv_bin = repo.join(".venv").join("bin");
-        let state_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("labsandbox")
-            .join(std::process::id().to_string());
+        let state_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labsandbox").join(format!(
+            "{}{}",
+            std::process::id(),
+            if env.is_empty() { "" } else { "-fast" }
+        ));
         fs::create_dir_all(&state_dir).map_err(|e| format!("creating {}: {e}", state_dir.display()))?;
 
         let install = Command::new("bash")
@@ -96,6 +112,7 @@ impl Sandbox {
             .current_dir(&repo)
             .env("PYTHONPATH", repo.join("sandbox"))
             .env_remove("MOTO_ACCOUNT_ID")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
