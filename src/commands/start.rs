@@ -188,12 +188,14 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
     drop(session);
     if resources > 0 && !args.json {
         let s = ui.styles();
-        out!(
-            ui,
-            "{} {resources} resource(s) this lab created are still in your account and may cost money. Remove them with: labrunner cleanup {}",
-            s.warn.apply_to("Reminder:"),
+        let text = format!(
+            "Reminder: {resources} resource(s) this lab created are still in your account and may cost money. Remove them with: labrunner cleanup {}",
             lab.id()
         );
+        // Wrapped at words on a terminal; one line when piped (scripts grep it).
+        let width = if ui.interactive { ui.width } else { usize::MAX };
+        let text = crate::ui::wrap_words(&text, width).join("\n");
+        out!(ui, "{}", text.replacen("Reminder:", &s.warn.apply_to("Reminder:").to_string(), 1));
     }
     match end? {
         RunEnd::Complete => Ok(EXIT_OK),

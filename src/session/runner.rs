@@ -1624,7 +1624,13 @@ impl<'a> Session<'a> {
             let mut timed_out = deadline.is_some_and(|d| started.elapsed() > d);
             if timed_out && !all_pass && input_open {
                 // The student may still be working: the watch goes on while they want it to.
+                // Where things stand first (this also ends the live lines, so the question is
+                // not drawn over).
                 drop(pending.take());
+                for (index, outcome) in outcomes.iter().enumerate() {
+                    let outcome = self.masked(outcome);
+                    self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
+                }
                 let keep = self.prompter.as_deref_mut().map(|p| {
                     p.confirm("The checks have not passed yet. Keep watching?", true).unwrap_or(false)
                 });

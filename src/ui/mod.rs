@@ -123,3 +123,24 @@ impl Ui {
         }
     }
 }
+
+/// `text` broken into lines of at most `width` columns at spaces (a word longer than a line
+/// keeps its own line whole).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        let needed = console::measure_text_width(last)
+            + usize::from(!last.is_empty())
+            + console::measure_text_width(word);
+        if !last.is_empty() && needed > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}

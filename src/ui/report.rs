@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::markdown::{render, RenderOptions};
 use super::page::step_page_with;
-use super::Styles;
+use super::{wrap_words, Styles};
 use crate::cleanup::CleanupEvent;
 use crate::exec::Stream;
 use crate::lab::Lab;
@@ -79,13 +79,21 @@ impl TextReporter {
     }
 
     fn line(&mut self, text: &str) {
-        let text = if self.fancy { text.to_string() } else { format!("[{}] {text}", clock()) };
+        if !self.fancy {
+            let _ = writeln!(self.out, "[{}] {text}", clock());
+            return;
+        }
+        // On a terminal every line fits its width: a line the terminal wraps itself is
+        // miscounted by the live view, which then leaves stale copies behind.
+        let lines = wrap_words(text, self.render.width);
         match &self.multi {
             Some(multi) => {
-                let _ = multi.println(text);
+                let _ = multi.println(lines.join("\n"));
             }
             None => {
-                let _ = writeln!(self.out, "{text}");
+                for line in lines {
+                    let _ = writeln!(self.out, "{line}");
+                }
             }
         }
     }
@@ -139,7 +147,10 @@ impl Reporter for TextReporter {
                     self.line(&format!("Continuing: {finished} of {total} steps finished before."));
                 }
             }
-            Event::Notice { text } => self.line(&format!("{}", s.dim.apply_to(text))),
+            Event::Notice { text } => {
+                // Wrapped at words to the terminal: a notice is read, not copied.
+                self.line(&format!("{}", s.dim.apply_to(text)));
+            }
             Event::ModuleStarted { title, intro, resumed } => {
                 let heading = if *resumed { format!("{title} (continued)") } else { title.clone() };
                 if self.pages {

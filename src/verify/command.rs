@@ -38,7 +38,17 @@ pub(crate) fn evaluate_command(p: &Command, r: &RunObs) -> Verdict {
             }
             _ => Verdict::pass(if last.is_empty() { "exit 0".to_string() } else { last }),
         },
-        Some(code) => Verdict::fail(format!("exit {code}: {last}")),
+        Some(code) => {
+            // What went wrong is on stderr more often than not; with no output at all, say
+            // which command found nothing rather than print a bare status.
+            let said = tail(&r.stderr, 1).pop().or_else(|| tail(&r.stdout, 1).pop()).unwrap_or_default();
+            if said.trim().is_empty() {
+                let first = p.run.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+                Verdict::fail(format!("exit {code} with no output from `{}`", one_line(first, 100)))
+            } else {
+                Verdict::fail(format!("exit {code}: {}", one_line(&said, 200)))
+            }
+        }
         None => Verdict::fail(format!("killed by a signal: {last}")),
     }
 }

@@ -166,17 +166,14 @@ fn show_an_unknown_lab_lists_the_labs() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, flask-inventory, ");
+        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, ecs-on-ec2, flask-inventory, ");
 }
 
 #[test]
 fn show_an_unknown_lab_without_labs_says_where_to_look() {
-    Test::new()
-        .args(["show", "nope"])
-        .run()
-        .code(2)
-        .stdout_empty()
-        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: flask-inventory, ");
+    Test::new().args(["show", "nope"]).run().code(2).stdout_empty().stderr_starts_with(
+        "error: no lab `nope` in labs\n  hint: labs available: ecs-on-ec2, flask-inventory, ",
+    );
     Test::new().args(["--labs-dir", "labs", "show", "nope"]).run().code(2).stdout_empty().stderr(
         "error: no lab `nope` in labs\n  \
          hint: point labrunner at your labs with --labs-dir DIR or LABRUNNER_LABS (default ./labs)\n",
@@ -391,7 +388,7 @@ fn lint_an_unknown_lab() {
         .run()
         .code(2)
         .stdout_empty()
-        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, flask-inventory, ");
+        .stderr_starts_with("error: no lab `nope` in labs\n  hint: labs available: broken, ecs-basics, findings, ecs-on-ec2, flask-inventory, ");
 }
 
 #[test]

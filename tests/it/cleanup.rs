@@ -1,5 +1,5 @@
 //! `labrunner cleanup` against the sandbox: after the shipped lab, proven by an independent
-//! listing through the API (the aws CLI, never labrunner); the dry run; the refusal in
+//! listing through the API (boto3, never labrunner); the dry run; the refusal in
 //! another account; interrupts at several points; `--scan`; and the confirmation.
 
 use std::collections::BTreeSet;
@@ -12,119 +12,18 @@ use crate::runner::{Live, Sandboxed};
 use crate::support::sandbox::{sandbox, TestAccount};
 use crate::support::Outcome;
 
-/// Everything of the kinds labs create that exists in `acct`, listed with the aws CLI and
-/// named the way labrunner describes ledger entries. `vpc` (the lab's VPC id) scopes the
-/// network resources; `igw` is the internet gateway the lab recorded, so a detached one
-/// still counts.
+/// Everything of the kinds labs create that exists in `acct`, listed through the API with
+/// boto3 (`tests/it/support/inventory.py`, never labrunner's code) and named the way labrunner
+/// describes ledger entries. `vpc` (the lab's VPC id) scopes the network resources; `igw` is the
+/// internet gateway the lab recorded, so a detached one still counts.
 fn inventory(acct: &TestAccount, vpc: &str, igw: &str) -> BTreeSet<String> {
-    let j = |args: &[&str]| acct.aws_json(args);
-    let list = |v: &Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
-    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-    let mut found = BTreeSet::new();
-
-    // ECS: live clusters, their ACTIVE or DRAINING services, ACTIVE task definitions.
-    for arn in list(&j(&["ecs", "list-clusters"]), "clusterArns") {
-        let arn = s(&arn);
-        let cluster = &j(&["ecs", "describe-clusters", "--clusters", &arn])["clusters"][0];
-        let name = s(&cluster["clusterName"]);
-        if cluster["status"] != "INACTIVE" {
-            found.insert(format!("ecs_cluster {name}"));
-        }
-        for service in list(&j(&["ecs", "list-services", "--cluster", &arn]), "serviceArns") {
-            let d = &j(&["ecs", "describe-services", "--cluster", &arn, "--services", &s(&service)])
-                ["services"][0];
-            if d["status"] != "INACTIVE" {
-                found.insert(format!("ecs_service {name}/{}", s(&d["serviceName"])));
-            }
-        }
-    }
-    for arn in list(&j(&["ecs", "list-task-definitions", "--status", "ACTIVE"]), "taskDefinitionArns") {
-        let family = s(&arn).rsplit('/').next().unwrap().split(':').next().unwrap().to_string();
-        found.insert(format!("task_definition {family}"));
-    }
-
-    // Elastic Load Balancing: load balancers, listeners, rules, target groups.
-    for lb in list(&j(&["elbv2", "describe-load-balancers"]), "LoadBalancers") {
-        let name = s(&lb["LoadBalancerName"]);
-        found.insert(format!("load_balancer {name}"));
-        let lb_arn = s(&lb["LoadBalancerArn"]);
-        for listener in
-            list(&j(&["elbv2", "describe-listeners", "--load-balancer-arn", &lb_arn]), "Listeners")
-        {
-            let port = s(&listener["Port"]);
-            found.insert(format!("listener {name}:{port}"));
-            let l_arn = s(&listener["ListenerArn"]);
-            for rule in list(&j(&["elbv2", "describe-rules", "--listener-arn", &l_arn]), "Rules") {
-                if rule["IsDefault"] != true {
-                    found.insert(format!("listener_rule {name}:{port} priority {}", s(&rule["Priority"])));
-                }
-            }
-        }
-    }
-    for tg in list(&j(&["elbv2", "describe-target-groups"]), "TargetGroups") {
-        found.insert(format!("target_group {}", s(&tg["TargetGroupName"])));
-    }
-
-    // Cloud Map.
-    let namespaces = list(&j(&["servicediscovery", "list-namespaces"]), "Namespaces");
-    for ns in &namespaces {
-        found.insert(format!("cloudmap_namespace {}", s(&ns["Name"])));
-    }
-    for service in list(&j(&["servicediscovery", "list-services"]), "Services") {
-        let got = j(&["servicediscovery", "get-service", "--id", &s(&service["Id"])]);
-        let ns_id = &got["Service"]["NamespaceId"];
-        let ns = namespaces.iter().find(|n| &n["Id"] == ns_id).map_or_else(|| s(ns_id), |n| s(&n["Name"]));
-        found.insert(format!("cloudmap_service {}.{ns}", s(&service["Name"])));
-    }
-
-    // Logs, DynamoDB, IAM.
-    for g in list(&j(&["logs", "describe-log-groups"]), "logGroups") {
-        found.insert(format!("log_group {}", s(&g["logGroupName"])));
-    }
-    for t in list(&j(&["dynamodb", "list-tables"]), "TableNames") {
-        found.insert(format!("dynamodb_table {}", s(&t)));
-    }
-    for role in list(&j(&["iam", "list-roles"]), "Roles") {
-        if !s(&role["Path"]).starts_with("/aws-service-role/") {
-            found.insert(format!("iam_role {}", s(&role["RoleName"])));
-        }
-    }
-
-    // The network: VPCs named by a lab, and what lies in the lab's VPC.
-    for v in list(&j(&["ec2", "describe-vpcs"]), "Vpcs") {
-        if v["IsDefault"] == true {
-            continue;
-        }
-        let name = list(&v, "Tags").iter().find(|t| t["Key"] == "Name").map(|t| s(&t["Value"]));
-        found.insert(format!("vpc {}", name.unwrap_or_else(|| s(&v["VpcId"]))));
-    }
-    if !vpc.is_empty() {
-        let filter = format!("Name=vpc-id,Values={vpc}");
-        for sn in list(&j(&["ec2", "describe-subnets", "--filters", &filter]), "Subnets") {
-            found.insert(format!("subnet {} in {vpc}", s(&sn["CidrBlock"])));
-        }
-        for sg in list(&j(&["ec2", "describe-security-groups", "--filters", &filter]), "SecurityGroups") {
-            if sg["GroupName"] != "default" {
-                found.insert(format!("security_group {} in {vpc}", s(&sg["GroupName"])));
-            }
-        }
-        for rt in list(&j(&["ec2", "describe-route-tables", "--filters", &filter]), "RouteTables") {
-            if list(&rt, "Associations").iter().any(|a| a["Main"] == true) {
-                continue;
-            }
-            let name = list(&rt, "Tags").iter().find(|t| t["Key"] == "Name").map(|t| s(&t["Value"]));
-            found.insert(format!("route_table {} in {vpc}", name.unwrap_or_else(|| s(&rt["RouteTableId"]))));
-        }
-    }
-    for g in list(&j(&["ec2", "describe-internet-gateways"]), "InternetGateways") {
-        let attached = list(&g, "Attachments").iter().map(|a| s(&a["VpcId"])).collect::<Vec<_>>();
-        if s(&g["InternetGatewayId"]) == igw || attached.iter().any(|a| a == vpc) {
-            found.insert(format!("internet_gateway attached to {vpc}"));
-        } else if attached.is_empty() {
-            found.insert(format!("internet_gateway {} (detached)", s(&g["InternetGatewayId"])));
-        }
-    }
-    found
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/inventory.py");
+    let mut cmd = std::process::Command::new(sandbox().venv_bin().join("python"));
+    acct.apply(&mut cmd);
+    let out = cmd.arg(&script).arg(vpc).arg(igw).output().expect("run the inventory");
+    assert!(out.status.success(), "inventory failed: {}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<String> = serde_json::from_slice(&out.stdout).expect("a JSON list of names");
+    names.into_iter().collect()
 }
 
 /// The lab VPC id and internet gateway id recorded in the ledger (empty when none).
@@ -612,6 +511,46 @@ fn multi_service_routes_by_path_serves_https_on_its_domain_and_cleans_to_zero() 
     let certs =
         lab.acct.aws_json(["acm", "list-certificates", "--query", "CertificateSummaryList[].DomainName"]);
     assert_eq!(certs, serde_json::json!([]));
+}
+
+#[test]
+fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero() {
+    let lab = Sandboxed::shipped();
+    lab.run(&["lint", "ecs-on-ec2"]).code(0).stdout_contains("ecs-on-ec2: clean");
+    let run = lab.run(&["start", "ecs-on-ec2", "--auto", "--yes"]);
+    run.code(0)
+        // Capacity and permission failures, proven by their evidence.
+        .stdout_contains("✓ ECS reports that no container instance has enough memory for auth")
+        .stdout_contains(
+            "✓ ECS reports that no container instance has a free network interface for a third auth task",
+        )
+        .stdout_contains("✓ a products task stopped because the execution role may not read the secret")
+        .stdout_contains("✓ lab finished: 32 of 35 steps done, 3 shown but not verified, 0 skipped");
+    lab.run(&["cleanup", "ecs-on-ec2", "--yes"])
+        .code(0)
+        .stdout_contains("\nEverything the lab created is gone.\n");
+    assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
+    let left = |args: &[&str]| lab.acct.aws_json(args);
+    assert_eq!(
+        left(&[
+            "ec2",
+            "describe-instances",
+            "--filters",
+            "Name=tag:Name,Values=little-ecom-ecs-1,little-ecom-ecs-2",
+            "Name=instance-state-name,Values=pending,running,stopping,stopped",
+            "--query",
+            "Reservations[].Instances[].InstanceId",
+        ]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        left(&["iam", "list-instance-profiles", "--query", "InstanceProfiles[].InstanceProfileName"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        left(&["secretsmanager", "list-secrets", "--query", "SecretList[].Name"]),
+        serde_json::json!([])
+    );
 }
 
 #[test]
