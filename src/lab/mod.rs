@@ -3,6 +3,7 @@
 pub mod check;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod import;
 pub mod lint;
 pub mod load;
 pub mod manifest;

@@ -39,7 +39,8 @@ impl Sandboxed {
         Self::with_labs(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs"))
     }
 
-    fn with_labs(labs: PathBuf) -> Self {
+    /// A fresh account; labs from `labs` (content beside it).
+    pub fn with_labs(labs: PathBuf) -> Self {
         Sandboxed {
             acct: sandbox().account(),
             state: tempfile::Builder::new().prefix("labrunner-state-").tempdir().expect("state directory"),
