@@ -132,10 +132,11 @@ fn report(ui: &mut Ui, imported: &Imported, manifest: &Path, content: &Path, id:
             page = Some(step.location.file.clone());
             out!(ui, "  {}", step.location.file.display());
         }
-        let mode = match (step.mode, step.idempotent) {
-            (StepMode::Console, _) => "console",
-            (StepMode::Cli, true) => "runs, idempotent",
-            (StepMode::Cli, false) => "runs",
+        let mode = match (step.mode, step.runs, step.idempotent) {
+            (StepMode::Console, _, _) => "console",
+            (StepMode::Cli, false, _) => "shown",
+            (StepMode::Cli, true, true) => "runs, idempotent",
+            (StepMode::Cli, true, false) => "runs",
         };
         let checks = if step.checks.is_empty() { "none".to_string() } else { step.checks.join(", ") };
         out!(ui, "    {} ({mode}) · checks: {checks}", s.bold.apply_to(&step.id));

@@ -94,6 +94,8 @@ pub struct ImportedStep {
     pub creates: Vec<String>,
     /// Marked idempotent.
     pub idempotent: bool,
+    /// labrunner runs some of its blocks (a command-line step with blocks tagged as shell).
+    pub runs: bool,
     /// Why it is shown rather than run, when it is.
     pub note: Option<String>,
 }
@@ -118,10 +120,14 @@ struct Planned {
     kind: Kind,
     /// Shell blocks labrunner reads (blocks marked `{labrunner=show}` left out).
     blocks: Vec<ShellBlock>,
+    /// Blocks marked `{labrunner=show}`: read only for the values they set by hand.
+    shown: Vec<ShellBlock>,
     /// The blocks run unattended once annotated (tagged, not show-only).
     runnable: usize,
     /// The section shows alternatives in tabs.
     tabs: bool,
+    /// Its text tells the student to work in the AWS console.
+    console_prose: bool,
     plan: StepPlan,
     mode: StepMode,
     idempotent: bool,
@@ -177,8 +183,28 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
         let mut sections: Vec<Planned> = Vec::new();
         let mut problem: Option<(usize, String)> = None;
         for step in &page.module.steps {
-            let blocks: Vec<ShellBlock> =
-                step.shell.iter().filter(|b| !fence_is_show_only(&lines, b.location.line)).cloned().collect();
+            // Blocks marked {labrunner=show} are the author's alternatives: left out. Blocks that
+            // will not run (no language, `console`) are read for what their commands do.
+            let mut blocks: Vec<ShellBlock> = Vec::new();
+            let mut shown: Vec<ShellBlock> = Vec::new();
+            let mut runnable = 0;
+            for block in &step.shell {
+                let (lang, show_only) = fence(&lines, block.location.line);
+                if show_only {
+                    shown.push(block.clone());
+                    continue;
+                }
+                let mut block = block.clone();
+                if SHELL_LANGUAGES.contains(&lang.as_str()) {
+                    runnable += 1;
+                    block.untagged = false;
+                } else {
+                    block.untagged = lang.is_empty();
+                    block.code = transcript_commands(&block.code);
+                }
+                block.runnable = SHELL_LANGUAGES.contains(&lang.as_str());
+                blocks.push(block);
+            }
             let console_text =
                 step.shell.is_empty() && !sections.is_empty() && console_instructions(&step.body);
             if step.shell.is_empty() && !console_text {
@@ -191,7 +217,6 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
                     break;
                 }
             };
-            let runnable = blocks.iter().filter(|b| !b.untagged).count();
             sections.push(Planned {
                 page: pi,
                 title: step.title.clone(),
@@ -199,7 +224,9 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
                 line,
                 kind: if console_text { Kind::ConsoleText } else { Kind::Commands },
                 tabs: step.body.contains("<!-- labrunner-tab "),
+                console_prose: console_instructions(&step.body),
                 blocks,
+                shown,
                 runnable,
                 plan: StepPlan::default(),
                 mode: StepMode::Cli,
@@ -254,6 +281,12 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
                         .map(|b| BlockIn { code: &b.code, at: b.location.clone() })
                         .collect();
                     step.plan = infer::infer_step(&mut k, &step.id, &blocks);
+                    for block in &step.shown {
+                        infer::shown_values(
+                            &mut k,
+                            &BlockIn { code: &block.code, at: block.location.clone() },
+                        );
+                    }
                     decide(step);
                     next += 1;
                 }
@@ -298,6 +331,22 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
         }))
         .collect();
     let mut decls = declarations(&k, &meta_refs, &mut findings, opts, pages, &shifts);
+    for d in decls.iter().filter(|d| d.from == "prompt" && d.default.is_none()) {
+        let uses = |s: &Planned| {
+            s.plan.checks.iter().any(|c| c.variables().contains(&d.name))
+                || s.plan.creates.iter().any(|r| r.variables().contains(&d.name))
+        };
+        let location = planned
+            .iter()
+            .position(uses)
+            .and_then(|i| markers.get(i).cloned())
+            .unwrap_or_else(|| Location::new(&opts.manifest_path, 1, 1));
+        findings.push(Finding {
+            location,
+            rule: "import-unset-variable",
+            message: unset_message(&d.name, opts),
+        });
+    }
 
     // 5. Parse and lint the result; declare what the blocks use unset, drop what nobody uses.
     let title = pages.first().map_or_else(|| opts.id.clone(), |p| p.module.title.clone());
@@ -320,7 +369,7 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
                 findings.push(Finding {
                     location: location.clone(),
                     rule: "import-unset-variable",
-                    message: format!("`${name}` is used but no page sets it: labrunner asks for it when the lab runs; give it a `default` in {} so the lab can run unattended", opts.manifest_path.display()),
+                    message: unset_message(name, opts),
                 });
             }
             decls.push(decl);
@@ -384,6 +433,7 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
             checks: s.plan.checks.iter().map(|c| c.kind().to_string()).collect(),
             creates: s.plan.creates.iter().map(ResourceSpec::describe).collect(),
             idempotent: s.idempotent,
+            runs: s.mode == StepMode::Cli && s.runnable > 0,
             note: s.note.clone(),
         })
         .collect();
@@ -394,6 +444,13 @@ pub fn import_pages(opts: &ImportOptions, pages: &[SourcePage]) -> Result<Import
         variables: decls.iter().map(|d| d.name.clone()).collect(),
         findings: all,
     })
+}
+
+fn unset_message(name: &str, opts: &ImportOptions) -> String {
+    format!(
+        "`${name}` is used but no page sets it: labrunner asks for it when the lab runs; give it a `default` in {} so the lab can run unattended",
+        opts.manifest_path.display()
+    )
 }
 
 fn internal(path: &Path, message: &str) -> LabError {
@@ -407,8 +464,8 @@ fn internal(path: &Path, message: &str) -> LabError {
 /// The step's mode, idempotence and notes, from what its commands do.
 fn decide(step: &mut Planned) {
     let plan = &mut step.plan;
-    let untagged_only =
-        !step.blocks.is_empty() && step.runnable == 0 && step.blocks.iter().all(|b| b.untagged);
+    let untagged_only = step.runnable == 0 && step.blocks.iter().any(|b| b.untagged);
+    let transcript_only = step.runnable == 0 && !step.blocks.is_empty() && !untagged_only;
     let alternatives = step.tabs && step.runnable >= 2;
     if step.kind == Kind::ConsoleText {
         step.mode = StepMode::Console;
@@ -416,6 +473,15 @@ fn decide(step: &mut Planned) {
         step.notes.push((
             "import-console-text",
             "this section tells the student to work in the AWS console, which labrunner cannot do: it is a `mode: console` step without checks; add checks that prove the result (see docs/lab-format.md, Check catalog), so labrunner can verify it".into(),
+        ));
+        return;
+    }
+    if step.runnable > 0 && plan.reads_only && step.console_prose {
+        step.mode = StepMode::Console;
+        step.note = Some("console instructions, with commands that only read: shown, not run".into());
+        step.notes.push((
+            "import-console-text",
+            "this section tells the student to work in the AWS console, and its commands only read, so it is a `mode: console` step: labrunner shows it and its checks watch for the result; replace the inferred check with one that proves what the console creates (see docs/lab-format.md, Check catalog)".into(),
         ));
         return;
     }
@@ -440,22 +506,54 @@ fn decide(step: &mut Planned) {
             "import-alternatives",
             "this step shows its commands in tabs (alternatives for different systems), and labrunner would run every one of them: it is `mode: console`; mark all blocks but one ```bash {labrunner=show} and remove `mode: console`".into(),
         ));
+    } else if transcript_only {
+        // A terminal transcript (```console): shown as it is; checks, if any, watch for the
+        // student's own run.
+        if !plan.checks.is_empty() {
+            step.mode = StepMode::Console;
+        }
+        step.note = Some("a terminal transcript: shown, not run".into());
     } else if let Some(reason) = &plan.unattended_blocker {
         step.mode = StepMode::Console;
         step.note = Some(format!("cannot run unattended: {reason}"));
-    }
-    step.idempotent = step.mode == StepMode::Cli && step.runnable > 0 && plan.has_commands && plan.idempotent;
-    if step.mode == StepMode::Cli && step.runnable == 0 {
+    } else if step.runnable == 0 {
         step.note = Some("only blocks marked {labrunner=show}: shown, not run".into());
     }
+    step.idempotent = step.mode == StepMode::Cli && step.runnable > 0 && plan.has_commands && plan.idempotent;
 }
 
-/// Whether the fence that opens on `line` is marked `{labrunner=show}`.
-fn fence_is_show_only(lines: &[&str], line: usize) -> bool {
-    line.checked_sub(1).and_then(|i| lines.get(i)).is_some_and(|l| {
-        let l = l.replace(' ', "");
-        l.contains("labrunner=show") || l.contains("labrunner=\"show\"")
-    })
+/// Languages whose blocks labrunner runs in an annotated step (as `parse` decides).
+const SHELL_LANGUAGES: &[&str] = &["bash", "sh", "shell", "zsh"];
+
+/// The language of the code block that opens on `line` (empty for none, or an indented
+/// block), and whether its fence says `{labrunner=show}`.
+fn fence(lines: &[&str], line: usize) -> (String, bool) {
+    let Some(text) = line.checked_sub(1).and_then(|i| lines.get(i)) else { return (String::new(), false) };
+    let trimmed = text.trim();
+    let Some(marker) = trimmed.chars().next().filter(|c| *c == '`' || *c == '~') else {
+        return (String::new(), false);
+    };
+    let info = trimmed.trim_start_matches(marker).trim();
+    let lang: String = info.chars().take_while(|c| !c.is_whitespace() && *c != '{').collect();
+    let compact = info.replace(' ', "");
+    let show_only = compact.contains("labrunner=show") || compact.contains("labrunner=\"show\"");
+    (lang.to_ascii_lowercase(), show_only)
+}
+
+/// The commands of a block that is not run: in a terminal transcript (`$ aws ...` lines
+/// among their output), only the prompted lines, without the prompt; other lines blanked so
+/// positions stay where they are.
+fn transcript_commands(code: &str) -> String {
+    if !code.lines().any(|l| l.trim_start().starts_with("$ ")) {
+        return code.to_string();
+    }
+    code.lines()
+        .map(|l| match l.trim_start().strip_prefix("$ ") {
+            Some(command) => format!("{}{command}", " ".repeat(l.len() - l.trim_start().len() + 2)),
+            None => String::new(),
+        })
+        .map(|l| l + "\n")
+        .collect()
 }
 
 /// Whether a section without commands tells the student to do something in the console.
@@ -489,7 +587,7 @@ fn insertion_line(lines: &[&str], step: &Step) -> Result<usize, String> {
         let n = next.trim();
         !n.is_empty() && (n.chars().all(|c| c == '=') || n.chars().all(|c| c == '-'))
     });
-    let heading = is_atx_heading(text) || (setext && step.location.column == 1);
+    let heading = is_atx_heading(text) || setext;
     let starts_block = step.location.column <= 4 && !text.trim_start().starts_with('>');
     if !heading {
         // No heading: the page's opening text, where the first block of the page starts.
@@ -500,7 +598,8 @@ fn insertion_line(lines: &[&str], step: &Step) -> Result<usize, String> {
         }
         return Ok(line);
     }
-    if !starts_block {
+    // An indented heading may belong to a list item; a comment before it would end the list.
+    if step.location.column != 1 || text.starts_with(' ') {
         return Err(format!("the heading \"{}\" stands inside a list or a quote", step.title));
     }
     // Headings directly above, with nothing but blank lines between, that the section carries.
@@ -707,7 +806,7 @@ fn declarations(
                     .origin
                     .as_ref()
                     .filter(|_| !v.ambiguous)
-                    .and_then(|o| Some((o.created.clone()?, o.field?)));
+                    .and_then(|o| Some((o.created.clone().or_else(|| o.described.clone())?, o.field?)));
                 let description = match &lookup {
                     Some((resource, field)) => format!(
                         "The {} of {}, exported by step `{}`.",
@@ -726,6 +825,24 @@ fn declarations(
                 };
                 Decl { name: v.name.clone(), description, from: "step", default: None, lookup }
             }
+        };
+        decls.push(decl);
+    }
+    // Values shown for readers who follow by hand: the defaults of what no running block sets.
+    for (name, value, _) in &k.shown_values {
+        if decls.iter().any(|d| d.name == *name) || k.var(name).is_some() {
+            continue;
+        }
+        let decl = match unset_declaration(name) {
+            d if d.from == "prompt" => Decl {
+                description: format!(
+                    "Shown on the page for readers who follow it by hand (`export {name}={}`); labrunner offers that value.",
+                    value.replace("$$", "$")
+                ),
+                default: Some(value.clone()),
+                ..d
+            },
+            d => d,
         };
         decls.push(decl);
     }
@@ -1017,6 +1134,193 @@ mod tests {
         );
         let rules: Vec<&str> = imported.findings.iter().map(|f| f.rule).collect();
         assert_eq!(rules, ["import-console-text"]);
+    }
+
+    #[test]
+    fn transcripts_values_shown_by_hand_and_console_work() {
+        let page = "## Names\n\n```bash {labrunner=show}\nexport CLUSTER=demo\n```\n\n## Cluster\n\n```console\n$ aws ecs create-cluster --cluster-name \"$CLUSTER\"\n{ \"cluster\": {} }\n```\n\n## Check it in the console\n\nOpen the ECS console and choose the cluster.\n\n```bash\naws ecs describe-clusters --clusters \"$CLUSTER\"\n```\n";
+        let imported = import_one(page);
+        let steps: Vec<(&str, StepMode, bool, Vec<String>)> =
+            imported.steps.iter().map(|s| (s.id.as_str(), s.mode, s.runs, s.checks.clone())).collect();
+        assert_eq!(
+            steps,
+            [
+                ("names", StepMode::Cli, false, vec![]),
+                ("cluster", StepMode::Console, false, vec!["cluster_active".to_string()]),
+                ("check-it-in-the-console", StepMode::Console, false, vec!["command".to_string()]),
+            ]
+        );
+        assert!(imported.manifest.contains("  - name: CLUSTER\n    description: Shown on the page for readers who follow it by hand (`export CLUSTER=demo`); labrunner offers that value.\n    from: prompt\n    default: demo\n"), "{}", imported.manifest);
+        let rules: Vec<&str> = imported.findings.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, ["import-console-text"], "{:#?}", imported.findings);
+    }
+
+    #[test]
+    fn headings_inside_lists_leave_the_page_as_it_is() {
+        let page = "Intro.\n\n## One\n\n```bash\naws ecs create-cluster --cluster-name a\n```\n\n- item\n  ## Two\n\n  ```bash\n  aws ecs create-cluster --cluster-name b\n  ```\n";
+        let imported = import_one(page);
+        assert_eq!(imported.pages[0].1, page);
+        assert!(imported.steps.is_empty());
+        assert_eq!(imported.findings[0].rule, "import-not-annotated");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PIECES: &[&str] = &[
+            "---\n",
+            "title: T\n",
+            "# Title\n",
+            "## Create it\n",
+            "### Then\n",
+            "Heading\n=====\n",
+            "Text with é and `code`.\n",
+            "Open the console and click Create.\n",
+            "\n",
+            "\r\n",
+            "\u{feff}",
+            "```bash\n",
+            "```sh {labrunner=show}\n",
+            "```console\n",
+            "```\n",
+            "~~~\n",
+            "    indented\n",
+            "- item\n",
+            "  ## nested\n",
+            "> quoted\n",
+            "1. step\n",
+            "{{% notice info %}}\n",
+            "{{% /notice %}}\n",
+            "{{< tabs >}}\n",
+            "{{< tab \"Linux\" >}}\n",
+            "<!-- a comment -->\n",
+            "-->\n",
+            "export CLUSTER=demo\n",
+            "export VPC_ID=$(aws ec2 create-vpc --cidr-block 10.0.0.0/16 --tag-specifications 'ResourceType=vpc,Tags=[{Key=Name,Value=v}]' --query Vpc.VpcId --output text)\n",
+            "aws ec2 create-subnet --vpc-id \"$VPC_ID\" --cidr-block 10.0.1.0/24\n",
+            "aws ecs create-service --cluster \"$CLUSTER\" --service-name s --task-definition $TD\n",
+            "aws logs create-log-group --log-group-name \"/x/${NAME}\" \\\n",
+            "aws logs tail g --follow\n",
+            "aws ecs delete-service --cluster c --service s\n",
+            "$ aws sts get-caller-identity\n",
+            "cat > td.json <<EOF\n",
+            "{\"family\": \"$F\", \"cpu\": 256}\n",
+            "EOF\n",
+            "for g in a b; do\n",
+            "done\n",
+            "if aws iam get-role --role-name r; then\n",
+            "fi\n",
+            "$(",
+            "${",
+            "'",
+            "\"",
+            "`",
+            "--> ",
+            "vim x\n",
+        ];
+
+        const HEADINGS: &[&str] = &[
+            "## Create it\n\n",
+            "### Then this\n\n",
+            "## Build\n### The VPC\n\n",
+            "Setext\n------\n\n",
+            "## Créer l'élément\n\n",
+        ];
+        const TEXTS: &[&str] = &[
+            "Run:\n\n",
+            "Open the console and choose Create, then check:\n\n",
+            "{{% notice tip %}}\nA tip.\n{{% /notice %}}\n\n",
+            "",
+        ];
+        const FENCES: &[&str] =
+            &["```bash\n", "```sh\n", "```\n", "```console\n", "```bash {labrunner=show}\n", "```text\n"];
+        const COMMANDS: &[&str] = &[
+            "export CLUSTER=demo\n",
+            "aws ecs create-cluster --cluster-name \"$CLUSTER\"\n",
+            "export VPC_ID=$(aws ec2 create-vpc --cidr-block 10.0.0.0/16 --tag-specifications 'ResourceType=vpc,Tags=[{Key=Name,Value=v}]' --query Vpc.VpcId --output text)\n",
+            "aws ec2 create-subnet --vpc-id \"$VPC_ID\" --cidr-block 10.0.1.0/24 \\\n  --query Subnet.SubnetId --output text\n",
+            "aws logs create-log-group --log-group-name /x/$CLUSTER || true\n",
+            "aws ecs describe-clusters --clusters \"$CLUSTER\"\n",
+            "aws logs tail /x --follow\n",
+            "aws ecs delete-cluster --cluster \"$CLUSTER\"\n",
+            "cat > td.json <<'EOF'\n{\"family\": \"web\"}\nEOF\n",
+            "aws ecs register-task-definition --cli-input-json file://td.json\n",
+            "$ aws sts get-caller-identity\n",
+            "for g in /a /b; do aws logs create-log-group --log-group-name \"$g\"; done\n",
+            "echo \"${UNSET_THING}\"\n",
+            "docker push x\n",
+        ];
+
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+            ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// Pages made of sections (a heading, text, a closed block of commands) import
+            /// into as many steps, and read back as those steps.
+            #[test]
+            fn sectioned_pages_import_step_by_step(
+                sections in proptest::collection::vec(
+                    (0..HEADINGS.len(), 0..TEXTS.len(), 0..FENCES.len(), proptest::collection::vec(0..COMMANDS.len(), 0..6)),
+                    1..8,
+                )
+            ) {
+                let mut page = String::from("---\ntitle: Fuzz\n---\n\nIntro.\n\n");
+                for (h, t, f, commands) in &sections {
+                    page.push_str(HEADINGS[*h]);
+                    page.push_str(TEXTS[*t]);
+                    page.push_str(FENCES[*f]);
+                    for c in commands {
+                        page.push_str(COMMANDS[*c]);
+                    }
+                    page.push_str("```\n\n");
+                }
+                let module = parse_module_keyed(Path::new("src/p.md"), &page, "p").expect("a well-formed page parses");
+                let opts = ImportOptions {
+                    id: "demo".into(),
+                    source: "src".into(),
+                    manifest_path: PathBuf::from("out/labs/demo.yaml"),
+                    content_dir: PathBuf::from("out/content/demo"),
+                };
+                let sections_with_commands = module.steps.iter().filter(|s| !s.shell.is_empty()).count();
+                let pages = [SourcePage { rel: PathBuf::from("p.md"), text: page.clone(), module }];
+                let imported = import_pages(&opts, &pages);
+                prop_assert!(imported.is_ok(), "{page}\n=> {imported:?}");
+                if let Ok(imported) = imported {
+                    prop_assert!(imported.steps.len() >= sections_with_commands, "{page}\n=> {:?}", imported.steps);
+                }
+            }
+
+            /// Whatever the page, import returns a lab or errors, never panics, and the lab's
+            /// page holds every line of the source, in order, only with lines added.
+            #[test]
+            fn import_only_inserts_lines(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+                let page: String = picks.iter().map(|i| PIECES[*i]).collect();
+                let Ok(module) = parse_module_keyed(Path::new("src/p.md"), &page, "p") else { return Ok(()) };
+                let opts = ImportOptions {
+                    id: "demo".into(),
+                    source: "src".into(),
+                    manifest_path: PathBuf::from("out/labs/demo.yaml"),
+                    content_dir: PathBuf::from("out/content/demo"),
+                };
+                let pages = [SourcePage { rel: PathBuf::from("p.md"), text: page.clone(), module }];
+                if let Ok(imported) = import_pages(&opts, &pages) {
+                    let out = &imported.pages[0].1;
+                    let mut source = page.strip_prefix('\u{feff}').unwrap_or(&page).split_inclusive('\n').peekable();
+                    for line in out.strip_prefix('\u{feff}').unwrap_or(out).split_inclusive('\n') {
+                        if source.peek() == Some(&line) {
+                            source.next();
+                        }
+                    }
+                    prop_assert!(source.next().is_none(), "lines lost:\n{page:?}\n=>\n{out:?}");
+                    prop_assert_eq!(page.starts_with('\u{feff}'), out.starts_with('\u{feff}'));
+                }
+            }
+        }
     }
 
     #[test]
