@@ -33,7 +33,7 @@ use super::lint::{self, Finding};
 use super::manifest::parse_manifest;
 use super::model::{Lab, Location, Module, ShellBlock, Step, StepMode};
 
-use super::parse::{parse_module_keyed, slugify};
+use super::parse::{parse_module_keyed, slugify, SHELL_LANGUAGES};
 use super::site::module_key;
 use super::{yaml, Check, CheckSpec, LabError, ResourceSpec};
 use infer::{BlockIn, Knowledge, StepPlan, VarValue};
@@ -521,9 +521,6 @@ fn decide(step: &mut Planned) {
     }
     step.idempotent = step.mode == StepMode::Cli && step.runnable > 0 && plan.has_commands && plan.idempotent;
 }
-
-/// Languages whose blocks labrunner runs in an annotated step (as `parse` decides).
-const SHELL_LANGUAGES: &[&str] = &["bash", "sh", "shell", "zsh"];
 
 /// The language of the code block that opens on `line` (empty for none, or an indented
 /// block), and whether its fence says `{labrunner=show}`.

@@ -118,6 +118,11 @@ fn plain_is_exact(s: &str) -> bool {
     if s.is_empty() || s.trim() != s || s.contains(['\n', '\r', '\t']) || s.contains("-->") {
         return false;
     }
+    // YAML 1.1 readers take these for booleans and null, whatever serde_yaml does.
+    const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+    if WORDS.contains(&s.to_ascii_lowercase().as_str()) {
+        return false;
+    }
     let want = serde_yaml::Value::String(s.to_string());
     let read = |text: String| {
         serde_yaml::from_str::<serde_yaml::Value>(&text).ok().and_then(|v| v.get("k").cloned())
@@ -320,7 +325,8 @@ mod tests {
             ("yes", "\"yes\""),
             ("${VPC_ID}", "\"${VPC_ID}\""),
             ("a: b", "\"a: b\""),
-            ("it's \"quoted\"", "\"it's \\\"quoted\\\"\""),
+            ("it's \"quoted\"", "it's \"quoted\""),
+            ("\"starts quoted\"", "\"\\\"starts quoted\\\"\""),
             ("x --> y", "\"x --\\x3e y\""),
             ("", "\"\""),
             ("two\nlines", "\"two\\nlines\""),
