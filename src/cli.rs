@@ -71,8 +71,11 @@ pub enum Command {
         after_help = "Example:\n  labrunner show flask-inventory\n  labrunner show ./my-workshop/content          # a Hugo site or a directory of pages\n  labrunner show flask-inventory --step create-namespace --commands"
     )]
     Show(ShowArgs),
-    /// Make a lab of plain workshop pages: annotate each section that has commands with the
-    /// step metadata its commands imply (checks, resources for cleanup, variables).
+    /// Make a lab of plain workshop pages, with the step metadata their commands imply.
+    ///
+    /// The pages are copied as they are, with a step comment at each section that has shell
+    /// commands: the resources its `aws` commands create (for cleanup), a check that proves it
+    /// worked, and the variables it uses. What cannot be inferred is printed like lint findings.
     #[command(
         after_help = "Exit codes: 0 imported with nothing to review, 1 imported with findings to review, 2 unusable input.\n\nExample:\n  labrunner import ./my-workshop/content --id my-workshop\n  labrunner import page.md --id one-page --out ~/labs-repo --force"
     )]
