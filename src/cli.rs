@@ -72,6 +72,15 @@ pub enum Command {
         after_help = "Example:\n  labrunner show flask-inventory\n  labrunner show ./my-workshop/content          # a Hugo site or a directory of pages\n  labrunner show flask-inventory --step create-namespace --commands"
     )]
     Show(ShowArgs),
+    /// Make a lab of plain workshop pages, with the step metadata their commands imply.
+    ///
+    /// The pages are copied as they are, with a step comment at each section that has shell
+    /// commands: the resources its `aws` commands create (for cleanup), a check that proves it
+    /// worked, and the variables it uses. What cannot be inferred is printed like lint findings.
+    #[command(
+        after_help = "Exit codes: 0 imported with nothing to review, 1 imported with findings to review, 2 unusable input.\n\nExample:\n  labrunner import ./my-workshop/content --id my-workshop\n  labrunner import page.md --id one-page --out ~/labs-repo --force"
+    )]
+    Import(ImportArgs),
     /// Check labs for mistakes without running them.
     #[command(
         after_help = "Exit codes: 0 clean, 1 findings, 2 unusable input.\n\nExample:\n  labrunner lint\n  labrunner lint flask-inventory --format json\n  labrunner lint content/flask-inventory/03-inventory-service.md"
@@ -156,6 +165,23 @@ pub struct ShowArgs {
     /// Never page the output (on a terminal, `show` pages with `$PAGER`, `less -FRX` by default).
     #[arg(long)]
     pub no_pager: bool,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Markdown page, a directory of pages or a Hugo site, without labrunner metadata.
+    pub source: PathBuf,
+    /// Id of the new lab: lower-case letters, digits and dashes.
+    #[arg(long, value_name = "NEW-LAB")]
+    pub id: String,
+    /// Write `labs/<id>.yaml` and `content/<id>/` under this directory [default: the current
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Overwrite a lab with that id already there.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Output format of `lint`.

@@ -6,6 +6,7 @@
 mod cleanup;
 mod env;
 mod help;
+mod import;
 mod lint;
 mod list;
 mod preflight;
@@ -117,6 +118,7 @@ pub fn dispatch(cli: &Cli, ui: &mut Ui) -> Result<u8, Error> {
     match &cli.command {
         Command::List => list::cmd_list(ui, &ctx),
         Command::Show(args) => show::cmd_show(ui, &ctx, args),
+        Command::Import(args) => import::cmd_import(ui, args),
         Command::Lint(args) => lint::cmd_lint(ui, &ctx, args),
         Command::Status(args) => status::cmd_status(ui, &ctx, args),
         Command::Reset(args) => reset::cmd_reset(ui, &ctx, args),

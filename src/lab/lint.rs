@@ -32,36 +32,25 @@ impl std::fmt::Display for Finding {
 /// Every finding for a loaded lab, in file order.
 pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let declared: BTreeSet<&str> = lab.manifest.variables.iter().map(|v| v.name.as_str()).collect();
     let account_var =
         lab.manifest.variables.iter().find(|v| v.source == VariableSource::Account).map(|v| v.name.as_str());
     let region_var =
         lab.manifest.variables.iter().find(|v| v.source == VariableSource::Region).map(|v| v.name.as_str());
-    let mut assigned: BTreeSet<String> = BTreeSet::new();
-    let mut used: BTreeSet<String> = BTreeSet::new();
+    let usage = variable_usage(lab);
+    for (name, location) in &usage.unset {
+        findings.push(Finding {
+            location: location.clone(),
+            rule: "undeclared-variable",
+            message: format!(
+                "`${name}` is used but never declared in the manifest or set by an earlier block; declare it under `variables:`"
+            ),
+        });
+    }
 
     for module in &lab.modules {
         findings.extend(shell_outside_steps(module));
         for step in &module.steps {
             for block in &step.shell {
-                let scan = scan_shell(&block.code);
-                for (name, line) in &scan.uses {
-                    used.insert(name.clone());
-                    let known = declared.contains(name.as_str())
-                        || assigned.contains(name)
-                        || scan.assigns_before(name, *line)
-                        || WELL_KNOWN_ENV.contains(&name.as_str());
-                    if !known {
-                        findings.push(Finding {
-                            location: offset_location(&block.location, *line),
-                            rule: "undeclared-variable",
-                            message: format!(
-                                "`${name}` is used but never declared in the manifest or set by an earlier block; declare it under `variables:`"
-                            ),
-                        });
-                    }
-                }
-                assigned.extend(scan.assigns.iter().map(|(n, _)| n.clone()));
                 for (line, text) in block.code.lines().enumerate() {
                     findings.extend(hard_coded(
                         text,
@@ -85,24 +74,15 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
                 });
             }
             for check in &step.checks {
-                used.extend(check.variables());
                 for text in vars::value_strings(&check.spec) {
                     let location = step.meta.as_ref().map_or(step.location.clone(), |m| m.locate(&text));
                     findings.extend(hard_coded(&text, account_var, region_var, &location));
                 }
             }
-            for resource in &step.creates {
-                used.extend(resource.variables());
-            }
         }
     }
     for v in &lab.manifest.variables {
-        if let Some(d) = &v.default {
-            used.extend(vars::references(d).unwrap_or_default().into_iter().map(|r| r.name));
-        }
-    }
-    for v in &lab.manifest.variables {
-        if v.source == VariableSource::Step && !assigned.contains(&v.name) {
+        if usage.never_set.contains(&v.name) {
             findings.push(Finding {
                 location: v.location.clone(),
                 rule: "variable-never-set",
@@ -111,7 +91,7 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
                     v.name, v.name
                 ),
             });
-        } else if !used.contains(&v.name) {
+        } else if usage.unused.contains(&v.name) {
             findings.push(Finding {
                 location: v.location.clone(),
                 rule: "unused-variable",
@@ -127,6 +107,64 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
         ))
     });
     findings
+}
+
+/// How a lab's variables are set and used, as lint judges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct VariableUsage {
+    /// `$NAME` used by a block that nothing declares or sets before it, with where.
+    pub unset: Vec<(String, Location)>,
+    /// Declared `from: step`, but no block sets it.
+    pub never_set: Vec<String>,
+    /// Declared, set if it must be, and used nowhere.
+    pub unused: Vec<String>,
+}
+
+/// The variables a lab's blocks use without a declaration or an earlier assignment, and the
+/// declared ones that are never set or never used.
+pub(crate) fn variable_usage(lab: &Lab) -> VariableUsage {
+    let mut usage = VariableUsage::default();
+    let declared: BTreeSet<&str> = lab.manifest.variables.iter().map(|v| v.name.as_str()).collect();
+    let mut assigned: BTreeSet<String> = BTreeSet::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for (_, step) in lab.steps() {
+        for block in &step.shell {
+            let scan = scan_shell(&block.code);
+            for (name, line) in &scan.uses {
+                used.insert(name.clone());
+                let known = declared.contains(name.as_str())
+                    || assigned.contains(name)
+                    || scan.assigns_before(name, *line)
+                    || WELL_KNOWN_ENV.contains(&name.as_str());
+                if !known {
+                    usage.unset.push((name.clone(), offset_location(&block.location, *line)));
+                }
+            }
+            assigned.extend(scan.assigns.iter().map(|(n, _)| n.clone()));
+        }
+        for check in &step.checks {
+            used.extend(check.variables());
+        }
+        for resource in &step.creates {
+            used.extend(resource.variables());
+        }
+    }
+    for v in &lab.manifest.variables {
+        if let Some(d) = &v.default {
+            used.extend(vars::references(d).unwrap_or_default().into_iter().map(|r| r.name));
+        }
+        if let Some(lookup) = &v.lookup {
+            used.extend(lookup.resource.variables());
+        }
+    }
+    for v in &lab.manifest.variables {
+        if v.source == VariableSource::Step && !assigned.contains(&v.name) {
+            usage.never_set.push(v.name.clone());
+        } else if !used.contains(&v.name) {
+            usage.unused.push(v.name.clone());
+        }
+    }
+    usage
 }
 
 /// Findings for a page linted on its own, without a manifest.

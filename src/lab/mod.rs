@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod check;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod import;
 pub mod lint;
 pub mod load;
 pub mod manifest;

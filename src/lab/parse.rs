@@ -25,7 +25,7 @@ pub fn markdown_options() -> Options {
 }
 
 /// Languages whose fenced blocks are shell commands.
-const SHELL_LANGUAGES: &[&str] = &["bash", "sh", "shell", "zsh"];
+pub(crate) const SHELL_LANGUAGES: &[&str] = &["bash", "sh", "shell", "zsh"];
 
 /// The metadata of one step, as written.
 #[derive(Debug, Deserialize)]

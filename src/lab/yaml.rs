@@ -103,6 +103,114 @@ pub fn list_items<T: DeserializeOwned>(text: &str, origin: Origin) -> Result<Vec
         .collect())
 }
 
+/// `s` as a YAML scalar that reads back as exactly `s`, alone on a line (`key: VALUE`) and
+/// inside a flow map (`{ key: VALUE }`): plain when that is unambiguous, double-quoted
+/// otherwise. The result never contains `-->`, so it can stand inside an HTML comment.
+pub fn scalar(s: &str) -> String {
+    if plain_is_exact(s) {
+        s.to_string()
+    } else {
+        double_quoted(s)
+    }
+}
+
+fn plain_is_exact(s: &str) -> bool {
+    if s.is_empty() || s.trim() != s || s.contains(['\n', '\r', '\t']) || s.contains("-->") {
+        return false;
+    }
+    // YAML 1.1 readers take these for booleans and null, whatever serde_yaml does.
+    const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+    if WORDS.contains(&s.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    let want = serde_yaml::Value::String(s.to_string());
+    let read = |text: String| {
+        serde_yaml::from_str::<serde_yaml::Value>(&text).ok().and_then(|v| v.get("k").cloned())
+    };
+    read(format!("k: {s}\n")).as_ref() == Some(&want)
+        && read(format!("{{ k: {s} }}\n")).as_ref() == Some(&want)
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // `-->` would end the HTML comment the metadata stands in.
+            '>' if out.ends_with("--") => out.push_str("\\x3e"),
+            c if c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else {
+                    out.push_str(&format!("\\u{n:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value in YAML flow style on one line (`{ name: local, port: 80 }`), every string
+/// through [`scalar`]. Enum values (check kinds, resource types) read as one-key maps.
+pub fn to_flow<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    let value = serde_yaml::to_value(value).map_err(|e| e.to_string())?;
+    Ok(flow(&value))
+}
+
+/// An enum value (a check kind, a resource type) as its key and its fields in flow style:
+/// `ResourceSpec::Vpc { name }` → (`vpc`, `{ name: x }`).
+pub fn to_tagged_flow<T: serde::Serialize>(value: &T) -> Result<(String, String), String> {
+    match serde_yaml::to_value(value).map_err(|e| e.to_string())? {
+        serde_yaml::Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            Ok((tag.trim_start_matches('!').to_string(), flow(&tagged.value)))
+        }
+        serde_yaml::Value::Mapping(map) if map.len() == 1 => {
+            let (k, v) = map.iter().next().ok_or("empty map")?;
+            Ok((key_text(k), flow(v)))
+        }
+        other => Err(format!("expected an enum value, found {}", flow(&other))),
+    }
+}
+
+fn key_text(key: &serde_yaml::Value) -> String {
+    match key {
+        serde_yaml::Value::String(s) => s.clone(),
+        other => flow(other),
+    }
+}
+
+fn flow(value: &serde_yaml::Value) -> String {
+    use serde_yaml::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar(s),
+        Value::Sequence(items) => {
+            format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", "))
+        }
+        Value::Mapping(map) if map.is_empty() => "{}".into(),
+        Value::Mapping(map) => {
+            let fields: Vec<String> =
+                map.iter().map(|(k, v)| format!("{}: {}", scalar(&key_text(k)), flow(v))).collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            format!("{{ {}: {} }}", scalar(tag.trim_start_matches('!')), flow(&tagged.value))
+        }
+    }
+}
+
 fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
     match v {
         serde_yaml::Value::String(s) => Some(s.clone()),
@@ -205,6 +313,45 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.line, err.column), (11, 4));
         assert_eq!(err.message, "found unexpected end of stream, while scanning a quoted scalar");
+    }
+
+    #[test]
+    fn scalars_read_back_as_written() {
+        let cases = [
+            ("local", "local"),
+            ("/ecs/web", "/ecs/web"),
+            ("10.0.1.0/24", "10.0.1.0/24"),
+            ("256", "\"256\""),
+            ("yes", "\"yes\""),
+            ("${VPC_ID}", "\"${VPC_ID}\""),
+            ("a: b", "\"a: b\""),
+            ("it's \"quoted\"", "it's \"quoted\""),
+            ("\"starts quoted\"", "\"\\\"starts quoted\\\"\""),
+            ("x --> y", "\"x --\\x3e y\""),
+            ("", "\"\""),
+            ("two\nlines", "\"two\\nlines\""),
+        ];
+        for (text, want) in cases {
+            let got = scalar(text);
+            assert_eq!(got, want, "{text:?}");
+            assert!(!got.contains("-->"));
+            let back: serde_yaml::Value = serde_yaml::from_str(&format!("{{ k: {got} }}")).unwrap();
+            assert_eq!(back["k"], serde_yaml::Value::String(text.into()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn enums_render_as_one_key_flow_maps() {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Subnet { vpc: String, cidr: String },
+            Port(u16),
+        }
+        let (tag, fields) =
+            to_tagged_flow(&Kind::Subnet { vpc: "${VPC_ID}".into(), cidr: "10.0.1.0/24".into() }).unwrap();
+        assert_eq!((tag.as_str(), fields.as_str()), ("subnet", "{ vpc: \"${VPC_ID}\", cidr: 10.0.1.0/24 }"));
+        assert_eq!(to_flow(&vec![Kind::Port(80)]).unwrap(), "[{ port: 80 }]");
     }
 
     #[test]

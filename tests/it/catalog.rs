@@ -430,6 +430,7 @@ fn every_subcommand_has_help_with_an_example() {
     let commands = [
         "list",
         "show",
+        "import",
         "lint",
         "verify",
         "start",

@@ -5,6 +5,8 @@
 //! - `catalog`: `list`, `show` and `lint` over small fixture labs, asserting whole outputs;
 //! - `malformed`: one broken lab per parser error, with the exact position and message;
 //! - `hugo`: real workshop pages without labrunner metadata still load and show;
+//! - `import`: plain pages made into a lab that lints clean, runs unattended in the sandbox
+//!   and cleans up;
 //! - `pages`: pages, directories and Hugo sites as labs without a manifest (snapshots, lint
 //!   of what authors break, an honest unattended run);
 //! - `sandbox_smoke`: the local sandbox itself, from Rust;
@@ -19,6 +21,7 @@ mod support;
 mod catalog;
 mod cleanup;
 mod hugo;
+mod import;
 mod malformed;
 mod pages;
 mod runner;

@@ -51,7 +51,8 @@ impl Sandboxed {
         }
     }
 
-    fn with_labs(labs: PathBuf) -> Self {
+    /// A fresh account; labs from `labs` (content beside it).
+    pub fn with_labs(labs: PathBuf) -> Self {
         Sandboxed {
             acct: sandbox().account(),
             state: tempfile::Builder::new().prefix("labrunner-state-").tempdir().expect("state directory"),
