@@ -9,8 +9,18 @@ use crate::lab::{list_labs, load_lab};
 use crate::out;
 use crate::ui::Ui;
 
-/// One row: id, title, modules, steps, whether it failed to load.
-type Row = (String, String, String, String, bool);
+/// One row of the table.
+struct Row {
+    id: String,
+    title: String,
+    modules: String,
+    steps: String,
+    /// The estimated time, as the manifest writes it (without a parenthesis).
+    time: String,
+    /// The cost note's first sentence.
+    cost: Option<String>,
+    broken: bool,
+}
 
 /// Lists the labs.
 pub fn cmd_list(ui: &mut Ui, ctx: &Context) -> Result<u8, Error> {
@@ -51,17 +61,39 @@ pub fn cmd_list(ui: &mut Ui, ctx: &Context) -> Result<u8, Error> {
 
 fn table(ui: &mut Ui, rows: &[Row]) {
     let s = ui.styles();
-    let w_id = rows.iter().map(|r| r.0.len()).max().unwrap_or(2).max(3);
-    let w_title = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(5).max(5);
+    let w_id = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(3);
+    let w_title = rows.iter().map(|r| r.title.chars().count()).max().unwrap_or(5).max(5);
     out!(
         ui,
         "{}",
-        s.bold.apply_to(format!("{:<w_id$}  {:<w_title$}  {:>7}  {:>5}", "LAB", "TITLE", "MODULES", "STEPS"))
+        s.bold.apply_to(format!(
+            "{:<w_id$}  {:<w_title$}  {:>7}  {:>5}  TIME",
+            "LAB", "TITLE", "MODULES", "STEPS"
+        ))
     );
-    for (id, title, modules, steps, broken) in rows {
-        let title = format!("{title:<w_title$}");
-        let title = if *broken { s.warn.apply_to(title).to_string() } else { title };
-        out!(ui, "{id:<w_id$}  {title}  {modules:>7}  {steps:>5}");
+    for r in rows {
+        let title = format!("{:<w_title$}", r.title);
+        let title = if r.broken { s.warn.apply_to(title).to_string() } else { title };
+        out!(ui, "{:<w_id$}  {title}  {:>7}  {:>5}  {}", r.id, r.modules, r.steps, r.time);
+        if let Some(cost) = &r.cost {
+            out!(ui, "{:<w_id$}  {}", "", s.dim.apply_to(format!("cost: {cost}")));
+        }
+    }
+}
+
+/// The start of a cost note: its first sentences, up to about 100 characters.
+fn first_sentence(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut end = text.find(". ").map_or(text.len(), |i| i + 1);
+    // "Not free tier." alone says little: the next sentence says what bills.
+    if end < 40 {
+        end = text[end..].find(". ").map_or(text.len(), |i| end + i + 1);
+    }
+    let sentence = &text[..end];
+    if sentence.chars().count() > 100 {
+        format!("{}…", sentence.chars().take(99).collect::<String>())
+    } else {
+        sentence.to_string()
     }
 }
 
@@ -71,20 +103,31 @@ fn rows(manifests: &[PathBuf]) -> Vec<Row> {
         .map(|path| {
             let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
             match load_lab(path) {
-                Ok(lab) => (
+                Ok(lab) => Row {
                     id,
-                    lab.manifest.title.clone(),
-                    lab.modules.len().to_string(),
-                    lab.step_count().to_string(),
-                    false,
-                ),
-                Err(errors) => (
-                    id.clone(),
-                    format!("(cannot be loaded: {} error(s); run `labrunner lint {id}`)", errors.len()),
-                    "-".into(),
-                    "-".into(),
-                    true,
-                ),
+                    title: lab.manifest.title.clone(),
+                    modules: lab.modules.len().to_string(),
+                    steps: lab.step_count().to_string(),
+                    time: lab
+                        .manifest
+                        .estimated_time
+                        .as_deref()
+                        .map_or("-".into(), |t| t.split(" (").next().unwrap_or(t).to_string()),
+                    cost: lab.manifest.cost.as_deref().map(first_sentence),
+                    broken: false,
+                },
+                Err(errors) => Row {
+                    title: format!(
+                        "(cannot be loaded: {} error(s); run `labrunner lint {id}`)",
+                        errors.len()
+                    ),
+                    id,
+                    modules: "-".into(),
+                    steps: "-".into(),
+                    time: "-".into(),
+                    cost: None,
+                    broken: true,
+                },
             }
         })
         .collect()

@@ -55,6 +55,10 @@ const QUOTE_BAR: &str = "│ ";
 const MINOR_HEADING_MARKER: &str = "▸ ";
 /// Bullet of unordered list items.
 const BULLET: &str = "• ";
+/// Nesting levels drawn (list indents, quote bars, callout bars); deeper ones share the
+/// innermost levels' indentation.
+const MAX_VISIBLE_DEPTH: usize = 24;
+
 /// Indentation of a code block's language label.
 const CODE_LABEL_INDENT: &str = "  ";
 
@@ -1359,9 +1363,11 @@ impl Renderer {
 
     /// Columns left for content after the prefixes of all open containers.
     fn available_width(&self) -> usize {
+        let hidden = self.containers.len().saturating_sub(MAX_VISIBLE_DEPTH);
         let prefix: usize = self
             .containers
             .iter()
+            .skip(hidden)
             .map(|container| container.rest_prefix.width().max(container.first_prefix.width()))
             .fold(0, usize::saturating_add);
         self.width.saturating_sub(prefix).max(1)
@@ -1378,13 +1384,19 @@ impl Renderer {
     /// Builds the container prefix of the next line; `blank` lines keep markers unused.
     fn line_prefix(&mut self, blank: bool) -> Vec<(String, PrefixStyle)> {
         let mut parts = Vec::new();
-        for container in &mut self.containers {
-            let text = if !blank && !container.first_used {
+        // Past MAX_VISIBLE_DEPTH only the innermost containers are drawn: deeply nested input
+        // (thousands of list levels) renders in linear time, not with a line per level of
+        // indentation.
+        let hidden = self.containers.len().saturating_sub(MAX_VISIBLE_DEPTH);
+        for (depth, container) in self.containers.iter_mut().enumerate() {
+            let first = !blank && !container.first_used;
+            if first {
                 container.first_used = true;
-                container.first_prefix.clone()
-            } else {
-                container.rest_prefix.clone()
-            };
+            }
+            if depth < hidden {
+                continue;
+            }
+            let text = if first { container.first_prefix.clone() } else { container.rest_prefix.clone() };
             if !text.is_empty() {
                 parts.push((text, container.style.clone()));
             }
@@ -1857,5 +1869,16 @@ mod tests {
                 prop_assert_eq!(kept, words.iter().map(String::as_str).collect::<Vec<_>>());
             }
         }
+    }
+
+    #[test]
+    fn deep_nesting_draws_only_the_innermost_levels() {
+        let page: String = (0..2000).map(|i| format!("{}- item {i}\n", "  ".repeat(i))).collect();
+        let out = render(&page, RenderOptions { color: false, width: 80 });
+        assert!(out.contains("item 1999"), "every item is rendered");
+        let widest = out.lines().map(|l| l.len() - l.trim_start().len()).max().unwrap_or(0);
+        assert!(widest <= MAX_VISIBLE_DEPTH * 2 + 2, "indentation stops growing: {widest}");
+        let quotes = format!("{}deep\n", "> ".repeat(3000));
+        assert!(render(&quotes, RenderOptions { color: false, width: 80 }).contains("deep"));
     }
 }

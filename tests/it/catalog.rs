@@ -26,15 +26,16 @@ fn list_shows_every_lab_with_its_counts() {
     let out = Test::new().arg("list").current_dir(&catalog()).run();
     out.code(0).stderr_empty().stdout_starts_with(
         "\
-LAB         TITLE                                                        MODULES  STEPS
-broken      (cannot be loaded: 1 error(s); run `labrunner lint broken`)        -      -
-ecs-basics  ECS basics                                                         2      4
-findings    A lab with findings                                                1      3
+LAB         TITLE                                                        MODULES  STEPS  TIME
+broken      (cannot be loaded: 1 error(s); run `labrunner lint broken`)        -      -  -
+ecs-basics  ECS basics                                                         2      4  30 minutes
+            cost: Under one dollar if you clean up the same day
+findings    A lab with findings                                                1      3  -
 
 Built into labrunner ",
     );
-    // The labs shipped with labrunner follow, from any directory.
-    out.stdout_contains("\nflask-inventory ");
+    // The labs shipped with labrunner follow, from any directory, with their time and cost.
+    out.stdout_contains("\nflask-inventory ").stdout_contains("  3 hours\n").stdout_contains("  cost: ");
 }
 
 #[test]
@@ -76,7 +77,7 @@ fn labs_dir_from_the_option_and_the_environment() {
         )
         .file("workshop/content/tiny/01.md", "# One\n\nJust words.\n");
     // A page of prose is one reading step.
-    let want = "LAB   TITLE  MODULES  STEPS\ntiny  Tiny         1      1\n";
+    let want = "LAB   TITLE  MODULES  STEPS  TIME\ntiny  Tiny         1      1  -\n";
     Test::new().args(["--labs-dir", "workshop/labs", "list"]).current_dir(&tree).run().code(0).stdout(want);
     Test::new()
         .arg("list")

@@ -116,8 +116,8 @@ fn lint_finds_nothing_wrong() {
 #[test]
 fn list_counts_the_synthesised_steps() {
     Test::new().arg("list").current_dir(&workshop()).run().code(0).stdout_starts_with(
-        "LAB              TITLE                         MODULES  STEPS\n\
-         orders-workshop  Orders service on Amazon ECS        3      7\n",
+        "LAB              TITLE                         MODULES  STEPS  TIME\n\
+         orders-workshop  Orders service on Amazon ECS        3      7  45 minutes\n",
     );
 }
 
