@@ -110,9 +110,10 @@ fn has_id_lookup(spec: &ResourceSpec) -> bool {
     )
 }
 
-/// A DNS name without its trailing dot, lower-cased: Route 53 answers `Example.com.`.
+/// A DNS name without its trailing dot, lower-cased, with Route 53's octal escape of `*`
+/// decoded: Route 53 answers `\052.Example.com.`.
 pub(crate) fn dns_name(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+    name.trim_end_matches('.').replace("\\052", "*").to_ascii_lowercase()
 }
 
 /// Route 53 zone ids come as `/hostedzone/Z123`; the ledger keeps `Z123`.
@@ -120,7 +121,7 @@ pub(crate) fn zone_id(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
-/// Every hosted zone named `name`: (zone id, private?).
+/// The ids of every hosted zone named `name`.
 pub(crate) async fn hosted_zones(clients: &Clients, name: &str) -> Result<Vec<String>, CleanupError> {
     let wanted = dns_name(name);
     let mut found = Vec::new();

@@ -169,8 +169,10 @@ fn lab_id(path: &Path) -> String {
             .to_string();
     }
     let id = slugify(&name);
-    if id == "step" {
-        "workshop".into()
+    let id = if id == "step" { "workshop".to_string() } else { id };
+    // A directory named like a built-in lab must not share its progress and ledger.
+    if super::builtin::ids().contains(&id) {
+        format!("{id}-pages")
     } else {
         id
     }

@@ -619,7 +619,7 @@ impl<'a> Session<'a> {
                 Choice::Adopt => {
                     // What exists is used as it is: recorded for cleanup only if it appeared
                     // during this step (what existed before stays the student's).
-                    if let Err(e) = self.record_resources(step, &before).await {
+                    if let Err(e) = self.record_with(step, &before, true).await {
                         self.reporter.event(&Event::Notice { text: e.to_string() });
                     }
                     self.verify_step(step).await
@@ -1199,6 +1199,19 @@ impl<'a> Session<'a> {
     /// there when the step began and are not recorded yet, by their ids. Returns the
     /// resources that were expected but not found. An intent whose lookup failed stays.
     async fn record_resources(&mut self, step: &Step, before: &Before) -> Result<Vec<String>, Error> {
+        self.record_with(step, before, false).await
+    }
+
+    /// [`Session::record_resources`]; `adopting` (the commands failed on "already exists" and
+    /// what exists is used as it is) records only what was looked at before the step and
+    /// appeared since: never a resource the step could not see beforehand, and never by an
+    /// exported id alone, since what exists is most likely the student's own.
+    async fn record_with(
+        &mut self,
+        step: &Step,
+        before: &Before,
+        adopting: bool,
+    ) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
         for resource in &step.creates {
             let resolved = match self.values.resolve_resource(resource) {
@@ -1214,6 +1227,14 @@ impl<'a> Session<'a> {
                 }
             };
             let existed = before.get(&resolved);
+            if adopting && existed.is_none() {
+                self.reporter.event(&Event::ResourceNotFound {
+                    step: step.id.clone(),
+                    resource: resolved.describe(),
+                    reason: "it could not be looked at before the step, so labrunner cannot tell the lab made it; cleanup leaves it".into(),
+                });
+                continue;
+            }
             let known = self.ledger.identities();
             let found = cleanup::new_since(
                 &self.clients,
@@ -1238,7 +1259,7 @@ impl<'a> Session<'a> {
             };
             self.ledger.entries.retain(|e| !ours(e));
             let mut found = found;
-            if found.is_empty() {
+            if found.is_empty() && !adopting {
                 // The commands exported the id of what they made, but it does not match the
                 // declared fields (yet): an internet gateway created, then never attached.
                 let before = existed.cloned().unwrap_or_default();

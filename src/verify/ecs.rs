@@ -583,13 +583,20 @@ pub(crate) fn service_details(s: &ServiceObs) -> Vec<String> {
 const REPEATED_FAILURES: i32 = 3;
 
 /// ECS's own verdict that a deployment cannot start its tasks, newer than the deployment.
+///
+/// Only while ECS has started no task since saying it: after a fix that needs no new
+/// deployment (a role, a secret, a pushed image) tasks start again, and the wait goes on.
 pub(crate) fn cannot_start_event(s: &ServiceObs) -> Option<&str> {
     let since = s.primary().and_then(|d| d.created_at);
-    s.events
+    // Events come newest first: anything before the verdict in the list is newer than it.
+    let (index, event) = s
+        .events
         .iter()
-        .filter(|e| since.is_none_or(|t| e.at.is_none_or(|at| at >= t)))
-        .map(|e| e.message.as_str())
-        .find(|m| m.contains("unable to consistently start tasks successfully"))
+        .enumerate()
+        .filter(|(_, e)| since.is_none_or(|t| e.at.is_none_or(|at| at >= t)))
+        .find(|(_, e)| e.message.contains("unable to consistently start tasks successfully"))?;
+    let started_since = s.events[..index].iter().any(|e| e.message.contains("has started"));
+    (!started_since).then_some(event.message.as_str())
 }
 
 /// Why a task stopped, in one line: the container's reason first (`CannotPullContainerError:
@@ -838,6 +845,15 @@ mod tests {
         assert_eq!(cannot_start_event(&s), None, "an event from before this deployment");
         s.events[0].at = Some(150);
         assert!(cannot_start_event(&s).is_some());
+        // Tasks started since (a fix that needed no new deployment): the wait goes on.
+        s.events.insert(
+            0,
+            EventObs {
+                at: Some(160),
+                message: "(service web) has started 2 tasks: (task a) (task b).".into(),
+            },
+        );
+        assert_eq!(cannot_start_event(&s), None);
     }
 
     fn dep(

@@ -114,17 +114,21 @@ pub(crate) fn evaluate_targets(
     }
 }
 
-/// When every live target is `unhealthy` (past its threshold, not `initial`): the reason codes
-/// they share, as the signature of a failure that waiting alone will not fix.
+/// When every live target is `unhealthy` (past its threshold, not `initial`): the targets and
+/// their reason codes, as the signature of a failure that waiting alone will not fix.
 pub(crate) fn all_unhealthy(targets: &[TargetObs]) -> Option<String> {
     let live: Vec<&TargetObs> = targets.iter().filter(|t| t.state != "draining").collect();
     if live.is_empty() || live.iter().any(|t| t.state != "unhealthy") {
         return None;
     }
-    let mut reasons: Vec<&str> = live.iter().map(|t| t.reason.as_deref().unwrap_or("unhealthy")).collect();
-    reasons.sort_unstable();
-    reasons.dedup();
-    Some(reasons.join(","))
+    // The targets themselves are part of it: replacement tasks (new targets) start the
+    // recovery window again.
+    let mut parts: Vec<String> = live
+        .iter()
+        .map(|t| format!("{} {}", t.label(), t.reason.as_deref().unwrap_or("unhealthy")))
+        .collect();
+    parts.sort_unstable();
+    Some(parts.join(","))
 }
 
 /// The ARN of a target group given by name or ARN; `None` when there is none.
