@@ -564,6 +564,48 @@ fn interactive(lab: &Sandboxed, args: &[&str]) -> Live {
     Live::spawn(args, cmd)
 }
 
+/// labrunner in a real pseudo-terminal (util-linux `script`), as a student meets it: the
+/// dialoguer menus and the live spinners, with keys typed into the terminal.
+fn in_a_terminal(lab: &Sandboxed, args: &[&str]) -> Live {
+    let mut line = format!("{BIN} --labs-dir {}", lab.labs.display());
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut cmd = Command::new("script");
+    lab.acct.apply(&mut cmd);
+    cmd.env("LABRUNNER_STATE_DIR", lab.state())
+        .env("TERM", "xterm")
+        .env("COLUMNS", "70")
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .args(["-qfec", &line, "/dev/null"])
+        .current_dir(lab.acct.home())
+        .stdin(Stdio::piped());
+    Live::spawn(args, cmd)
+}
+
+/// An Enter pressed while labrunner waits on a step's checks must not answer the menu that
+/// follows: pending keys are thrown away before every question.
+#[test]
+fn in_a_terminal_a_key_pressed_during_a_wait_never_answers_the_next_menu() {
+    let lab = Sandboxed::fixture();
+    let mut live = in_a_terminal(&lab, &["start", "rt-failing", "--yes"]);
+    live.wait_until("the first menu", |l| l.stdout().contains("What next?"));
+    live.send(""); // Run it for me: make-group.
+    live.wait_until("the second step's menu", |l| l.stdout().matches("What next?").count() >= 2);
+    live.send(""); // Run it for me: the impossible step, whose check waits 3 s.
+    live.wait_until("the wait", |l| l.stdout().contains("checking") || l.stdout().contains("never-created"));
+    live.send(""); // The stray Enter, pressed while watching.
+    live.wait_until("the recovery menu", |l| l.stdout().contains("is not done yet. What now?"));
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = live.stdout();
+    assert!(!screen.contains("What now? ·"), "the stray Enter answered the menu:\n{screen}");
+    assert!(screen.contains("RT-HINT-MATCHED"), "the matching hint is shown:\n{screen}");
+    live.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = live.finish();
+}
+
 #[test]
 fn interactive_answers_run_watch_quit_and_resume() {
     let lab = Sandboxed::fixture();
