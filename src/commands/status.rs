@@ -81,6 +81,8 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
                         out!(ui, "    {}", e.describe());
                     }
                     out!(ui, "  remove them with: labrunner cleanup {lab_id}");
+                    let estimate = crate::state::cost::estimate(&l, std::time::SystemTime::now());
+                    out!(ui, "  cost: {}", estimate.line());
                 }
                 None => out!(ui, "  nothing left to clean up"),
             }

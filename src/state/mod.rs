@@ -5,6 +5,7 @@
 //! The state dir is `--state-dir`, else `LABRUNNER_STATE_DIR`, else the platform's data
 //! directory (`~/.local/share/labrunner` on Linux).
 
+pub mod cost;
 pub mod ledger;
 pub mod progress;
 

@@ -464,7 +464,10 @@ fn the_shipped_lab_runs_unattended_to_the_end_and_status_shows_it() {
             "flask-inventory (account-region {acct}-{REGION})\n  steps: 47 done, 8 shown but not verified, 0 skipped, of 55\n  ✓ every step is finished\n"
         ))
         .stdout_contains(&format!("  ! {} resource(s) still recorded:\n", resources.len()))
-        .stdout_contains("  remove them with: labrunner cleanup flask-inventory\n");
+        .stdout_contains("  remove them with: labrunner cleanup flask-inventory\n")
+        // What they cost: the load balancer by the hour, the services' tasks on top.
+        .stdout_contains("  cost: about $0.0225 per hour while they exist, about $0.02 so far (us-east-1 on-demand list prices of November 2026; the ")
+        .stdout_contains(" service(s)' Fargate tasks and data transfer bill on top)\n");
     // And cleanup removes every one of them.
     lab.run(&["cleanup", "flask-inventory", "--yes"])
         .code(0)
