@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Reporter, StepResult};
 use super::prompt::Prompter;
-use super::vars::{looks_secret, may_set_secret, missing_advice, Values};
+use super::vars::{looks_secret, lookup_field, may_set_secret, missing_advice, Values};
 use crate::aws::{cli_failure_class, whoami, Clients, ErrorClass, Identity, ShellEnv};
 use crate::cleanup::{self, Resolution};
 use crate::error::{AccountMismatch, Error};
@@ -989,10 +989,7 @@ impl<'a> Session<'a> {
         let resource = self.values.resolve_resource(&lookup.resource).ok()?;
         let recorded: Vec<&LedgerEntry> = self.ledger.recorded(&resource).collect();
         let [one] = recorded.as_slice() else { return None };
-        match lookup.field.as_str() {
-            "id" => one.identity().map(str::to_string),
-            field => one.ids.get(field).cloned(),
-        }
+        lookup_field(&lookup.field, &one.ids)
     }
 
     /// Fills step variables that have no value from their lookups (after intents resolved).
@@ -1464,11 +1461,7 @@ impl<'a> Session<'a> {
                 .filter(|ids| cleanup::identities(ids).iter().all(|id| !existed.contains(id)))
                 .collect();
             let [ids] = new.as_slice() else { continue };
-            let value = match lookup.field.as_str() {
-                "id" => crate::state::ledger::identity(ids).map(str::to_string),
-                field => ids.get(field).cloned(),
-            };
-            if let Some(value) = value {
+            if let Some(value) = lookup_field(&lookup.field, ids) {
                 self.values.set(self.lab, &var.name, value);
                 self.reporter
                     .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });

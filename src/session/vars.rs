@@ -166,11 +166,7 @@ impl Values {
                 let Ok(resource) = self.resolve_resource(&lookup.resource) else { continue };
                 let Ok(live) = crate::cleanup::live(clients, &resource).await else { continue };
                 let [ids] = live.as_slice() else { continue };
-                let value = match lookup.field.as_str() {
-                    "id" => crate::state::ledger::identity(ids).map(str::to_string),
-                    field => ids.get(field).cloned(),
-                };
-                if let Some(value) = value {
+                if let Some(value) = lookup_field(&lookup.field, ids) {
                     self.set(lab, &var.name, value);
                     found = true;
                 }
@@ -179,6 +175,16 @@ impl Values {
                 return;
             }
         }
+    }
+}
+
+/// The value a `lookup`'s `field` names in a resource's ids: `id` is its identity (the id,
+/// else the ARN), any other field that id (`arn`, `dns_name`, ...). One rule for the ledger,
+/// the live lookups of `validate`/`verify`, and "I'll do it myself".
+pub fn lookup_field(field: &str, ids: &BTreeMap<String, String>) -> Option<String> {
+    match field {
+        "id" => crate::state::ledger::identity(ids).map(str::to_string),
+        field => ids.get(field).cloned(),
     }
 }
 
