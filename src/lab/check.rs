@@ -681,7 +681,7 @@ impl<'de> Deserialize<'de> for DurationText {
 
 /// A value written as a one-key map (`ecs_service: {...}`) whose key selects an enum variant.
 ///
-/// serde_yaml reads externally tagged enums only from YAML tags (`!ecs_service`), which lab
+/// the YAML parser reads externally tagged enums only from YAML tags (`!ecs_service`), which lab
 /// authors never write; this wrapper reads the map form and keeps serde's own messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OneKeyMap<T>(pub T);

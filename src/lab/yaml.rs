@@ -3,6 +3,9 @@
 //! Everything YAML in labrunner goes through here: lab manifests, step metadata blocks,
 //! Hugo front matter and instructor account lists. Errors come back as [`YamlError`] with a
 //! position already translated into the enclosing file's coordinates.
+//!
+//! The parser is `yaml_serde`, the YAML organisation's maintained continuation of the archived
+//! `serde_yaml` (same API and the same line/column positions in its errors).
 
 use serde::de::DeserializeOwned;
 
@@ -13,9 +16,17 @@ pub struct YamlError {
     pub line: usize,
     /// Column in the enclosing file, 1-based.
     pub column: usize,
-    /// What was wrong, without serde_yaml's trailing position.
+    /// What was wrong, without the YAML parser's trailing position.
     pub message: String,
 }
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for YamlError {}
 
 /// Where a YAML snippet starts inside its file: the line and column of its first character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +53,7 @@ impl Origin {
 
 /// Deserializes `text` (which starts at `origin` in its file) into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str, origin: Origin) -> Result<T, YamlError> {
-    serde_yaml::from_str(text).map_err(|e| convert(&e, text, origin))
+    yaml_serde::from_str(text).map_err(|e| convert(&e, text, origin))
 }
 
 /// What a manifest's `format` key holds.
@@ -62,7 +73,7 @@ pub fn format_version(text: &str, origin: Origin) -> Result<FormatField, YamlErr
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(default)]
-        format: Option<serde_yaml::Value>,
+        format: Option<yaml_serde::Value>,
     }
     let probe: Probe = from_str(text, origin)?;
     Ok(match probe.format {
@@ -74,11 +85,11 @@ pub fn format_version(text: &str, origin: Origin) -> Result<FormatField, YamlErr
 /// Reads Hugo front matter leniently: only `title` and `weight` matter to labrunner, every
 /// other key (Hugo has many) is ignored. A front matter that is not YAML at all is an error.
 pub fn front_matter(text: &str, origin: Origin) -> Result<(Option<String>, Option<i64>), YamlError> {
-    let value: serde_yaml::Value = from_str(text, origin)?;
+    let value: yaml_serde::Value = from_str(text, origin)?;
     let title = value.get("title").and_then(scalar_text);
     let weight = value.get("weight").and_then(|w| match w {
-        serde_yaml::Value::Number(n) => n.as_i64(),
-        serde_yaml::Value::String(s) => s.trim().parse().ok(),
+        yaml_serde::Value::Number(n) => n.as_i64(),
+        yaml_serde::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     });
     Ok((title, weight))
@@ -118,14 +129,14 @@ fn plain_is_exact(s: &str) -> bool {
     if s.is_empty() || s.trim() != s || s.contains(['\n', '\r', '\t']) || s.contains("-->") {
         return false;
     }
-    // YAML 1.1 readers take these for booleans and null, whatever serde_yaml does.
+    // YAML 1.1 readers take these for booleans and null, whatever the YAML parser does.
     const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
     if WORDS.contains(&s.to_ascii_lowercase().as_str()) {
         return false;
     }
-    let want = serde_yaml::Value::String(s.to_string());
+    let want = yaml_serde::Value::String(s.to_string());
     let read = |text: String| {
-        serde_yaml::from_str::<serde_yaml::Value>(&text).ok().and_then(|v| v.get("k").cloned())
+        yaml_serde::from_str::<yaml_serde::Value>(&text).ok().and_then(|v| v.get("k").cloned())
     };
     read(format!("k: {s}\n")).as_ref() == Some(&want)
         && read(format!("{{ k: {s} }}\n")).as_ref() == Some(&want)
@@ -161,19 +172,19 @@ fn double_quoted(s: &str) -> String {
 /// A value in YAML flow style on one line (`{ name: local, port: 80 }`), every string
 /// through [`scalar`]. Enum values (check kinds, resource types) read as one-key maps.
 pub fn to_flow<T: serde::Serialize>(value: &T) -> Result<String, String> {
-    let value = serde_yaml::to_value(value).map_err(|e| e.to_string())?;
+    let value = yaml_serde::to_value(value).map_err(|e| e.to_string())?;
     Ok(flow(&value))
 }
 
 /// An enum value (a check kind, a resource type) as its key and its fields in flow style:
 /// `ResourceSpec::Vpc { name }` → (`vpc`, `{ name: x }`).
 pub fn to_tagged_flow<T: serde::Serialize>(value: &T) -> Result<(String, String), String> {
-    match serde_yaml::to_value(value).map_err(|e| e.to_string())? {
-        serde_yaml::Value::Tagged(tagged) => {
+    match yaml_serde::to_value(value).map_err(|e| e.to_string())? {
+        yaml_serde::Value::Tagged(tagged) => {
             let tag = tagged.tag.to_string();
             Ok((tag.trim_start_matches('!').to_string(), flow(&tagged.value)))
         }
-        serde_yaml::Value::Mapping(map) if map.len() == 1 => {
+        yaml_serde::Value::Mapping(map) if map.len() == 1 => {
             let (k, v) = map.iter().next().ok_or("empty map")?;
             Ok((key_text(k), flow(v)))
         }
@@ -181,15 +192,15 @@ pub fn to_tagged_flow<T: serde::Serialize>(value: &T) -> Result<(String, String)
     }
 }
 
-fn key_text(key: &serde_yaml::Value) -> String {
+fn key_text(key: &yaml_serde::Value) -> String {
     match key {
-        serde_yaml::Value::String(s) => s.clone(),
+        yaml_serde::Value::String(s) => s.clone(),
         other => flow(other),
     }
 }
 
-fn flow(value: &serde_yaml::Value) -> String {
-    use serde_yaml::Value;
+fn flow(value: &yaml_serde::Value) -> String {
+    use yaml_serde::Value;
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -211,16 +222,16 @@ fn flow(value: &serde_yaml::Value) -> String {
     }
 }
 
-fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+fn scalar_text(v: &yaml_serde::Value) -> Option<String> {
     match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        yaml_serde::Value::String(s) => Some(s.clone()),
+        yaml_serde::Value::Number(n) => Some(n.to_string()),
+        yaml_serde::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
 
-fn convert(e: &serde_yaml::Error, text: &str, origin: Origin) -> YamlError {
+fn convert(e: &yaml_serde::Error, text: &str, origin: Origin) -> YamlError {
     let message = e.to_string();
     // "found unexpected end of stream, while scanning a quoted scalar at line 3 column 8":
     // the position inside the message is where the broken construct starts, which is where
@@ -241,7 +252,7 @@ fn convert(e: &serde_yaml::Error, text: &str, origin: Origin) -> YamlError {
     YamlError { line, column, message: clean_message(&message) }
 }
 
-/// serde_yaml can report a position one past the last line (end of stream); keep it inside.
+/// The YAML parser can report a position one past the last line (end of stream); keep it inside.
 fn clamp_to_text(text: &str, line: usize, column: usize) -> (usize, usize) {
     let lines = text.lines().count().max(1);
     if line > lines {
@@ -252,10 +263,10 @@ fn clamp_to_text(text: &str, line: usize, column: usize) -> (usize, usize) {
     }
 }
 
-/// Drops serde_yaml's " at line N column M" (we print positions ourselves) and makes the
+/// Drops the YAML parser's " at line N column M" (we print positions ourselves) and makes the
 /// type vocabulary read like YAML rather than Rust.
 fn clean_message(message: &str) -> String {
-    // serde_yaml appends positions relative to the snippet ("at line 4 column 21"), sometimes
+    // The YAML parser appends positions relative to the snippet ("at line 4 column 21"), sometimes
     // twice ("while parsing a flow mapping at line 4 column 21"); labrunner prints the file
     // position itself, so every one of them goes.
     let msg = POSITION.replace_all(message, "");
@@ -309,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_broken_quote_points_where_it_starts() {
-        let err = from_str::<serde_yaml::Value>("a: 1\nb: \"open\nc: 2\n", Origin { line: 10, column: 1 })
+        let err = from_str::<yaml_serde::Value>("a: 1\nb: \"open\nc: 2\n", Origin { line: 10, column: 1 })
             .unwrap_err();
         assert_eq!((err.line, err.column), (11, 4));
         assert_eq!(err.message, "found unexpected end of stream, while scanning a quoted scalar");
@@ -335,8 +346,8 @@ mod tests {
             let got = scalar(text);
             assert_eq!(got, want, "{text:?}");
             assert!(!got.contains("-->"));
-            let back: serde_yaml::Value = serde_yaml::from_str(&format!("{{ k: {got} }}")).unwrap();
-            assert_eq!(back["k"], serde_yaml::Value::String(text.into()), "{text:?}");
+            let back: yaml_serde::Value = yaml_serde::from_str(&format!("{{ k: {got} }}")).unwrap();
+            assert_eq!(back["k"], yaml_serde::Value::String(text.into()), "{text:?}");
         }
     }
 

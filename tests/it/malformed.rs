@@ -60,7 +60,7 @@ fn starts(case: &str, prefix: &str) {
 
 #[test]
 fn step_yaml_syntax_error() {
-    // The unclosed `{` opens at 8:21; the error points there, not where serde_yaml gave up.
+    // The unclosed `{` opens at 8:21; the error points there, not where the YAML parser gave up.
     starts(
         "step-yaml-syntax",
         "content/demo/01-start.md:8:21: error: did not find expected ',' or '}', while parsing a flow mapping\n",

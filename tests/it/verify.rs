@@ -59,7 +59,8 @@ async fn verifier(acct: &TestAccount) -> Verifier {
 
 /// A check written as in step metadata.
 fn check(yaml: &str) -> Check {
-    serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("bad check {yaml}: {e}"))
+    labrunner::lab::yaml::from_str(yaml, labrunner::lab::yaml::Origin::FILE)
+        .unwrap_or_else(|e| panic!("bad check {yaml}: {e}"))
 }
 
 /// Waits (with a short deadline) for a check.
