@@ -224,7 +224,7 @@ async fn service_behind_lb(sb: &Sandbox, b: &Base, name: &str, family: &str, por
 }
 
 fn check(yaml: &str) -> Result<Check> {
-    Ok(serde_yaml::from_str(yaml)?)
+    Ok(labrunner::lab::yaml::from_str(yaml, labrunner::lab::yaml::Origin::FILE)?)
 }
 
 /// When the sandbox reached each state: the service stable, its targets all healthy.

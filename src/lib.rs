@@ -13,7 +13,9 @@
 pub mod aws;
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod commands;
+pub mod concurrent;
 pub mod error;
 pub mod exec;
 pub mod lab;

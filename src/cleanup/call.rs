@@ -2,8 +2,8 @@
 //! transient failures, patience for "still in use" codes, polling with a budget, and
 //! cancellation. Used by the deletions (`delete`) that the plan's runner (`run`) schedules.
 //!
-//! Budgets are measured in time asked of the [`Sleeper`] (not wall time), so tests with an
-//! instant sleeper exercise the same give-up paths in no time.
+//! Budgets are measured in time asked of the [`Clock`] (not wall time), so tests with a fake
+//! clock exercise the same give-up paths in no time.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,12 +11,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::find::{self, Ids};
-use super::{CleanupError, CleanupEvent, Sleeper};
+use super::{CleanupError, CleanupEvent};
 use crate::aws::Clients;
+use crate::clock::{Backoff, Clock};
 use crate::lab::ResourceSpec;
 
 /// Retries of a throttled or transient failure before giving up.
 const TRANSIENT_RETRIES: u32 = 6;
+/// Pauses before those retries: 1 s, 2 s, 4 s ... at most 30 s.
+const TRANSIENT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 
 /// Why a resource's deletion stopped short.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,26 +65,26 @@ pub(crate) struct Wait {
 }
 
 /// What one resource's deletion needs: the clients, the pause, the cancel token, the events.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Deletion<'a> {
     /// The service clients.
     pub clients: &'a Clients,
-    sleeper: &'a dyn Sleeper,
+    clock: &'a dyn Clock,
     cancel: &'a CancellationToken,
     events: &'a (dyn Fn(CleanupEvent) + Send + Sync),
     /// `describe()` of the resource, for events.
     pub resource: String,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Deletion<'a> {
     /// The context of one resource's deletion.
     pub fn new(
         clients: &'a Clients,
-        sleeper: &'a dyn Sleeper,
+        clock: &'a dyn Clock,
         cancel: &'a CancellationToken,
         events: &'a (dyn Fn(CleanupEvent) + Send + Sync),
         resource: String,
     ) -> Self {
-        Ctx { clients, sleeper, cancel, events, resource }
+        Deletion { clients, clock, cancel, events, resource }
     }
 
     /// Sends an event about this resource's deletion.
@@ -103,7 +106,7 @@ impl<'a> Ctx<'a> {
         self.check()?;
         tokio::select! {
             _ = self.cancel.cancelled() => Err(Halt::Cancelled),
-            _ = self.sleeper.sleep(d) => Ok(()),
+            _ = self.clock.sleep(d) => Ok(()),
         }
     }
 
@@ -131,11 +134,11 @@ impl<'a> Ctx<'a> {
             };
             let delay = if err.class.is_retryable() && transient < TRANSIENT_RETRIES {
                 transient += 1;
-                backoff(transient)
+                TRANSIENT_BACKOFF.delay(transient)
             } else if err.has_code(busy.codes) && busy_spent + busy_next <= busy.budget {
                 let d = busy_next;
                 busy_spent += d;
-                busy_next = (busy_next * 2).min(busy.max);
+                busy_next = Backoff::new(busy.first, busy.max).after(Some(busy_next));
                 d
             } else {
                 return Err(Halt::Failed(err));
@@ -177,21 +180,5 @@ impl<'a> Ctx<'a> {
     /// The live resource the recorded ids identify, with retries.
     pub async fn find(&self, spec: &ResourceSpec, recorded: &Ids) -> Result<Option<Ids>, Halt> {
         self.call(&Patience::NONE, || find::find(self.clients, spec, recorded)).await
-    }
-}
-
-/// 1 s, 2 s, 4 s ... capped at 30 s.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let got: Vec<u64> = (1..=8).map(|a| backoff(a).as_secs()).collect();
-        assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }

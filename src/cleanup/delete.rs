@@ -9,12 +9,12 @@ use std::time::Duration;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use aws_sdk_servicediscovery::types::OperationStatus;
 
-use super::call::{Ctx, Halt, Patience, Wait};
+use super::call::{Deletion, Halt, Patience, Wait};
 use super::find::Ids;
 use super::CleanupError;
 use crate::lab::ResourceSpec;
 
-/// Runs one SDK request through [`Ctx::call`]: the builder expression is rebuilt on each attempt.
+/// Runs one SDK request through [`Deletion::call`]: the builder expression is rebuilt on each attempt.
 macro_rules! aws {
     ($ctx:expr, $busy:expr, $request:expr) => {
         $ctx.call($busy, || async { $request.send().await.map_err(CleanupError::from) })
@@ -124,7 +124,11 @@ pub(crate) fn is_unimplemented(e: &CleanupError) -> bool {
 
 /// Deletes the live resource `spec` names (`live` = its ids as just looked up). Returns a note
 /// for the report line when the deletion was partial in a way the user should know about.
-pub(crate) async fn delete(ctx: &Ctx<'_>, spec: &ResourceSpec, live: &Ids) -> Result<Option<String>, Halt> {
+pub(crate) async fn delete(
+    ctx: &Deletion<'_>,
+    spec: &ResourceSpec,
+    live: &Ids,
+) -> Result<Option<String>, Halt> {
     let c = ctx.clients;
     match spec {
         ResourceSpec::ScalingPolicy { service_namespace, resource_id, dimension, policy_name } => {
@@ -353,7 +357,7 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, spec: &ResourceSpec, live: &Ids) -> Re
 
 /// Deregisters every live revision, then deletes them; an endpoint without
 /// DeleteTaskDefinitions leaves them INACTIVE, which stops them being used and costs nothing.
-async fn task_definitions(ctx: &Ctx<'_>, live: &Ids) -> Result<Option<String>, Halt> {
+async fn task_definitions(ctx: &Deletion<'_>, live: &Ids) -> Result<Option<String>, Halt> {
     let c = ctx.clients;
     let arns: Vec<&String> =
         live.iter().filter(|(k, _)| k.starts_with("revision:")).map(|(_, v)| v).collect();
@@ -382,7 +386,7 @@ async fn task_definitions(ctx: &Ctx<'_>, live: &Ids) -> Result<Option<String>, H
 }
 
 /// Detaches the policy from every user, group and role, deletes its other versions, then the policy.
-async fn iam_policy(ctx: &Ctx<'_>, arn: &str) -> Result<(), Halt> {
+async fn iam_policy(ctx: &Deletion<'_>, arn: &str) -> Result<(), Halt> {
     let c = ctx.clients;
     if let Some(out) =
         unless_gone(aws!(ctx, NONE, c.iam.list_entities_for_policy().policy_arn(arn).max_items(1000)).await)?
@@ -413,7 +417,7 @@ async fn iam_policy(ctx: &Ctx<'_>, arn: &str) -> Result<(), Halt> {
 }
 
 /// Detaches managed policies, deletes inline ones, leaves instance profiles, then deletes the role.
-async fn iam_role(ctx: &Ctx<'_>, name: &str) -> Result<(), Halt> {
+async fn iam_role(ctx: &Deletion<'_>, name: &str) -> Result<(), Halt> {
     let c = ctx.clients;
     if let Some(out) = unless_gone(
         aws!(ctx, NONE, c.iam.list_attached_role_policies().role_name(name).max_items(1000)).await,

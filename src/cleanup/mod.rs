@@ -22,10 +22,6 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use crate::aws::{Clients, ErrorClass};
 use crate::lab::ResourceSpec;
@@ -295,45 +291,6 @@ where
 
 // ECS says a service that is draining or deleted cannot be updated: it is on its way out.
 const NOT_FOUND_CODES: &[&str] = &["ServiceNotActiveException"];
-
-/// Pauses between attempts and polls; injected so tests run instantly.
-pub trait Sleeper: Send + Sync {
-    /// Sleeps for `d`.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-}
-
-/// Real sleeping on the tokio timer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSleeper;
-
-impl Sleeper for TokioSleeper {
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(tokio::time::sleep(d))
-    }
-}
-
-/// For tests: returns at once and remembers every pause asked for.
-#[derive(Debug, Default)]
-pub struct InstantSleeper {
-    slept: Mutex<Vec<Duration>>,
-}
-
-impl InstantSleeper {
-    /// Every pause asked for so far, in order.
-    pub fn slept(&self) -> Vec<Duration> {
-        self.slept.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-impl Sleeper for InstantSleeper {
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        if let Ok(mut slept) = self.slept.lock() {
-            slept.push(d);
-        }
-        // Yield once so concurrent deletions interleave as they would with a real timer.
-        Box::pin(tokio::task::yield_now())
-    }
-}
 
 #[cfg(test)]
 mod plan_tests {

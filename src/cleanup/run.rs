@@ -1,18 +1,19 @@
 //! Running a plan: waves of concurrent deletions (each through `call`), the ledger kept in
 //! step with what is confirmed gone, and the final verification pass.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+use std::collections::BTreeSet;
+use std::pin::pin;
 
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::call::{Ctx, Halt, Patience};
+use super::call::{Deletion, Halt, Patience};
 use super::find::{self, Ids};
 use super::report::{advice, Remaining, Report};
-use super::{delete, CleanupError, CleanupEvent, Plan, Resolution, Sleeper};
+use super::{delete, CleanupError, CleanupEvent, Plan, Resolution};
 use crate::aws::Clients;
+use crate::clock::Clock;
+use crate::concurrent::bounded;
 use crate::error::Error;
 use crate::lab::ResourceSpec;
 use crate::state::ledger::{Ledger, LedgerEntry};
@@ -22,7 +23,7 @@ const CONCURRENCY: usize = 8;
 
 /// How one resource ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+enum Removal {
     /// Deleted and confirmed gone; with a note for the report line.
     Deleted(Option<String>),
     /// Not there when looked up.
@@ -33,15 +34,15 @@ enum Outcome {
 
 /// Looks the resource up by its recorded identity (or resolves an intent), deletes it, and
 /// confirms it is gone.
-async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry, known: &BTreeSet<String>) -> Outcome {
+async fn remove_one(ctx: &Deletion<'_>, entry: &LedgerEntry, known: &BTreeSet<String>) -> Removal {
     let spec = &entry.resource;
     let live = if entry.intent {
         let resolved = ctx.call(&Patience::NONE, || super::resolve_intent(ctx.clients, entry, known)).await;
         match resolved {
             Ok(Resolution::Found(ids)) => ids,
-            Ok(Resolution::Absent) => return Outcome::AlreadyGone,
+            Ok(Resolution::Absent) => return Removal::AlreadyGone,
             Ok(Resolution::Ambiguous(ids)) => {
-                return Outcome::Failed(Halt::Failed(CleanupError::other(format!(
+                return Removal::Failed(Halt::Failed(CleanupError::other(format!(
                     "{} resources match and appeared while step `{}` ran ({}); labrunner cannot tell which one the lab created and deletes none of them",
                     ids.len(),
                     entry.step,
@@ -49,30 +50,30 @@ async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry, known: &BTreeSet<String>
                 ))))
             }
             Ok(Resolution::Unresolved(name)) => {
-                return Outcome::Failed(Halt::Failed(CleanupError::other(format!(
+                return Removal::Failed(Halt::Failed(CleanupError::other(format!(
                     "step `{}` may have created it, but ${{{name}}} was never captured, so labrunner cannot find it safely",
                     entry.step
                 ))))
             }
-            Err(halt) => return Outcome::Failed(halt),
+            Err(halt) => return Removal::Failed(halt),
         }
     } else {
         match ctx.find(spec, &entry.ids).await {
             Ok(Some(ids)) => ids,
-            Ok(None) => return Outcome::AlreadyGone,
-            Err(halt) => return Outcome::Failed(halt),
+            Ok(None) => return Removal::AlreadyGone,
+            Err(halt) => return Removal::Failed(halt),
         }
     };
     ctx.event(CleanupEvent::Deleting { resource: ctx.resource.clone() });
     let note = match delete::delete(ctx, spec, &live).await {
         Ok(note) => note,
-        Err(Halt::Cancelled) => return Outcome::Failed(Halt::Cancelled),
+        Err(Halt::Cancelled) => return Removal::Failed(Halt::Cancelled),
         Err(Halt::Failed(e)) => {
             // A refusal can race with the resource going away (moto answers a missing scaling
             // policy with ValidationException): only a resource still there has failed.
             return match ctx.find(spec, &live).await {
-                Ok(None) => Outcome::Deleted(None),
-                _ => Outcome::Failed(Halt::Failed(e)),
+                Ok(None) => Removal::Deleted(None),
+                _ => Removal::Failed(Halt::Failed(e)),
             };
         }
     };
@@ -81,50 +82,8 @@ async fn remove_one(ctx: &Ctx<'_>, entry: &LedgerEntry, known: &BTreeSet<String>
         .wait_until(what, wait, || async { Ok(find::find(ctx.clients, spec, &live).await?.is_none()) })
         .await;
     match confirmed {
-        Ok(()) => Outcome::Deleted(note),
-        Err(halt) => Outcome::Failed(halt),
-    }
-}
-
-/// Runs futures, at most `limit` at a time, handing back each result as it completes.
-struct Bounded<'a, T> {
-    queued: VecDeque<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
-    running: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
-    limit: usize,
-}
-
-impl<'a, T> Bounded<'a, T> {
-    fn new(limit: usize) -> Self {
-        Bounded { queued: VecDeque::new(), running: Vec::new(), limit: limit.max(1) }
-    }
-
-    fn push(&mut self, f: impl Future<Output = T> + Send + 'a) {
-        self.queued.push_back(Box::pin(f));
-    }
-
-    /// The next result, or `None` when everything has completed.
-    async fn next(&mut self) -> Option<T> {
-        while self.running.len() < self.limit {
-            match self.queued.pop_front() {
-                Some(f) => self.running.push(f),
-                None => break,
-            }
-        }
-        if self.running.is_empty() {
-            return None;
-        }
-        let running = &mut self.running;
-        // Every future shares this task's waker, so any wake-up polls them all again.
-        std::future::poll_fn(|cx| {
-            for i in 0..running.len() {
-                if let Poll::Ready(v) = running[i].as_mut().poll(cx) {
-                    drop(running.swap_remove(i));
-                    return Poll::Ready(Some(v));
-                }
-            }
-            Poll::Pending
-        })
-        .await
+        Ok(()) => Removal::Deleted(note),
+        Err(halt) => Removal::Failed(halt),
     }
 }
 
@@ -137,11 +96,11 @@ pub async fn execute(
     ledger: &mut Ledger,
     save: &mut (dyn FnMut(&Ledger) -> Result<(), Error> + Send),
     events: &(dyn Fn(CleanupEvent) + Send + Sync),
-    sleeper: &dyn Sleeper,
+    clock: &dyn Clock,
     cancel: &CancellationToken,
 ) -> Report {
-    let ctx_for = |entry: &LedgerEntry| Ctx::new(clients, sleeper, cancel, events, entry.describe());
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.items.len()];
+    let ctx_for = |entry: &LedgerEntry| Deletion::new(clients, clock, cancel, events, entry.describe());
+    let mut outcomes: Vec<Option<Removal>> = vec![None; plan.items.len()];
     let mut save_error: Option<String> = None;
     let mut known = ledger.identities();
     known.extend(plan.protected.iter().cloned());
@@ -155,31 +114,28 @@ pub async fn execute(
         let end =
             plan.items[start..].iter().position(|i| i.wave != wave).map_or(plan.items.len(), |n| start + n);
         events(CleanupEvent::WaveStarted { wave, count: end - start });
-        let mut running = Bounded::new(CONCURRENCY);
-        for (index, item) in plan.items.iter().enumerate().take(end).skip(start) {
+        let known = &known;
+        let removals = plan.items.iter().enumerate().take(end).skip(start).map(|(index, item)| {
             let ctx = ctx_for(&item.entry);
-            let known = &known;
-            running.push(async move {
-                let outcome = remove_one(&ctx, &item.entry, known).await;
-                (index, outcome)
-            });
-        }
+            async move { (index, remove_one(&ctx, &item.entry, known).await) }
+        });
+        let mut running = pin!(bounded(removals, CONCURRENCY));
         while let Some((index, outcome)) = running.next().await {
             let entry = &plan.items[index].entry;
             let resource = entry.describe();
             match &outcome {
-                Outcome::Deleted(_) | Outcome::AlreadyGone => {
+                Removal::Deleted(_) | Removal::AlreadyGone => {
                     ledger.remove(entry);
                     if let Err(e) = save(ledger) {
                         save_error = Some(e.to_string());
                     }
-                    events(if matches!(outcome, Outcome::AlreadyGone) {
+                    events(if matches!(outcome, Removal::AlreadyGone) {
                         CleanupEvent::AlreadyGone { resource }
                     } else {
                         CleanupEvent::Deleted { resource }
                     });
                 }
-                Outcome::Failed(halt) => {
+                Removal::Failed(halt) => {
                     events(CleanupEvent::Failed { resource, error: halt_message(halt) });
                 }
             }
@@ -198,38 +154,35 @@ pub async fn execute(
 /// the ledger and the report's remaining list; one that failed but is gone leaves the ledger.
 async fn verify<'a>(
     plan: &'a Plan,
-    outcomes: &mut [Option<Outcome>],
+    outcomes: &mut [Option<Removal>],
     ledger: &mut Ledger,
     save: &mut (dyn FnMut(&Ledger) -> Result<(), Error> + Send),
     save_error: &mut Option<String>,
-    ctx_for: &impl Fn(&LedgerEntry) -> Ctx<'a>,
+    ctx_for: &impl Fn(&LedgerEntry) -> Deletion<'a>,
 ) {
-    let mut running = Bounded::new(CONCURRENCY);
-    for (index, item) in plan.items.iter().enumerate() {
-        // An intent has no identity to look for; its outcome stands.
-        if item.entry.intent {
-            continue;
-        }
+    // An intent has no identity to look for; its outcome stands.
+    let looks = plan.items.iter().enumerate().filter(|(_, item)| !item.entry.intent).map(|(index, item)| {
         let ctx = ctx_for(&item.entry);
-        running.push(async move { (index, ctx.find(&item.entry.resource, &item.entry.ids).await) });
-    }
+        async move { (index, ctx.find(&item.entry.resource, &item.entry.ids).await) }
+    });
+    let mut running = pin!(bounded(looks, CONCURRENCY));
     let mut changed = false;
     while let Some((index, found)) = running.next().await {
         let entry = &plan.items[index].entry;
         let outcome = &mut outcomes[index];
         match (found, outcome.as_ref()) {
-            (Ok(Some(ids)), Some(Outcome::Deleted(_) | Outcome::AlreadyGone)) => {
+            (Ok(Some(ids)), Some(Removal::Deleted(_) | Removal::AlreadyGone)) => {
                 let mut back = entry.clone();
                 back.ids.extend(ids);
                 ledger.entries.push(back);
-                *outcome = Some(Outcome::Failed(Halt::Failed(CleanupError::other(
+                *outcome = Some(Removal::Failed(Halt::Failed(CleanupError::other(
                     "still exists: the verification pass found it again after cleanup",
                 ))));
                 changed = true;
             }
-            (Ok(None), Some(Outcome::Failed(_))) => {
+            (Ok(None), Some(Removal::Failed(_))) => {
                 ledger.remove(entry);
-                *outcome = Some(Outcome::Deleted(None));
+                *outcome = Some(Removal::Deleted(None));
                 changed = true;
             }
             _ => {}
@@ -249,15 +202,15 @@ fn halt_message(halt: &Halt) -> String {
     }
 }
 
-fn build_report(plan: &Plan, outcomes: &[Option<Outcome>], save_error: Option<String>) -> Report {
+fn build_report(plan: &Plan, outcomes: &[Option<Removal>], save_error: Option<String>) -> Report {
     let mut report = Report::default();
     for (item, outcome) in plan.items.iter().zip(outcomes) {
         let resource = item.entry.describe();
         match outcome {
-            Some(Outcome::Deleted(None)) => report.deleted.push(resource),
-            Some(Outcome::Deleted(Some(note))) => report.deleted.push(format!("{resource} ({note})")),
-            Some(Outcome::AlreadyGone) => report.already_gone.push(resource),
-            Some(Outcome::Failed(halt)) => {
+            Some(Removal::Deleted(None)) => report.deleted.push(resource),
+            Some(Removal::Deleted(Some(note))) => report.deleted.push(format!("{resource} ({note})")),
+            Some(Removal::AlreadyGone) => report.already_gone.push(resource),
+            Some(Removal::Failed(halt)) => {
                 let error = halt_message(halt);
                 let advice = match halt {
                     Halt::Cancelled => advice::INTERRUPTED.to_string(),
@@ -300,11 +253,12 @@ pub async fn scan(
     ledger: &Ledger,
 ) -> Vec<(String, ResourceSpec, Scanned)> {
     let known = ledger.identities();
-    let mut running = Bounded::new(CONCURRENCY);
-    for (index, (_, spec)) in declared.iter().enumerate() {
-        let known = &known;
-        running.push(async move { (index, super::new_since(clients, spec, &[], known).await) });
-    }
+    let known = &known;
+    let looks = declared
+        .iter()
+        .enumerate()
+        .map(|(index, (_, spec))| async move { (index, super::new_since(clients, spec, &[], known).await) });
+    let mut running = pin!(bounded(looks, CONCURRENCY));
     let mut found = Vec::new();
     while let Some((index, result)) = running.next().await {
         match result {
@@ -327,35 +281,4 @@ pub async fn scan(
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn bounded_runs_at_most_limit_and_returns_everything() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let live = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let mut b = Bounded::new(3);
-        for i in 0..10 {
-            let (live, peak) = (&live, &peak);
-            b.push(async move {
-                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-                tokio::task::yield_now().await;
-                live.fetch_sub(1, Ordering::SeqCst);
-                i
-            });
-        }
-        let mut got = Vec::new();
-        while let Some(i) = b.next().await {
-            got.push(i);
-        }
-        got.sort();
-        assert_eq!(got, (0..10).collect::<Vec<_>>());
-        assert_eq!(peak.load(Ordering::SeqCst), 3);
-    }
 }

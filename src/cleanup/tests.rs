@@ -11,6 +11,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::clock::FakeClock;
 use crate::state::ledger::Ledger;
 
 /// Builds a client of `$krate` answering only from `$rules` (any order), with SDK retries off
@@ -117,14 +118,14 @@ async fn run_with(
     };
     let events = Mutex::new(Vec::new());
     let emit = |e: CleanupEvent| events.lock().unwrap().push(e);
-    let sleeper = InstantSleeper::default();
-    let report = execute(&clients, &plan, &mut ledger, &mut save, &emit, &sleeper, cancel).await;
+    let clock = FakeClock::new();
+    let report = execute(&clients, &plan, &mut ledger, &mut save, &emit, clock.as_ref(), cancel).await;
     Run {
         report,
         events: events.into_inner().unwrap(),
         saves: saves.into_inner().unwrap(),
         ledger,
-        slept: sleeper.slept(),
+        slept: clock.sleeps(),
     }
 }
 
@@ -906,8 +907,7 @@ mod cancel {
             Ok(())
         };
         let report =
-            execute(&clients, &plan, &mut ledger, &mut save, &emit, &InstantSleeper::default(), &cancel)
-                .await;
+            execute(&clients, &plan, &mut ledger, &mut save, &emit, FakeClock::new().as_ref(), &cancel).await;
         assert_eq!(saves, 0);
         assert_eq!(ledger, before);
         let events = events.into_inner().unwrap();

@@ -3,11 +3,10 @@
 
 use std::io::Write;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::aws::{whoami, Identity};
-use crate::cleanup::{self, CleanupEvent, Resolution, Scanned, TokioSleeper};
+use crate::cleanup::{self, CleanupEvent, Resolution, Scanned};
 use crate::cli::CleanupArgs;
+use crate::clock::SystemClock;
 use crate::commands::Context;
 use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_OK};
 use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
@@ -125,12 +124,9 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         confirm(ui, &identity, total)?;
     }
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        on_signal.cancel();
-    });
+    // Ctrl-C or SIGTERM (a closed terminal, `kill`, a CI timeout) stops between calls; the
+    // ledger keeps everything not yet confirmed gone.
+    let cancel = super::cancel_on_signals();
     let color = ui.err_color;
     let events = move |event: CleanupEvent| {
         let _ = writeln!(std::io::stderr().lock(), "{}", cleanup_line(&event, &Styles::new(color)));
@@ -149,8 +145,7 @@ pub async fn cmd_cleanup(ui: &mut Ui, ctx: &Context, args: &CleanupArgs) -> Resu
         let run = t.run.clone();
         let mut save = move |ledger: &Ledger| ledger.save(&run);
         let report =
-            cleanup::execute(&clients, &plan, &mut t.ledger, &mut save, &events, &TokioSleeper, &cancel)
-                .await;
+            cleanup::execute(&clients, &plan, &mut t.ledger, &mut save, &events, &SystemClock, &cancel).await;
         let heading = ui.styles().heading.apply_to(format!("Cleanup of {}", t.lab)).to_string();
         out!(ui, "\n{heading}");
         let _ = write!(ui.out(), "{report}");

@@ -141,3 +141,26 @@ fn block_on(command: impl std::future::Future<Output = Result<u8, Error>>) -> Re
     })?;
     runtime.block_on(command)
 }
+
+/// A token that Ctrl-C or SIGTERM cancels: the command then stops what is running, saves what it
+/// must (progress, the ledger, a report) and returns. Needs a tokio runtime.
+pub(crate) fn cancel_on_signals() -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        on_signal.cancel();
+    });
+    cancel
+}

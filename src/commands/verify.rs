@@ -8,12 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use unicode_width::UnicodeWidthStr;
 
 use crate::cli::VerifyArgs;
 use crate::commands::Context;
+use crate::concurrent::bounded;
 use crate::error::{Error, EXIT_FINDINGS, EXIT_OK};
 use crate::lab::{Check, Lab, Step};
 use crate::session::vars::{missing_advice, Values};
@@ -166,19 +167,15 @@ async fn verify_steps(
     values: &Values,
     verifier: Arc<Verifier>,
 ) -> Vec<StepReport> {
-    let limit = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut tasks = tokio::task::JoinSet::new();
     let mut slots: Vec<Vec<Option<Outcome>>> = Vec::new();
+    let mut looks = Vec::new();
     for (si, step) in steps.iter().enumerate() {
         slots.push(vec![None; step.checks.len()]);
         for (ci, check) in step.checks.iter().enumerate() {
             match values.resolve_check(check) {
                 Ok(resolved) => {
-                    let (verifier, limit) = (verifier.clone(), limit.clone());
-                    tasks.spawn(async move {
-                        let _permit = limit.acquire_owned().await;
-                        (si, ci, verifier.check_once(&resolved).await)
-                    });
+                    let verifier = verifier.as_ref();
+                    looks.push(async move { (si, ci, verifier.check_once(&resolved).await) });
                 }
                 Err(message) => {
                     let advice = match values.first_missing(check) {
@@ -190,16 +187,9 @@ async fn verify_steps(
             }
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((si, ci, outcome)) => slots[si][ci] = Some(outcome),
-            // A panicking check is a bug; the slot is filled below rather than losing the report.
-            Err(e) => {
-                if e.is_panic() {
-                    std::panic::resume_unwind(e.into_panic());
-                }
-            }
-        }
+    let mut running = std::pin::pin!(bounded(looks, CONCURRENCY));
+    while let Some((si, ci, outcome)) = running.next().await {
+        slots[si][ci] = Some(outcome);
     }
     steps
         .iter()

@@ -10,7 +10,7 @@
 //! `<!-- labrunner-shortcode … -->`), and hides every other comment.
 //!
 //! With colour off the output is plain text without escape codes; with colour
-//! on, every style comes from the private [`Styles`] table.
+//! on, every style comes from the private [`PageTheme`] table.
 
 use console::{Color, Style};
 use pulldown_cmark::{
@@ -76,10 +76,10 @@ fn strip_control_chars(text: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Styles
+// Page theme
 
 /// Every colour and text attribute the renderer uses, built once from `color`.
-struct Styles {
+struct PageTheme {
     color: bool,
     heading1: Style,
     heading2: Style,
@@ -104,10 +104,10 @@ struct Styles {
     callout_other: Style,
 }
 
-impl Styles {
+impl PageTheme {
     fn new(color: bool) -> Self {
         let base = || Style::new().force_styling(true);
-        Styles {
+        PageTheme {
             color,
             heading1: base().bold().cyan(),
             heading2: base().bold().cyan(),
@@ -579,7 +579,7 @@ struct TableState {
 
 /// Event-driven renderer state.
 struct Renderer {
-    styles: Styles,
+    styles: PageTheme,
     width: usize,
     lines: Vec<String>,
     containers: Vec<Container>,
@@ -683,7 +683,7 @@ fn code_language(info: &str) -> String {
 impl Renderer {
     fn new(options: RenderOptions) -> Self {
         Renderer {
-            styles: Styles::new(options.color),
+            styles: PageTheme::new(options.color),
             width: options.width.max(1),
             lines: Vec::new(),
             containers: Vec::new(),

@@ -125,15 +125,18 @@ impl Ui {
 }
 
 /// `text` broken into lines of at most `width` columns at spaces (a word longer than a line
-/// keeps its own line whole).
+/// keeps its own line whole). The text's indentation starts every line, continuations too.
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let body = text.trim_start_matches(' ');
+    let indent = &text[..text.len() - body.len()];
+    let room = width.saturating_sub(indent.len()).max(1);
     let mut lines = vec![String::new()];
-    for word in text.split(' ') {
+    for word in body.split(' ') {
         let last = lines.last_mut().expect("one line at least");
         let needed = console::measure_text_width(last)
             + usize::from(!last.is_empty())
             + console::measure_text_width(word);
-        if !last.is_empty() && needed > width {
+        if !last.is_empty() && needed > room {
             lines.push(word.to_string());
         } else {
             if !last.is_empty() {
@@ -142,5 +145,24 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
             last.push_str(word);
         }
     }
-    lines
+    lines.into_iter().map(|line| format!("{indent}{line}")).collect()
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap_words;
+
+    #[test]
+    fn words_wrap_at_the_width_and_keep_the_indentation() {
+        assert_eq!(
+            wrap_words("    stopped task: image not found", 20),
+            ["    stopped task:", "    image not found"]
+        );
+        assert_eq!(wrap_words("a b c", 3), ["a b", "c"]);
+        assert_eq!(
+            wrap_words("  arn:aws:ecs:eu-west-1:123456789012:service/x", 10),
+            ["  arn:aws:ecs:eu-west-1:123456789012:service/x"]
+        );
+        assert_eq!(wrap_words("", 10), [""]);
+    }
 }

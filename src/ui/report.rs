@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -11,6 +12,7 @@ use super::markdown::{render, RenderOptions};
 use super::page::step_page_with;
 use super::{wrap_words, Styles};
 use crate::cleanup::CleanupEvent;
+use crate::clock::{Clock, SystemClock};
 use crate::exec::Stream;
 use crate::lab::Lab;
 use crate::session::event::{Event, Reporter, StepResult};
@@ -52,6 +54,12 @@ pub struct TextReporter {
     checks: Vec<String>,
     /// The live details last printed per check (plain mode prints them when they change).
     details: HashMap<usize, Vec<String>>,
+    /// Where timestamps come from.
+    clock: Arc<dyn Clock>,
+    /// Where the live view draws (standard error, or a test's in-memory terminal).
+    draw_target: Box<dyn Fn() -> ProgressDrawTarget + Send>,
+    /// Spinners animate on their own (off for a reproducible drawing).
+    steady_tick: bool,
 }
 
 impl TextReporter {
@@ -75,12 +83,29 @@ impl TextReporter {
             spinners: HashMap::new(),
             checks: Vec::new(),
             details: HashMap::new(),
+            clock: Arc::new(SystemClock),
+            draw_target: Box::new(ProgressDrawTarget::stderr),
+            steady_tick: true,
         }
+    }
+
+    /// Timestamps from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The live view drawn on what `target` makes instead of standard error, without its own
+    /// animation (each frame is drawn by an event): the drawing is reproducible.
+    pub fn with_draw_target(mut self, target: impl Fn() -> ProgressDrawTarget + Send + 'static) -> Self {
+        self.draw_target = Box::new(target);
+        self.steady_tick = false;
+        self
     }
 
     fn line(&mut self, text: &str) {
         if !self.fancy {
-            let _ = writeln!(self.out, "[{}] {text}", clock());
+            let _ = writeln!(self.out, "[{}] {text}", time_of_day(self.clock.wall()));
             return;
         }
         // On a terminal every line fits its width: a line the terminal wraps itself is
@@ -102,10 +127,11 @@ impl TextReporter {
         if !self.fancy {
             return None;
         }
-        let multi =
-            self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let draw_target = &self.draw_target;
+        let multi = self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(draw_target()));
         let label = self.checks.get(index).cloned().unwrap_or_default();
         let width = self.render.width;
+        let steady_tick = self.steady_tick;
         Some(self.spinners.entry(index).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -113,7 +139,9 @@ impl TextReporter {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(fit(&label, width.saturating_sub(24)));
-            bar.enable_steady_tick(Duration::from_millis(120));
+            if steady_tick {
+                bar.enable_steady_tick(Duration::from_millis(120));
+            }
             bar
         }))
     }
@@ -131,8 +159,9 @@ fn fit(text: &str, width: usize) -> String {
     console::truncate_str(text, width.max(8), "…").into_owned()
 }
 
-fn clock() -> String {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+/// `HH:MM:SS` (UTC) of `at`.
+fn time_of_day(at: std::time::SystemTime) -> String {
+    let now = humantime::format_rfc3339_seconds(at).to_string();
     now.get(11..19).unwrap_or(&now).to_string()
 }
 
@@ -357,7 +386,249 @@ pub fn cleanup_line(event: &CleanupEvent, s: &Styles) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use indicatif::{InMemoryTerm, TermLike};
+
     use super::*;
+    use crate::clock::FakeClock;
+    use crate::verify::Outcome;
+
+    /// What the reporter wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// Lines written outside the live view go to the same in-memory terminal.
+    struct TermWriter(InMemoryTerm);
+
+    impl Write for TermWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write_str(&String::from_utf8_lossy(buf).replace('\n', "\r\n"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lab() -> Lab {
+        let page = "# Services\n\n## Create the cluster\n\n<!-- labrunner:step\nid: create-cluster\n-->\n```bash\naws ecs create-cluster --cluster-name demo\n```\n";
+        let module = crate::lab::parse::parse_module(std::path::Path::new("m.md"), page).unwrap();
+        Lab { manifest: Default::default(), manifest_path: "labs/x.yaml".into(), modules: vec![module] }
+    }
+
+    fn outcome(
+        status: Status,
+        description: &str,
+        evidence: &str,
+        diagnostics: &[&str],
+        secs: u64,
+    ) -> Outcome {
+        Outcome {
+            kind: "service_stable",
+            description: description.into(),
+            status,
+            evidence: evidence.into(),
+            diagnostics: diagnostics.iter().map(|d| d.to_string()).collect(),
+            attempts: 3,
+            elapsed: Duration::from_secs(secs),
+        }
+    }
+
+    fn step(id: &str) -> String {
+        id.to_string()
+    }
+
+    /// A step whose service cannot start: the events the runner sends, in order.
+    fn failing_step() -> Vec<Event> {
+        let check = "service web in cluster demo is stable".to_string();
+        vec![
+            Event::LabStarted {
+                lab: "demo".into(),
+                title: "Demo lab".into(),
+                account: "123456789012".into(),
+                arn: "arn:aws:iam::123456789012:user/student".into(),
+                region: "eu-west-1".into(),
+                total: 2,
+                finished: 0,
+                resumed: false,
+            },
+            Event::ModuleStarted { title: "Services".into(), intro: String::new(), resumed: false },
+            Event::StepStarted {
+                step: step("create-cluster"),
+                title: "Create the cluster".into(),
+                number: 1,
+                total: 2,
+                checks: vec![check.clone()],
+                creates: vec![],
+            },
+            Event::BlockStarted { step: step("create-cluster"), block: 1, code: "aws ecs create-cluster --cluster-name demo\n".into() },
+            Event::Output { step: step("create-cluster"), stream: Stream::Stdout, line: "{\"cluster\": \"demo\"}".into() },
+            Event::BlockFinished { step: step("create-cluster"), block: 1, status: Some(0) },
+            Event::ResourceRecorded { step: step("create-cluster"), resource: "ecs_cluster demo".into() },
+            Event::ChecksStarted { step: step("create-cluster"), checks: vec![check.clone()] },
+            Event::CheckProgress {
+                step: step("create-cluster"),
+                index: 0,
+                status: "0/2 running, 2 pending, rollout IN_PROGRESS".into(),
+                details: vec!["event: (service web) has started 2 tasks: (task 1a2b) (task 3c4d).".into()],
+                attempt: 1,
+            },
+            Event::CheckProgress {
+                step: step("create-cluster"),
+                index: 0,
+                status: "0/2 running, 2 pending, 4 failed tasks, rollout IN_PROGRESS".into(),
+                details: vec![
+                    "stopped task 1a2b: CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:missing".into(),
+                ],
+                attempt: 2,
+            },
+            Event::CheckFinished {
+                step: step("create-cluster"),
+                index: 0,
+                outcome: outcome(
+                    Status::Fail,
+                    &check,
+                    "0/2 running, rollout FAILED",
+                    &["stopped task 1a2b: CannotPullContainerError: image not found"],
+                    42,
+                ),
+            },
+            Event::Hints { step: step("create-cluster"), hints: vec!["Check the image name.".into()] },
+            Event::StepFinished { step: step("create-cluster"), result: StepResult::Failed },
+            Event::LabFinished {
+                done: 0,
+                shown: 0,
+                skipped: 0,
+                skipped_steps: vec![],
+                total: 2,
+                resources: 1,
+                complete: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn plain_lines_carry_the_injected_time_and_the_whole_failure() {
+        let out = Buffer::default();
+        let clock = FakeClock::new();
+        let render = RenderOptions { color: false, width: 100 };
+        let mut reporter =
+            TextReporter::new(lab(), Box::new(out.clone()), render, false, false).with_clock(clock.clone());
+        for (i, event) in failing_step().iter().enumerate() {
+            if i == 9 {
+                // The second look comes two seconds after the first.
+                futures_util::FutureExt::now_or_never(clock.sleep(Duration::from_secs(2)));
+            }
+            reporter.event(event);
+        }
+        assert_eq!(
+            out.text(),
+            "\
+[09:00:00] Demo lab
+[09:00:00] Account 123456789012 (arn:aws:iam::123456789012:user/student), region eu-west-1
+[09:00:00] Module · Services
+[09:00:00] Step 1/2 · Create the cluster [create-cluster]
+[09:00:00] ▶ block 1: aws ecs create-cluster --cluster-name demo
+[09:00:00]   │ {\"cluster\": \"demo\"}
+[09:00:00]   + recorded for cleanup: ecs_cluster demo
+[09:00:00] checking 1 thing(s)
+[09:00:00]   … service web in cluster demo is stable: 0/2 running, 2 pending, rollout IN_PROGRESS
+[09:00:00]       event: (service web) has started 2 tasks: (task 1a2b) (task 3c4d).
+[09:00:02]   … service web in cluster demo is stable: 0/2 running, 2 pending, 4 failed tasks, rollout IN_PROGRESS
+[09:00:02]       stopped task 1a2b: CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:missing
+[09:00:02] ✗ service web in cluster demo is stable: 0/2 running, rollout FAILED (42s)
+[09:00:02]     stopped task 1a2b: CannotPullContainerError: image not found
+[09:00:02] Hint: Check the image name.
+[09:00:02] ✗ step create-cluster is not done
+[09:00:02] 0 of 2 steps done, 0 skipped
+"
+        );
+    }
+
+    #[test]
+    fn plain_details_are_printed_again_only_when_they_change() {
+        let out = Buffer::default();
+        let render = RenderOptions { color: false, width: 100 };
+        let mut reporter = TextReporter::new(lab(), Box::new(out.clone()), render, false, false)
+            .with_clock(FakeClock::new());
+        reporter.event(&Event::ChecksStarted { step: step("s"), checks: vec!["targets healthy".into()] });
+        for (attempt, detail) in
+            [(1, "10.0.1.5:80 initial"), (2, "10.0.1.5:80 initial"), (3, "10.0.1.5:80 healthy")]
+        {
+            reporter.event(&Event::CheckProgress {
+                step: step("s"),
+                index: 0,
+                status: format!("look {attempt}"),
+                details: vec![detail.into()],
+                attempt,
+            });
+        }
+        assert_eq!(
+            out.text(),
+            "\
+[09:00:00] checking 1 thing(s)
+[09:00:00]   … targets healthy: look 1
+[09:00:00]       10.0.1.5:80 initial
+[09:00:00]   … targets healthy: look 2
+[09:00:00]   … targets healthy: look 3
+[09:00:00]       10.0.1.5:80 healthy
+"
+        );
+    }
+
+    /// The screen of a 70-column terminal after the failing step: every line fits, the live
+    /// view is gone, and nothing it drew is left behind (no stale status or spinner line).
+    #[test]
+    fn on_a_70_column_terminal_the_live_view_leaves_no_stale_lines() {
+        let term = InMemoryTerm::new(60, 70);
+        let render = RenderOptions { color: false, width: 70 };
+        let target = term.clone();
+        let mut reporter = TextReporter::new(lab(), Box::new(TermWriter(term.clone())), render, true, false)
+            .with_clock(FakeClock::new())
+            .with_draw_target(move || ProgressDrawTarget::term_like(Box::new(target.clone())));
+        for event in failing_step() {
+            reporter.event(&event);
+        }
+        let screen = term.contents();
+        let lines: Vec<&str> = screen.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Demo lab",
+                "Account 123456789012 (arn:aws:iam::123456789012:user/student), region",
+                "eu-west-1",
+                "Module · Services",
+                "Step 1/2 · Create the cluster [create-cluster]",
+                "▶ block 1: aws ecs create-cluster --cluster-name demo",
+                "  │ {\"cluster\": \"demo\"}",
+                "  + recorded for cleanup: ecs_cluster demo",
+                "✗ service web in cluster demo is stable: 0/2 running, rollout FAILED",
+                "(42s)",
+                "    stopped task 1a2b: CannotPullContainerError: image not found",
+                "Hint: Check the image name.",
+                "✗ step create-cluster is not done",
+                "0 of 2 steps done, 0 skipped",
+            ],
+            "the screen:\n{screen}"
+        );
+    }
 
     #[test]
     fn cleanup_lines_in_plain_text() {

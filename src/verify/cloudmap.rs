@@ -13,7 +13,7 @@ use aws_sdk_route53::types::RrType;
 use aws_sdk_servicediscovery::types::{FilterCondition, HealthStatus, ServiceFilter, ServiceFilterName};
 
 use super::text::list;
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::aws::ErrorClass;
 use crate::lab::check::{CloudmapInstances, NameRef, PrivateDns, ServiceConnect};
 
@@ -165,7 +165,7 @@ pub(crate) fn find_alias<'a>(
 }
 
 /// Reads every namespace page (at most 10) until one matches `wanted` (name, id or ARN).
-async fn find_namespace(ctx: &Ctx<'_>, wanted: &str) -> Result<Option<NamespaceObs>, LookError> {
+async fn find_namespace(ctx: &Fetch<'_>, wanted: &str) -> Result<Option<NamespaceObs>, LookError> {
     let mut token: Option<String> = None;
     for _ in 0..10 {
         let request = ctx.clients.servicediscovery.list_namespaces().set_next_token(token.take()).send();
@@ -208,7 +208,7 @@ async fn find_namespace(ctx: &Ctx<'_>, wanted: &str) -> Result<Option<NamespaceO
 
 /// The services of a namespace (or all, without one) as (id, name, instance count).
 async fn list_services(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     namespace_id: Option<&str>,
 ) -> Result<Vec<(String, String)>, LookError> {
     let mut request = ctx.clients.servicediscovery.list_services();
@@ -230,7 +230,7 @@ async fn list_services(
 }
 
 async fn find_service(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     namespace_id: Option<&str>,
     name: &str,
 ) -> Result<Option<String>, LookError> {
@@ -238,7 +238,7 @@ async fn find_service(
     Ok(services.into_iter().find(|(_, n)| n == name).map(|(id, _)| id))
 }
 
-async fn list_instances(ctx: &Ctx<'_>, service_id: &str) -> Result<Option<Vec<InstanceObs>>, LookError> {
+async fn list_instances(ctx: &Fetch<'_>, service_id: &str) -> Result<Option<Vec<InstanceObs>>, LookError> {
     let request = ctx.clients.servicediscovery.list_instances().service_id(service_id).send();
     let Some(out) = ctx.call_opt("ListInstances", request).await? else {
         return Ok(None);
@@ -256,7 +256,7 @@ async fn list_instances(ctx: &Ctx<'_>, service_id: &str) -> Result<Option<Vec<In
 }
 
 /// The A record values for `fqdn` in a hosted zone.
-async fn zone_records(ctx: &Ctx<'_>, zone: &str, fqdn: &str) -> Result<Vec<String>, LookError> {
+async fn zone_records(ctx: &Fetch<'_>, zone: &str, fqdn: &str) -> Result<Vec<String>, LookError> {
     let want = format!("{}.", fqdn.trim_end_matches('.')).to_ascii_lowercase();
     let request = ctx
         .clients
@@ -279,7 +279,7 @@ async fn zone_records(ctx: &Ctx<'_>, zone: &str, fqdn: &str) -> Result<Vec<Strin
 }
 
 async fn observe_private_dns(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     name: &str,
     min: u32,
 ) -> Result<Result<PrivateDnsObs, String>, LookError> {
@@ -308,7 +308,7 @@ async fn observe_private_dns(
 
 /// `private_dns`: ListNamespaces + ListServices + ListInstances, and ListResourceRecordSets in
 /// the namespace's hosted zone when instances are not enough.
-pub(crate) async fn private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Result<Verdict, LookError> {
+pub(crate) async fn private_dns(ctx: &Fetch<'_>, p: &PrivateDns) -> Result<Verdict, LookError> {
     let min = p.min_addresses.unwrap_or(1);
     Ok(match observe_private_dns(ctx, &p.name, min).await? {
         Ok(o) => evaluate_private_dns(&p.name, min, &o),
@@ -318,7 +318,7 @@ pub(crate) async fn private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Result<Verdict
 
 /// What is missing behind a private DNS name: the namespaces there are, the services in the
 /// namespace, the instances and records.
-pub(crate) async fn diagnose_private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_private_dns(ctx: &Fetch<'_>, p: &PrivateDns) -> Result<Vec<String>, LookError> {
     let Some((service, namespace)) = split_name(&p.name) else {
         return Ok(vec![]);
     };
@@ -372,7 +372,7 @@ pub(crate) async fn diagnose_private_dns(ctx: &Ctx<'_>, p: &PrivateDns) -> Resul
 }
 
 /// `cloudmap_namespace`: ListNamespaces.
-pub(crate) async fn namespace(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
+pub(crate) async fn namespace(ctx: &Fetch<'_>, p: &NameRef) -> Result<Verdict, LookError> {
     Ok(match find_namespace(ctx, &p.name).await? {
         Some(ns) => {
             let zone = ns.hosted_zone.map(|z| format!(", hosted zone {z}")).unwrap_or_default();
@@ -384,7 +384,7 @@ pub(crate) async fn namespace(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, Loo
 
 /// The id of a Cloud Map service given by id (`srv-…`), ARN, or name (in a namespace).
 async fn service_id(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     namespace: Option<&str>,
     service: &str,
 ) -> Result<Result<String, String>, LookError> {
@@ -411,7 +411,7 @@ async fn service_id(
 }
 
 /// `cloudmap_instances`: (ListNamespaces +) ListServices + ListInstances (+ GetInstancesHealthStatus).
-pub(crate) async fn instances(ctx: &Ctx<'_>, p: &CloudmapInstances) -> Result<Verdict, LookError> {
+pub(crate) async fn instances(ctx: &Fetch<'_>, p: &CloudmapInstances) -> Result<Verdict, LookError> {
     let id = match service_id(ctx, p.namespace.as_deref(), &p.service).await? {
         Ok(id) => id,
         Err(missing) => return Ok(Verdict::fail(missing)),
@@ -438,7 +438,7 @@ pub(crate) async fn instances(ctx: &Ctx<'_>, p: &CloudmapInstances) -> Result<Ve
 
 /// The Service Connect configuration of a service's PRIMARY deployment (or newest with one).
 async fn service_connect_config(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     cluster: &str,
     service: &str,
 ) -> Result<Result<(String, ServiceConnectObs), String>, LookError> {
@@ -481,7 +481,7 @@ async fn service_connect_config(
 }
 
 /// `service_connect`: DescribeServices, then ListNamespaces + ListServices + ListInstances.
-pub(crate) async fn service_connect(ctx: &Ctx<'_>, p: &ServiceConnect) -> Result<Verdict, LookError> {
+pub(crate) async fn service_connect(ctx: &Fetch<'_>, p: &ServiceConnect) -> Result<Verdict, LookError> {
     let (name, sc) = match service_connect_config(ctx, &p.cluster, &p.service).await? {
         Ok(found) => found,
         Err(missing) => return Ok(Verdict::fail(missing)),

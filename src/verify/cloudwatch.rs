@@ -8,7 +8,7 @@
 use aws_sdk_cloudwatchlogs::types::OrderBy;
 
 use super::text::{one_line, truncate};
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::{Alarm, LogGroup};
 
 /// `alarm`, pure; `found` is (state, reason) when the alarm exists.
@@ -26,7 +26,7 @@ pub(crate) fn evaluate_alarm(p: &Alarm, found: Option<(&str, &str)>) -> Verdict 
 }
 
 /// `alarm`: one DescribeAlarms call (metric and composite alarms).
-pub(crate) async fn alarm(ctx: &Ctx<'_>, p: &Alarm) -> Result<Verdict, LookError> {
+pub(crate) async fn alarm(ctx: &Fetch<'_>, p: &Alarm) -> Result<Verdict, LookError> {
     let request = ctx
         .clients
         .cloudwatch
@@ -86,7 +86,7 @@ fn now_ms() -> i64 {
 
 /// `log_group`: DescribeLogGroups (prefix, then the exact name), and with a pattern up to three
 /// FilterLogEvents pages over the last hour.
-pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, LookError> {
+pub(crate) async fn log_group(ctx: &Fetch<'_>, p: &LogGroup) -> Result<Verdict, LookError> {
     let request = ctx.clients.logs.describe_log_groups().log_group_name_prefix(&p.name).send();
     let out = ctx.call_opt("DescribeLogGroups", request).await?;
     // The exact name sorts first among the names it prefixes, so one page is enough.
@@ -131,7 +131,7 @@ pub(crate) async fn log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Verdict, Lo
 }
 
 /// The latest five events of the most recently written stream.
-pub(crate) async fn diagnose_log_group(ctx: &Ctx<'_>, p: &LogGroup) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_log_group(ctx: &Fetch<'_>, p: &LogGroup) -> Result<Vec<String>, LookError> {
     let request = ctx
         .clients
         .logs

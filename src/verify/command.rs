@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::text::{one_line, tail};
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::aws::ErrorClass;
 use crate::lab::check::Command;
 
@@ -125,7 +125,7 @@ pub(crate) async fn run(
 }
 
 /// `command`: one run, limited to the time left before the deadline.
-pub(crate) async fn command(ctx: &Ctx<'_>, p: &Command) -> Result<Verdict, LookError> {
+pub(crate) async fn command(ctx: &Fetch<'_>, p: &Command) -> Result<Verdict, LookError> {
     ctx.count();
     let limit = ctx.remaining.max(Duration::from_secs(1));
     let env = &ctx.settings.command_env;

@@ -15,7 +15,7 @@ use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::Resolver;
 
 use super::text::list;
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::DnsResolves;
 
 /// What a resolver answered.
@@ -88,7 +88,7 @@ async fn query_system(name: &str) -> DnsAnswer {
 }
 
 /// `dns_resolves`: one query.
-pub(crate) async fn dns_resolves(ctx: &Ctx<'_>, p: &DnsResolves) -> Result<Verdict, LookError> {
+pub(crate) async fn dns_resolves(ctx: &Fetch<'_>, p: &DnsResolves) -> Result<Verdict, LookError> {
     ctx.count();
     let (answer, via) = match ctx.settings.dns_server {
         Some(server) => (query_server(server, &p.name, Duration::from_secs(3)).await, server.to_string()),

@@ -1,6 +1,6 @@
 //! `dynamodb_table`: the table exists and is ACTIVE.
 
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::DynamodbTable;
 
 /// `dynamodb_table`, pure.
@@ -15,7 +15,7 @@ pub(crate) fn evaluate_table(name: &str, status: Option<&str>, keys: &[String]) 
 }
 
 /// `dynamodb_table`: one DescribeTable call.
-pub(crate) async fn table(ctx: &Ctx<'_>, p: &DynamodbTable) -> Result<Verdict, LookError> {
+pub(crate) async fn table(ctx: &Fetch<'_>, p: &DynamodbTable) -> Result<Verdict, LookError> {
     let request = ctx.clients.dynamodb.describe_table().table_name(&p.table).send();
     let out = ctx.call_opt("DescribeTable", request).await?;
     let table = out.as_ref().and_then(|o| o.table());

@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::DesiredStatus;
 use regex::Regex;
 
 use super::text::{list, one_line, truncate};
-use super::{Ctx, LookError, Status, Verdict};
+use super::{Fetch, LookError, Status, Verdict};
 use crate::lab::check::{
     ClusterRef, ServiceDesiredCount, ServiceEvent, ServiceRef, ServiceStable, ServiceTaskDefinition,
     TaskDefinitionCheck, TaskStopped,
@@ -415,7 +415,7 @@ fn cluster_name(cluster: &str) -> &str {
 
 /// Reads one service; `Ok(Err(line))` says why it is not there.
 pub(crate) async fn fetch_service(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     cluster: &str,
     service: &str,
 ) -> Result<Result<ServiceObs, String>, LookError> {
@@ -469,7 +469,7 @@ fn service_obs(s: &aws_sdk_ecs::types::Service) -> ServiceObs {
 }
 
 /// `service_active`: one DescribeServices call.
-pub(crate) async fn service_active(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
+pub(crate) async fn service_active(ctx: &Fetch<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
     Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
         Ok(s) => evaluate_service_active(&s),
         Err(missing) => Verdict::fail(missing),
@@ -477,7 +477,7 @@ pub(crate) async fn service_active(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<Verd
 }
 
 /// `deployment_failed`: one DescribeServices call.
-pub(crate) async fn deployment_failed(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
+pub(crate) async fn deployment_failed(ctx: &Fetch<'_>, p: &ServiceRef) -> Result<Verdict, LookError> {
     Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
         Ok(s) => evaluate_deployment_failed(&s),
         Err(missing) => Verdict::fail(missing),
@@ -485,7 +485,7 @@ pub(crate) async fn deployment_failed(ctx: &Ctx<'_>, p: &ServiceRef) -> Result<V
 }
 
 /// `service_event`: one DescribeServices call.
-pub(crate) async fn service_event(ctx: &Ctx<'_>, p: &ServiceEvent) -> Result<Verdict, LookError> {
+pub(crate) async fn service_event(ctx: &Fetch<'_>, p: &ServiceEvent) -> Result<Verdict, LookError> {
     let re = pattern(&p.pattern)?;
     Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
         Ok(s) => evaluate_service_event(&re, &s),
@@ -494,7 +494,7 @@ pub(crate) async fn service_event(ctx: &Ctx<'_>, p: &ServiceEvent) -> Result<Ver
 }
 
 /// `task_stopped`: the service's recently stopped tasks (ListTasks + DescribeTasks).
-pub(crate) async fn task_stopped(ctx: &Ctx<'_>, p: &TaskStopped) -> Result<Verdict, LookError> {
+pub(crate) async fn task_stopped(ctx: &Fetch<'_>, p: &TaskStopped) -> Result<Verdict, LookError> {
     let re = pattern(&p.reason)?;
     let mut tasks = service_tasks(ctx, &p.cluster, &p.service, DesiredStatus::Stopped, 20).await?;
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
@@ -503,7 +503,7 @@ pub(crate) async fn task_stopped(ctx: &Ctx<'_>, p: &TaskStopped) -> Result<Verdi
 }
 
 /// `service_stable`: one DescribeServices call.
-pub(crate) async fn service_stable(ctx: &Ctx<'_>, p: &ServiceStable) -> Result<Verdict, LookError> {
+pub(crate) async fn service_stable(ctx: &Fetch<'_>, p: &ServiceStable) -> Result<Verdict, LookError> {
     let s = match fetch_service(ctx, &p.cluster, &p.service).await? {
         Ok(s) => s,
         Err(missing) => return Ok(Verdict::fail(missing)),
@@ -626,7 +626,7 @@ pub(crate) fn repeated_reason(reasons: &[String], min: usize) -> Option<(String,
 
 /// `service_desired_count`: one DescribeServices call.
 pub(crate) async fn service_desired_count(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     p: &ServiceDesiredCount,
 ) -> Result<Verdict, LookError> {
     Ok(match fetch_service(ctx, &p.cluster, &p.service).await? {
@@ -638,7 +638,7 @@ pub(crate) async fn service_desired_count(
 /// `service_task_definition`: DescribeServices, plus DescribeTaskDefinition to find the latest
 /// revision when only a family is named.
 pub(crate) async fn service_task_definition(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     p: &ServiceTaskDefinition,
 ) -> Result<Verdict, LookError> {
     let mut want = TaskDefRef::parse(&p.task_definition);
@@ -654,7 +654,7 @@ pub(crate) async fn service_task_definition(
 }
 
 /// `cluster_active`: one DescribeClusters call.
-pub(crate) async fn cluster_active(ctx: &Ctx<'_>, p: &ClusterRef) -> Result<Verdict, LookError> {
+pub(crate) async fn cluster_active(ctx: &Fetch<'_>, p: &ClusterRef) -> Result<Verdict, LookError> {
     let request = ctx.clients.ecs.describe_clusters().clusters(&p.cluster).send();
     let Some(out) = ctx.call_opt("DescribeClusters", request).await? else {
         return Ok(Verdict::fail(format!("cluster {} not found", cluster_name(&p.cluster))));
@@ -672,7 +672,7 @@ pub(crate) async fn cluster_active(ctx: &Ctx<'_>, p: &ClusterRef) -> Result<Verd
 
 /// Reads a task definition (`family` for the latest ACTIVE revision, or `family:revision`);
 /// `None` when there is no such revision.
-async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskDefObs>, LookError> {
+async fn fetch_task_definition(ctx: &Fetch<'_>, name: &str) -> Result<Option<TaskDefObs>, LookError> {
     let request = ctx.clients.ecs.describe_task_definition().task_definition(name).send();
     let out = match ctx.call_opt("DescribeTaskDefinition", request).await {
         Ok(Some(out)) => out,
@@ -705,7 +705,7 @@ async fn fetch_task_definition(ctx: &Ctx<'_>, name: &str) -> Result<Option<TaskD
 }
 
 /// `task_definition`: one DescribeTaskDefinition call.
-pub(crate) async fn task_definition(ctx: &Ctx<'_>, p: &TaskDefinitionCheck) -> Result<Verdict, LookError> {
+pub(crate) async fn task_definition(ctx: &Fetch<'_>, p: &TaskDefinitionCheck) -> Result<Verdict, LookError> {
     let name = match p.revision {
         Some(r) => format!("{}:{r}", p.family),
         None => p.family.clone(),
@@ -719,7 +719,7 @@ pub(crate) async fn task_definition(ctx: &Ctx<'_>, p: &TaskDefinitionCheck) -> R
 /// Service diagnostics: the deployments, the latest 5 events, and the latest stopped tasks
 /// with their stop reasons and container exit codes.
 pub(crate) async fn diagnose_service(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     cluster: &str,
     service: &str,
 ) -> Result<Vec<String>, LookError> {
@@ -755,7 +755,7 @@ pub(crate) async fn diagnose_service(
 ///
 /// ListTasks filters by service on AWS; the `group` check guards against stores that do not.
 pub(super) async fn service_tasks(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     cluster: &str,
     service: &str,
     status: DesiredStatus,
@@ -780,7 +780,7 @@ pub(super) async fn service_tasks(
 }
 
 /// The latest stopped tasks of a service, one line each.
-async fn stopped_tasks(ctx: &Ctx<'_>, cluster: &str, service: &str) -> Result<Vec<String>, LookError> {
+async fn stopped_tasks(ctx: &Fetch<'_>, cluster: &str, service: &str) -> Result<Vec<String>, LookError> {
     let mut tasks = service_tasks(ctx, cluster, service, DesiredStatus::Stopped, 20).await?;
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
     Ok(tasks.iter().take(5).map(stopped_task_line).collect())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::DesiredStatus;
 
 use super::text::list;
-use super::{ecs, Ctx, LookError, Verdict};
+use super::{ecs, Fetch, LookError, Verdict};
 use crate::lab::check::{NameRef, TargetsHealthy};
 
 /// One registered target and its health.
@@ -133,7 +133,7 @@ pub(crate) fn all_unhealthy(targets: &[TargetObs]) -> Option<String> {
 
 /// The ARN of a target group given by name or ARN; `None` when there is none.
 async fn target_group(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     name: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, LookError> {
     let request = ctx.clients.elbv2.describe_target_groups();
@@ -152,7 +152,7 @@ fn group_name(name: &str) -> &str {
     }
 }
 
-async fn target_health(ctx: &Ctx<'_>, arn: &str) -> Result<Vec<TargetObs>, LookError> {
+async fn target_health(ctx: &Fetch<'_>, arn: &str) -> Result<Vec<TargetObs>, LookError> {
     let request = ctx.clients.elbv2.describe_target_health().target_group_arn(arn).send();
     let out = ctx.call("DescribeTargetHealth", request).await?;
     Ok(out
@@ -173,7 +173,7 @@ async fn target_health(ctx: &Ctx<'_>, arn: &str) -> Result<Vec<TargetObs>, LookE
 
 /// The running tasks of a service and where they listen.
 async fn service_endpoints(
-    ctx: &Ctx<'_>,
+    ctx: &Fetch<'_>,
     cluster: &str,
     service: &str,
 ) -> Result<Vec<TaskEndpoint>, LookError> {
@@ -230,7 +230,7 @@ async fn service_endpoints(
 
 /// `targets_healthy`: DescribeTargetGroups (by name) + DescribeTargetHealth, and with a service
 /// ListTasks + DescribeTasks (+ DescribeContainerInstances for bridge mode).
-pub(crate) async fn targets_healthy(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result<Verdict, LookError> {
+pub(crate) async fn targets_healthy(ctx: &Fetch<'_>, p: &TargetsHealthy) -> Result<Verdict, LookError> {
     let name = group_name(&p.target_group);
     let arn = if p.target_group.starts_with("arn:") {
         p.target_group.clone()
@@ -275,7 +275,7 @@ pub(crate) async fn targets_healthy(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result
 
 /// Target diagnostics: every target that is not healthy with its reason, the health check
 /// settings, and with a service the service's own diagnostics.
-pub(crate) async fn diagnose_targets(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose_targets(ctx: &Fetch<'_>, p: &TargetsHealthy) -> Result<Vec<String>, LookError> {
     let Some(tg) = target_group(ctx, &p.target_group).await? else {
         return Ok(vec![format!("target group {} not found", group_name(&p.target_group))]);
     };
@@ -300,7 +300,7 @@ pub(crate) async fn diagnose_targets(ctx: &Ctx<'_>, p: &TargetsHealthy) -> Resul
 }
 
 /// `load_balancer_active`: one DescribeLoadBalancers call. A FAILED load balancer will not recover.
-pub(crate) async fn load_balancer_active(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
+pub(crate) async fn load_balancer_active(ctx: &Fetch<'_>, p: &NameRef) -> Result<Verdict, LookError> {
     let request = ctx.clients.elbv2.describe_load_balancers();
     let request =
         if p.name.starts_with("arn:") { request.load_balancer_arns(&p.name) } else { request.names(&p.name) };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::text::{one_line, truncate};
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::Http;
 
 /// The per-request timeout.
@@ -173,7 +173,7 @@ pub(crate) fn evaluate_http(p: &Http, obs: &HttpObs) -> Verdict {
     }
 }
 
-async fn request(ctx: &Ctx<'_>, p: &Http) -> Result<HttpObs, String> {
+async fn request(ctx: &Fetch<'_>, p: &Http) -> Result<HttpObs, String> {
     let method = reqwest::Method::from_bytes(p.method_or_get().to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("{} is not an HTTP method", p.method_or_get()))?;
     let mut req = ctx
@@ -211,7 +211,7 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 /// `http`: one request.
-pub(crate) async fn http(ctx: &Ctx<'_>, p: &Http) -> Result<Verdict, LookError> {
+pub(crate) async fn http(ctx: &Fetch<'_>, p: &Http) -> Result<Verdict, LookError> {
     Ok(match request(ctx, p).await {
         Ok(obs) => evaluate_http(p, &obs),
         Err(bad) => Verdict::fail_now(bad),
@@ -219,7 +219,7 @@ pub(crate) async fn http(ctx: &Ctx<'_>, p: &Http) -> Result<Verdict, LookError> 
 }
 
 /// The status and the first 200 bytes of the body, from a fresh request.
-pub(crate) async fn diagnose(ctx: &Ctx<'_>, p: &Http) -> Result<Vec<String>, LookError> {
+pub(crate) async fn diagnose(ctx: &Fetch<'_>, p: &Http) -> Result<Vec<String>, LookError> {
     Ok(match request(ctx, p).await {
         Ok(HttpObs::Response { status, body }) => {
             let cut: String = body.char_indices().take_while(|(i, _)| *i < 200).map(|(_, c)| c).collect();

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::text::{glob, list};
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::aws::ErrorClass;
 use crate::lab::check::{NameRef, RoleAllows};
 
@@ -118,7 +118,7 @@ pub(crate) fn evaluate_role_allows(p: &RoleAllows, decision: &Decision, path: &s
 }
 
 /// `iam_role`: one GetRole call.
-pub(crate) async fn iam_role(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, LookError> {
+pub(crate) async fn iam_role(ctx: &Fetch<'_>, p: &NameRef) -> Result<Verdict, LookError> {
     let out = ctx.call_opt("GetRole", ctx.clients.iam.get_role().role_name(&p.name).send()).await?;
     Ok(match out.as_ref().and_then(|o| o.role()) {
         Some(role) => Verdict::pass(format!("role {} exists ({})", role.role_name(), role.arn())),
@@ -127,7 +127,10 @@ pub(crate) async fn iam_role(ctx: &Ctx<'_>, p: &NameRef) -> Result<Verdict, Look
 }
 
 /// The role's identity policies: attached managed ones (default version) and inline ones.
-async fn role_policies(ctx: &Ctx<'_>, role: &str) -> Result<(Vec<(String, Value)>, Vec<String>), LookError> {
+async fn role_policies(
+    ctx: &Fetch<'_>,
+    role: &str,
+) -> Result<(Vec<(String, Value)>, Vec<String>), LookError> {
     let mut docs = Vec::new();
     let mut unread = Vec::new();
     let attached = ctx
@@ -171,7 +174,7 @@ async fn role_policies(ctx: &Ctx<'_>, role: &str) -> Result<(Vec<(String, Value)
 /// `role_allows`: GetRole + SimulatePrincipalPolicy, or the role's policies evaluated here.
 /// `role_denies`: the same decision as `role_allows`, passing when the action is *not*
 /// allowed (an expected failure a lab sets up on purpose).
-pub(crate) async fn role_denies(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
+pub(crate) async fn role_denies(ctx: &Fetch<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
     let allows = role_allows(ctx, p).await?;
     Ok(invert_role_verdict(allows))
 }
@@ -184,7 +187,7 @@ pub(crate) fn invert_role_verdict(allows: Verdict) -> Verdict {
     Verdict::pass_if(allows.status != super::Status::Pass, allows.evidence)
 }
 
-pub(crate) async fn role_allows(ctx: &Ctx<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
+pub(crate) async fn role_allows(ctx: &Fetch<'_>, p: &RoleAllows) -> Result<Verdict, LookError> {
     let role = ctx.call_opt("GetRole", ctx.clients.iam.get_role().role_name(&p.role).send()).await?;
     let Some(arn) = role.as_ref().and_then(|r| r.role()).map(|r| r.arn().to_string()) else {
         return Ok(Verdict::fail(format!("role {} not found", p.role)));

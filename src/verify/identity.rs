@@ -1,7 +1,7 @@
 //! `caller_identity`: the credentials belong to the expected account, and the clients act in
 //! the expected region. Neither changes by waiting, so a mismatch is definitive.
 
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::CallerIdentity;
 
 /// `caller_identity`, pure.
@@ -26,7 +26,7 @@ pub(crate) fn evaluate_identity(p: &CallerIdentity, account: &str, arn: &str, re
 }
 
 /// `caller_identity`: one GetCallerIdentity call.
-pub(crate) async fn caller_identity(ctx: &Ctx<'_>, p: &CallerIdentity) -> Result<Verdict, LookError> {
+pub(crate) async fn caller_identity(ctx: &Fetch<'_>, p: &CallerIdentity) -> Result<Verdict, LookError> {
     let out = ctx.call("GetCallerIdentity", ctx.clients.sts.get_caller_identity().send()).await?;
     Ok(evaluate_identity(
         p,

@@ -20,7 +20,8 @@ mod http;
 mod iam;
 mod identity;
 mod poll;
-pub(crate) use poll::join_all;
+pub use crate::clock::{Clock, SystemClock};
+pub(crate) use crate::concurrent::join_all;
 mod scaling;
 mod text;
 
@@ -71,28 +72,6 @@ impl Default for VerifySettings {
             command_unset: Vec::new(),
             workdir: None,
         }
-    }
-}
-
-/// The source of time for polling, injected so tests run instantly.
-pub trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> Instant;
-    /// Waits for `d`.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-}
-
-/// The real clock: `Instant::now` and `tokio::time::sleep`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(tokio::time::sleep(d))
     }
 }
 
@@ -222,7 +201,7 @@ impl Verifier {
                 }) as Pin<Box<dyn Future<Output = (Outcome, End)> + Send + '_>>
             })
             .collect();
-        let ended = poll::join_all(waits).await;
+        let ended = crate::concurrent::join_all(waits).await;
         let failed_for_good =
             ended.iter().find(|(_, e)| *e == End::Final).map(|(o, _)| o.description.clone());
         let mut seen: Vec<String> = Vec::new();
@@ -347,8 +326,8 @@ impl Verifier {
         }
     }
 
-    fn ctx(&self, remaining: Duration) -> Ctx<'_> {
-        Ctx {
+    fn ctx(&self, remaining: Duration) -> Fetch<'_> {
+        Fetch {
             clients: &self.clients,
             settings: &self.settings,
             http: &self.http,
@@ -560,7 +539,7 @@ impl LookError {
 }
 
 /// What a fetch needs: the clients, the settings, and a counter of SDK calls made.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Fetch<'a> {
     clients: &'a Clients,
     settings: &'a VerifySettings,
     http: &'a reqwest::Client,
@@ -569,7 +548,7 @@ pub(crate) struct Ctx<'a> {
     remaining: Duration,
 }
 
-impl Ctx<'_> {
+impl Fetch<'_> {
     /// Sends one SDK request, counting it and classifying its error.
     pub async fn call<T, E, R>(
         &self,
@@ -584,7 +563,7 @@ impl Ctx<'_> {
         request.await.map_err(|e| LookError::sdk(op, &e))
     }
 
-    /// Like [`Ctx::call`], but a not-found error becomes `Ok(None)`.
+    /// Like [`Fetch::call`], but a not-found error becomes `Ok(None)`.
     pub async fn call_opt<T, E, R>(
         &self,
         op: &str,

@@ -11,27 +11,21 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Clock, LookError, Progress, Status, Verdict};
 use crate::aws::ErrorClass;
+use crate::clock::Backoff;
 
 /// The most SDK calls one check may make in any minute of waiting.
 pub(crate) const CALLS_PER_MINUTE: u32 = 40;
 /// The first interval between looks.
 const FIRST_INTERVAL: Duration = Duration::from_millis(250);
-/// The first back-off after throttling or a transient error.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest back-off.
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
+/// Back-off after throttling or a transient error: 1 s, doubling, at most 20 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(20));
 const WINDOW: Duration = Duration::from_secs(60);
-
-/// A boxed, sendable future.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How one wait is paced.
 #[derive(Debug, Clone)]
@@ -116,7 +110,7 @@ impl Pacer {
         self.window.push_back((started, calls));
         let delay = match pace {
             Pace::BackOff => {
-                let b = self.backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+                let b = BACKOFF.after(self.backoff);
                 self.backoff = Some(b);
                 // Between half and all of the back-off.
                 b.mul_f64(0.5 + 0.5 * jitter)
@@ -238,32 +232,6 @@ where
             }
         }
     }
-}
-
-/// Runs futures concurrently on the current task and collects their outputs in order.
-pub(crate) async fn join_all<'a, T>(futures: Vec<BoxFuture<'a, T>>) -> Vec<T> {
-    let mut slots: Vec<(Option<BoxFuture<'a, T>>, Option<T>)> =
-        futures.into_iter().map(|f| (Some(f), None)).collect();
-    std::future::poll_fn(move |cx: &mut Context<'_>| {
-        let mut pending = false;
-        for (fut, out) in slots.iter_mut() {
-            if let Some(f) = fut {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *fut = None;
-                    }
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(slots.iter_mut().filter_map(|(_, out)| out.take()).collect())
-        }
-    })
-    .await
 }
 
 #[cfg(test)]

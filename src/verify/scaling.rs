@@ -3,7 +3,7 @@
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 
-use super::{Ctx, LookError, Verdict};
+use super::{Fetch, LookError, Verdict};
 use crate::lab::check::{ScalableTarget, ScalingPolicy};
 
 fn namespace(ns: &Option<String>) -> ServiceNamespace {
@@ -31,7 +31,7 @@ pub(crate) fn evaluate_scalable_target(p: &ScalableTarget, found: Option<(i32, i
 }
 
 /// `scalable_target`: one DescribeScalableTargets call.
-pub(crate) async fn scalable_target(ctx: &Ctx<'_>, p: &ScalableTarget) -> Result<Verdict, LookError> {
+pub(crate) async fn scalable_target(ctx: &Fetch<'_>, p: &ScalableTarget) -> Result<Verdict, LookError> {
     let dimension = ScalableDimension::from(p.dimension.as_deref().unwrap_or("ecs:service:DesiredCount"));
     let request = ctx
         .clients
@@ -65,7 +65,7 @@ pub(crate) fn evaluate_scaling_policy(p: &ScalingPolicy, found: Option<(String, 
 }
 
 /// `scaling_policy`: one DescribeScalingPolicies call.
-pub(crate) async fn scaling_policy(ctx: &Ctx<'_>, p: &ScalingPolicy) -> Result<Verdict, LookError> {
+pub(crate) async fn scaling_policy(ctx: &Fetch<'_>, p: &ScalingPolicy) -> Result<Verdict, LookError> {
     let request = ctx
         .clients
         .autoscaling

@@ -1,52 +1,17 @@
 //! Test support: a fake clock that never waits, and service clients answered by
 //! aws-smithy-mocks rules, so fetch paths and the polling loop run in milliseconds.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
 
-use super::{Clock, Verifier, VerifySettings};
+use super::{Verifier, VerifySettings};
 use crate::aws::Clients;
 
-/// A clock whose sleeps return at once and move its time forward.
-pub(crate) struct FakeClock {
-    base: Instant,
-    offset: Mutex<Duration>,
-    /// Every sleep requested, in order.
-    pub sleeps: Mutex<Vec<Duration>>,
-}
-
-impl FakeClock {
-    pub fn new() -> Arc<Self> {
-        Arc::new(FakeClock {
-            base: Instant::now(),
-            offset: Mutex::new(Duration::ZERO),
-            sleeps: Mutex::new(vec![]),
-        })
-    }
-
-    pub fn sleeps(&self) -> Vec<Duration> {
-        self.sleeps.lock().unwrap().clone()
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Instant {
-        self.base + *self.offset.lock().unwrap()
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        *self.offset.lock().unwrap() += d;
-        self.sleeps.lock().unwrap().push(d);
-        Box::pin(tokio::task::yield_now())
-    }
-}
+pub(crate) use crate::clock::FakeClock;
 
 /// Mock rules per service; calls no rule answers get HTTP 418 (an error), never a panic.
 #[derive(Default)]

@@ -47,7 +47,7 @@ fn set(items: impl IntoIterator<Item = String>) -> BTreeSet<String> {
 /// The shipped lab's Tasks 1 to 4 (network, load balancer, two services, Cloud Map), run
 /// unattended in a fresh account.
 fn shipped_lab_done() -> Sandboxed {
-    let lab = Sandboxed::shipped();
+    let lab = Sandboxed::shipped_fast();
     lab.run(&["start", "flask-inventory", "--auto", "--yes", "--until", "add-device"]).code(0);
     lab
 }
@@ -344,7 +344,7 @@ fn alarms_and_dashboards_are_checked_recorded_and_cleaned_up() {
 
 #[test]
 fn the_shipped_lab_completes_and_cleans_to_zero_under_throttling_and_5xx() {
-    let lab = Sandboxed::shipped();
+    let lab = Sandboxed::shipped_fast();
     let key = lab.acct.access_key_id.clone();
     let rule = |kind: &str| serde_json::json!({"kind": kind, "fraction": 0.1, "match": key});
     let faults: Vec<Value> = ["throttle", "error5xx"]
@@ -474,7 +474,7 @@ fn hosted_zone_certificate_and_record_are_recorded_by_id_and_cleaned_up() {
 
 #[test]
 fn retail_carts_lints_clean_runs_its_failure_and_fix_unattended_and_cleans_to_zero() {
-    let lab = Sandboxed::shipped();
+    let lab = Sandboxed::shipped_fast();
     lab.run(&["lint", "retail-carts"]).code(0).stdout_contains("retail-carts: clean");
     let run = lab.run(&["start", "retail-carts", "--auto", "--yes"]);
     run.code(0)
@@ -495,7 +495,7 @@ fn retail_carts_lints_clean_runs_its_failure_and_fix_unattended_and_cleans_to_ze
 
 #[test]
 fn multi_service_routes_by_path_serves_https_on_its_domain_and_cleans_to_zero() {
-    let lab = Sandboxed::shipped();
+    let lab = Sandboxed::shipped_fast();
     lab.run(&["lint", "multi-service"]).code(0).stdout_contains("multi-service: clean");
     let run = lab.run(&["start", "multi-service", "--auto", "--yes"]);
     run.code(0)
@@ -515,7 +515,7 @@ fn multi_service_routes_by_path_serves_https_on_its_domain_and_cleans_to_zero() 
 
 #[test]
 fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero() {
-    let lab = Sandboxed::shipped();
+    let lab = Sandboxed::shipped_fast();
     lab.run(&["lint", "ecs-on-ec2"]).code(0).stdout_contains("ecs-on-ec2: clean");
     let run = lab.run(&["start", "ecs-on-ec2", "--auto", "--yes"]);
     run.code(0)

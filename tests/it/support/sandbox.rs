@@ -332,16 +332,14 @@ impl TestAccount {
         .collect()
     }
 
-    /// Point `cmd` at this account: remove inherited `AWS_*` and proxy
-    /// variables, then set [`TestAccount::env`].
+    /// Point `cmd` at this account, in a cleared environment: nothing of the test runner's
+    /// own environment (AWS variables, proxies, `CI`, `LABRUNNER_*`, `LABSANDBOX_*`) reaches
+    /// it but the locale and the temporary directory; then [`TestAccount::env`].
     pub fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("AWS_")
-                || k.eq_ignore_ascii_case("https_proxy")
-                || k.eq_ignore_ascii_case("all_proxy")
-            {
-                cmd.env_remove(&key);
+        cmd.env_clear();
+        for key in ["TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "RUST_BACKTRACE"] {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
             }
         }
         cmd.envs(self.env())

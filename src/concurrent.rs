@@ -1,0 +1,67 @@
+//! Bounded concurrency, written once: cleanup's waves, the checks of a step or of `verify`,
+//! and instructor validation all run their AWS calls through these two functions, on the
+//! current task (the work is waiting on the network, not computing).
+
+use std::future::Future;
+
+use futures_util::stream::{self, Stream, StreamExt};
+
+/// Runs `futures` at most `limit` at a time (at least one), yielding each output as it
+/// completes; a future is started only when a slot frees up.
+pub fn bounded<'a, F>(
+    futures: impl IntoIterator<Item = F, IntoIter: 'a>,
+    limit: usize,
+) -> impl Stream<Item = F::Output> + 'a
+where
+    F: Future + 'a,
+{
+    stream::iter(futures).buffer_unordered(limit.max(1))
+}
+
+/// Runs `futures` all at once on the current task; their outputs in input order.
+pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn never_more_than_the_limit_at_once_and_every_output_comes_back() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let work = (0..20u64).map(|i| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1 + i % 3)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        });
+        let mut got: Vec<u64> = bounded(work, 4).collect().await;
+        got.sort_unstable();
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_limit_of_zero_still_runs_one_at_a_time() {
+        let got: Vec<u32> = bounded((0..3).map(|i| async move { i }), 0).collect().await;
+        assert_eq!(got, [0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_the_input_order() {
+        let work = [30u64, 1, 10].map(|ms| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ms
+        });
+        assert_eq!(join_all(work).await, [30, 1, 10]);
+    }
+}
