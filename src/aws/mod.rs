@@ -1,6 +1,9 @@
 //! AWS access: SDK configuration from the command line, the shared service clients, the
 //! caller identity, and a plain-words reading of SDK errors.
 
+#[cfg(test)]
+pub(crate) mod mock;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

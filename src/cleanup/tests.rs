@@ -6,72 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::mock;
 use aws_smithy_types::error::ErrorMetadata;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::aws::mock::Mocks;
 use crate::clock::FakeClock;
 use crate::state::ledger::Ledger;
 
 /// Builds a client of `$krate` answering only from `$rules` (any order), with SDK retries off
 /// so that throttling reaches the engine.
-macro_rules! client {
-    ($krate:ident, $rules:expr) => {{
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in $rules.iter() {
-            interceptor = interceptor.with_rule(rule);
-        }
-        $krate::Client::from_conf(
-            $krate::Config::builder()
-                .behavior_version($krate::config::BehaviorVersion::latest())
-                .region($krate::config::Region::new("us-east-1"))
-                .credentials_provider($krate::config::Credentials::new("test", "test", None, None, "test"))
-                .http_client(aws_smithy_mocks::create_mock_http_client())
-                .retry_config($krate::config::retry::RetryConfig::disabled())
-                .interceptor(interceptor)
-                .build(),
-        )
-    }};
-}
-
-/// Mock rules per service; a call no rule matches panics the test.
-#[derive(Default)]
-struct Mocks {
-    ecs: Vec<Rule>,
-    elbv2: Vec<Rule>,
-    servicediscovery: Vec<Rule>,
-    autoscaling: Vec<Rule>,
-    cloudwatch: Vec<Rule>,
-    logs: Vec<Rule>,
-    iam: Vec<Rule>,
-    dynamodb: Vec<Rule>,
-    ec2: Vec<Rule>,
-    route53: Vec<Rule>,
-    acm: Vec<Rule>,
-}
-
-impl Mocks {
-    fn clients(&self) -> Clients {
-        Clients {
-            config: aws_types::SdkConfig::builder().build(),
-            profile: None,
-            ecs: client!(aws_sdk_ecs, self.ecs),
-            sts: client!(aws_sdk_sts, Vec::<Rule>::new()),
-            elbv2: client!(aws_sdk_elasticloadbalancingv2, self.elbv2),
-            servicediscovery: client!(aws_sdk_servicediscovery, self.servicediscovery),
-            route53: client!(aws_sdk_route53, self.route53),
-            autoscaling: client!(aws_sdk_applicationautoscaling, self.autoscaling),
-            cloudwatch: client!(aws_sdk_cloudwatch, self.cloudwatch),
-            logs: client!(aws_sdk_cloudwatchlogs, self.logs),
-            iam: client!(aws_sdk_iam, self.iam),
-            dynamodb: client!(aws_sdk_dynamodb, self.dynamodb),
-            ec2: client!(aws_sdk_ec2, self.ec2),
-            acm: client!(aws_sdk_acm, self.acm),
-        }
-    }
-}
-
 fn meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
 }

@@ -79,7 +79,7 @@ fn no_progress() -> impl Fn(&Progress) + Send + Sync {
 #[tokio::test]
 async fn waits_from_pending_to_stable() {
     let rule = mock!(Ecs::describe_services).sequence().output(pending).times(2).output(stable).build();
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
     let seen = Mutex::new(vec![]);
@@ -129,7 +129,7 @@ async fn circuit_breaker_failure_ends_the_wait_at_once_with_diagnostics() {
             .build();
         aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder().tasks(task).build()
     });
-    let mocks = Mocks { ecs: vec![describe.clone(), list, tasks], ..Default::default() };
+    let mocks = Mocks { ecs: vec![describe.clone(), list, tasks], ..Mocks::lenient() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
     let out = v.wait(&stable_check(), &CancellationToken::new(), &no_progress()).await;
     assert_eq!(out.status, Status::Fail);
@@ -152,7 +152,7 @@ async fn throttling_backs_off_then_passes() {
         .times(3)
         .output(stable)
         .build();
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
     let lines = Mutex::new(vec![]);
@@ -174,7 +174,7 @@ async fn expired_credentials_are_an_error_without_retrying() {
     let rule = mock!(Ecs::describe_services).then_error(|| {
         ecs_error("ExpiredTokenException", "The security token included in the request is expired")
     });
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let clock = FakeClock::new();
     let v = mocks.verifier(clock.clone(), VerifySettings::default());
     let out = v.wait(&stable_check(), &CancellationToken::new(), &no_progress()).await;
@@ -196,7 +196,7 @@ async fn expired_credentials_are_an_error_without_retrying() {
 async fn access_denied_is_an_error_at_once() {
     let rule =
         mock!(Ecs::describe_services).then_error(|| ecs_error("AccessDeniedException", "not authorized"));
-    let mocks = Mocks { ecs: vec![rule], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule], ..Mocks::lenient() };
     let out = mocks
         .verifier(FakeClock::new(), VerifySettings::default())
         .wait(&stable_check(), &CancellationToken::new(), &no_progress())
@@ -207,7 +207,7 @@ async fn access_denied_is_an_error_at_once() {
 #[tokio::test]
 async fn a_long_wait_stays_within_the_call_budget() {
     let rule = mock!(Ecs::describe_services).sequence().output(pending).repeatedly().build();
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let clock = FakeClock::new();
     let settings = VerifySettings { timeout_override: Some(Duration::from_secs(180)), ..Default::default() };
     let mut check = stable_check();
@@ -232,7 +232,7 @@ async fn a_long_wait_stays_within_the_call_budget() {
 #[tokio::test]
 async fn cancelling_ends_the_wait_promptly() {
     let rule = mock!(Ecs::describe_services).sequence().output(pending).repeatedly().build();
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
     let cancel = CancellationToken::new();
     let progress = |p: &Progress| {
@@ -255,7 +255,7 @@ async fn check_once_on_a_missing_service_fails_with_diagnostics() {
             .failures(aws_sdk_ecs::types::Failure::builder().arn("arn:x").reason("MISSING").build())
             .build()
     });
-    let mocks = Mocks { ecs: vec![rule.clone()], ..Default::default() };
+    let mocks = Mocks { ecs: vec![rule.clone()], ..Mocks::lenient() };
     let out = mocks.verifier(FakeClock::new(), VerifySettings::default()).check_once(&stable_check()).await;
     assert_eq!(out.status, Status::Fail);
     assert_eq!(out.attempts, 1);
@@ -321,7 +321,7 @@ async fn targets_go_from_unhealthy_to_healthy() {
     };
     let health =
         mock!(Elb::describe_target_health).sequence().output(unhealthy).times(2).output(healthy).build();
-    let mocks = Mocks { elbv2: vec![groups.clone(), health.clone()], ..Default::default() };
+    let mocks = Mocks { elbv2: vec![groups.clone(), health.clone()], ..Mocks::lenient() };
     let check = Check::new(CheckSpec::TargetsHealthy(TargetsHealthy {
         target_group: "invsys-tg".into(),
         min_healthy: Some(2),
@@ -427,7 +427,7 @@ async fn wait_all_runs_checks_concurrently_and_reports_by_index() {
             .arn("arn:aws:iam::123456789012:user/student")
             .build()
     });
-    let mocks = Mocks { ecs: vec![ecs], sts: vec![sts], ..Default::default() };
+    let mocks = Mocks { ecs: vec![ecs], sts: vec![sts], ..Mocks::lenient() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
     let identity = Check::new(CheckSpec::CallerIdentity(crate::lab::check::CallerIdentity {
         account: Some("999999999999".into()),
@@ -485,7 +485,7 @@ fn http_check(url: String, json_path: Option<&str>, equals: Option<&str>) -> Che
 
 #[tokio::test]
 async fn http_checks_against_a_loopback_server() {
-    let mut v = Mocks::default().verifier(FakeClock::new(), VerifySettings::default());
+    let mut v = Mocks::lenient().verifier(FakeClock::new(), VerifySettings::default());
     v.http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
     let ok = tiny_http_server("200 OK", r#"{"status":"ok","items":[{"sku":"A1"}]}"#).await;
     let out = v.check_once(&http_check(format!("{ok}/health"), Some("$.items[0].sku"), Some("A1"))).await;
@@ -556,7 +556,7 @@ async fn repeated_pull_failures_end_the_step_at_once_and_stop_its_siblings() {
             .tasks(pull_failure("c"))
             .build()
     });
-    let mocks = Mocks { ecs: vec![describe, list, tasks], ..Default::default() };
+    let mocks = Mocks { ecs: vec![describe, list, tasks], ..Mocks::lenient() };
     let v = mocks.verifier(FakeClock::new(), VerifySettings::default());
     let running = Check::new(CheckSpec::ServiceDesiredCount(crate::lab::check::ServiceDesiredCount {
         cluster: "lab".into(),
@@ -617,7 +617,7 @@ async fn targets_that_stay_unhealthy_fail_once_they_could_have_recovered() {
             .build()
     };
     let health = mock!(Elb::describe_target_health).sequence().output(sick).repeatedly().build();
-    let mocks = Mocks { elbv2: vec![groups, health], ..Default::default() };
+    let mocks = Mocks { elbv2: vec![groups, health], ..Mocks::lenient() };
     let check = Check::new(CheckSpec::TargetsHealthy(TargetsHealthy {
         target_group: "invsys-tg".into(),
         min_healthy: Some(1),

@@ -238,6 +238,13 @@ impl Live {
         stdin.flush().expect("flush stdin");
     }
 
+    /// Sends keys as they are, with no newline (`"\x1b[B"` is the down arrow).
+    pub fn send_keys(&mut self, keys: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        stdin.write_all(keys.as_bytes()).expect("write to labrunner's stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
     /// Sends a signal to the process.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid"));
@@ -608,6 +615,115 @@ fn in_a_terminal_a_key_pressed_during_a_wait_never_answers_the_next_menu() {
     assert!(screen.contains("RT-HINT-MATCHED"), "the matching hint is shown:\n{screen}");
     live.signal(nix::sys::signal::Signal::SIGTERM);
     let _ = live.finish();
+}
+
+/// The down arrow, as a terminal sends it.
+const DOWN: &str = "\x1b[B";
+
+/// "I'll do it myself" in a real terminal: the watch starts at once and says how to get the
+/// lab's values into another shell; the student does the step there, with
+/// `eval "$(labrunner env LAB)"` and the command from the page, and the watch sees the table
+/// and finishes the step without a key pressed.
+#[test]
+fn in_a_terminal_a_step_done_by_hand_in_a_second_shell_with_labrunner_env_is_seen() {
+    let lab = Sandboxed::fixture();
+    let mut live = in_a_terminal(&lab, &["start", "rt-interactive", "--yes"]);
+    live.wait_until("the first menu", |l| l.stdout().contains("What next?"));
+    live.send(""); // Run it for me: the log group.
+    live.wait_until("the table's name asked", |l| l.stdout().contains("TABLE_NAME"));
+    live.send("rt-by-hand-items");
+    live.wait_until("the second menu", |l| l.stdout().matches("What next?").count() >= 2);
+    live.send_keys(DOWN); // "I'll do it myself"
+    live.send("");
+    live.wait_until("the watch", |l| l.stdout().contains("labrunner env rt-interactive"));
+
+    // The second shell: the lab's values from `labrunner env`, the command from the page.
+    let script = format!(
+        r#"set -e
+eval "$({BIN} --labs-dir {} env rt-interactive)"
+echo "table: $TABLE_NAME"
+aws dynamodb create-table --table-name "$TABLE_NAME" \
+  --attribute-definitions AttributeName=id,AttributeType=S \
+  --key-schema AttributeName=id,KeyType=HASH --billing-mode PAY_PER_REQUEST >/dev/null"#,
+        lab.labs.display()
+    );
+    let mut shell = Command::new("bash");
+    lab.acct.apply(&mut shell);
+    let by_hand = shell
+        .env("LABRUNNER_STATE_DIR", lab.state())
+        .current_dir(lab.acct.home())
+        .args(["-c", &script])
+        .output()
+        .expect("run the second shell");
+    assert!(
+        by_hand.status.success(),
+        "the second shell failed:\n{}{}",
+        String::from_utf8_lossy(&by_hand.stdout),
+        String::from_utf8_lossy(&by_hand.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&by_hand.stdout), "table: rt-by-hand-items\n");
+
+    live.wait_until("the step seen done", |l| l.stdout().contains("step create-table done"));
+    live.wait_until("the third menu", |l| l.stdout().matches("What next?").count() >= 3);
+    live.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = live.finish();
+    // Made during the step, by the student: recorded for cleanup like the lab's own.
+    assert_eq!(
+        lab.ledger_resources("rt-interactive"),
+        ["log_group /rt/interactive", "dynamodb_table rt-by-hand-items"]
+    );
+}
+
+/// A run killed half-way through a step's commands (the log group made, the table not yet),
+/// resumed in a real terminal: the step's checks do not pass, and what it made exists, so the
+/// menu names what exists and offers to check once the student has finished by hand; the
+/// student makes the table in a second shell, "check now" finds the step done, and both are
+/// recorded for cleanup.
+#[test]
+fn in_a_terminal_a_step_interrupted_mid_create_is_finished_by_hand_and_checked() {
+    let lab = Sandboxed::fixture();
+    let args = ["start", "rt-recover", "--auto", "--yes"];
+    let mut cmd = lab.command(&args);
+    cmd.env("RT_SLOW", "1");
+    let mut run = Live::spawn(&args, cmd);
+    run.wait_until("the log group made", |_| {
+        let groups =
+            lab.acct.aws_json(["logs", "describe-log-groups", "--log-group-name-prefix", "/rt/recover"]);
+        groups["logGroups"].as_array().is_some_and(|g| !g.is_empty())
+    });
+    run.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = run.finish();
+
+    let mut live = in_a_terminal(&lab, &["resume", "rt-recover", "--yes"]);
+    live.wait_until("the recovery menu", |l| {
+        l.stdout().contains("ran before and some of it exists. What now?")
+    });
+    let screen = live.stdout();
+    assert!(screen.contains("log_group /rt/recover"), "what exists is named:\n{screen}");
+    assert!(screen.contains("I finished it by hand: check now"), "{screen}");
+    let table = lab.acct.aws([
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        "rt-recover-items",
+        "--attribute-definitions",
+        "AttributeName=id,AttributeType=S",
+        "--key-schema",
+        "AttributeName=id,KeyType=HASH",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    live.send(""); // I finished it by hand: check now
+    live.wait_until("the step done", |l| l.stdout().contains("step make-pair done"));
+    live.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = live.finish();
+    assert_eq!(
+        lab.ledger_resources("rt-recover"),
+        ["log_group /rt/recover", "dynamodb_table rt-recover-items"]
+    );
+    let groups = lab.acct.aws_json(["logs", "describe-log-groups", "--log-group-name-prefix", "/rt/recover"]);
+    assert_eq!(groups["logGroups"].as_array().map(Vec::len), Some(1), "one log group, not two");
 }
 
 #[test]
