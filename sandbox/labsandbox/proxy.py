@@ -244,12 +244,7 @@ def _decide(method: str, host: str, port: int, path: str, query: str, headers: A
     """A response, or a :class:`_Forward` (called with the lock held)."""
     found = find_load_balancer(host)
     if found is None:
-        upstream = _first(HOST_APPS, host.lower(), port, caller)
-        if upstream is None:
-            return 502, [("Content-Type", "text/plain")], f"sandbox proxy: no load balancer or running task answers to {host}:{port}\n".encode()
-        if upstream.port is None:
-            return _stand_in(host, method, path, query, upstream.target)
-        return _Forward(upstream, [])
+        return _to_task(method, host, port, path, query, caller)
     backend, lb = found
     listener = next((l for l in lb.listeners.values() if int(l.port) == port), None)
     if listener is None:
@@ -262,42 +257,62 @@ def _decide(method: str, host: str, port: int, path: str, query: str, headers: A
             body = (cfg.get("MessageBody") or "").encode()
             return int(cfg.get("StatusCode", 200)), [("Content-Type", cfg.get("ContentType") or "text/plain")], body
         if action.type == "redirect":
-            cfg = action.data.get("RedirectConfig", {})
-            proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", str(listener.protocol or "HTTP")).lower()
-            rport = cfg.get("Port", "#{port}").replace("#{port}", str(port))
-            rhost = cfg.get("Host", "#{host}").replace("#{host}", host)
-            rpath = cfg.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
-            rquery = cfg.get("Query", "#{query}").replace("#{query}", query)
-            location = f"{proto}://{rhost}:{rport}{rpath}" + (f"?{rquery}" if rquery else "")
-            code = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
-            return code, [("Location", location), ("Content-Type", "text/html")], b""
+            return _redirect(action.data.get("RedirectConfig", {}), listener, host, port, path, query)
         if action.type == "forward":
-            tgs = [(arn, w) for arn, w in _target_groups_of(action) if w > 0]
-            if not tgs:
-                break
-            tg_arn = tgs[next(_round_robin) % len(tgs)][0] if len(tgs) > 1 else tgs[0][0]
-            tg = backend.target_groups.get(tg_arn)
+            tg = _pick_target_group(backend, action)
             if tg is None:
                 break
-            healthy = [
-                t for t in list(tg.targets.values())
-                if tg.health_for(t, backend.ec2_backend).status == "healthy"
-            ]
-            if not healthy:
-                _observe(backend, lb, tg, None, 503)
-                return 503, [("Content-Type", "text/html")], ALB_503
-            target = healthy[next(_round_robin) % len(healthy)]
-            upstream = _first(TARGET_APPS, backend, tg, target)
-            if upstream is not None and upstream.port is not None:
-                proto = str(listener.protocol or "HTTP").lower()
-                forwarded = [("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-Proto", proto), ("X-Forwarded-Port", str(port))]
-                return _Forward(upstream, forwarded, (backend, lb, tg, target))
-            _observe(backend, lb, tg, target, 200)
-            return _stand_in(
-                host, method, path, query, f"{target['Id']}:{target['Port']}",
-                loadBalancer=lb.name, loadBalancerArn=lb.arn, targetGroup=tg.arn,
-            )
+            return _to_target(backend, lb, listener, tg, method, host, port, path, query)
     return 503, [("Content-Type", "text/html")], ALB_503
+
+
+def _to_task(method: str, host: str, port: int, path: str, query: str, caller: str | None) -> Any:
+    """A host that is no load balancer: a task's address (``HOST_APPS``), or 502."""
+    upstream = _first(HOST_APPS, host.lower(), port, caller)
+    if upstream is None:
+        return 502, [("Content-Type", "text/plain")], f"sandbox proxy: no load balancer or running task answers to {host}:{port}\n".encode()
+    if upstream.port is None:
+        return _stand_in(host, method, path, query, upstream.target)
+    return _Forward(upstream, [])
+
+
+def _redirect(cfg: dict, listener: Any, host: str, port: int, path: str, query: str) -> tuple[int, list, bytes]:
+    proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", str(listener.protocol or "HTTP")).lower()
+    rport = cfg.get("Port", "#{port}").replace("#{port}", str(port))
+    rhost = cfg.get("Host", "#{host}").replace("#{host}", host)
+    rpath = cfg.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
+    rquery = cfg.get("Query", "#{query}").replace("#{query}", query)
+    location = f"{proto}://{rhost}:{rport}{rpath}" + (f"?{rquery}" if rquery else "")
+    code = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
+    return code, [("Location", location), ("Content-Type", "text/html")], b""
+
+
+def _pick_target_group(backend: Any, action: Any) -> Any | None:
+    """The target group a forward action sends this request to (by weight, round-robin)."""
+    tgs = [(arn, w) for arn, w in _target_groups_of(action) if w > 0]
+    if not tgs:
+        return None
+    tg_arn = tgs[next(_round_robin) % len(tgs)][0] if len(tgs) > 1 else tgs[0][0]
+    return backend.target_groups.get(tg_arn)
+
+
+def _to_target(backend: Any, lb: Any, listener: Any, tg: Any, method: str, host: str, port: int, path: str, query: str) -> Any:
+    """503 without a healthy target; else a healthy target's application or the stand-in."""
+    healthy = [t for t in list(tg.targets.values()) if tg.health_for(t, backend.ec2_backend).status == "healthy"]
+    if not healthy:
+        _observe(backend, lb, tg, None, 503)
+        return 503, [("Content-Type", "text/html")], ALB_503
+    target = healthy[next(_round_robin) % len(healthy)]
+    upstream = _first(TARGET_APPS, backend, tg, target)
+    if upstream is not None and upstream.port is not None:
+        proto = str(listener.protocol or "HTTP").lower()
+        forwarded = [("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-Proto", proto), ("X-Forwarded-Port", str(port))]
+        return _Forward(upstream, forwarded, (backend, lb, tg, target))
+    _observe(backend, lb, tg, target, 200)
+    return _stand_in(
+        host, method, path, query, f"{target['Id']}:{target['Port']}",
+        loadBalancer=lb.name, loadBalancerArn=lb.arn, targetGroup=tg.arn,
+    )
 
 
 def forward(upstream: Upstream, method: str, path: str, query: str, headers: Any, body: bytes, extra: list) -> tuple[int, list, bytes]:
