@@ -1,4 +1,4 @@
-"""Run the sandbox: ``python -m labsandbox --port P [--dns-port D] [--proxy-port X]``.
+"""Run the sandbox: ``python -m labsandbox --port P [--dns-port D] [--proxy-port X] [--apps FILE]...``.
 
 Each port 0 (the default for DNS and proxy) lets the OS pick a free one.  When
 everything listens, one line goes to stdout:
@@ -10,6 +10,11 @@ on HTTPS listeners (see ``proxy``).
 
 With ``--exit-on-stdin-eof`` the server exits when its standard input closes,
 so a parent that dies (a test binary, say) takes the sandbox with it.
+
+``--apps FILE`` (repeatable; default: ``LABSANDBOX_APPS``, files separated by
+``:``) names app maps: images the sandbox runs as local processes
+(``behaviours.apps``).  Every way out (SIGTERM, SIGINT, stdin closing) stops
+those processes first.
 """
 
 from __future__ import annotations
@@ -30,7 +35,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--proxy-port", type=int, default=0, help="HTTP proxy port (0 = free)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--apps", action="append", metavar="FILE", help="app map: images to run as local processes (repeatable)")
     args = parser.parse_args(argv)
+
+    from . import appmap
+
+    # A bad app map stops the start before the (slow) import of moto.
+    app_files = args.apps if args.apps is not None else appmap.files_from_env()
+    try:
+        app_entries = appmap.load_all(app_files)
+    except appmap.MapError as exc:
+        parser.exit(2, f"labsandbox: app map: {exc}\n")
 
     # Must be set before moto reads them.  MOTO_ACCOUNT_ID would pin every
     # request to one account and break multi-account isolation.
@@ -42,8 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
     from .app import SandboxApp, SimulatorThread
+    from .behaviours import apps
     from .dns import DnsServer
     from .proxy import ProxyServer
+    apps.configure(app_files, entries=app_entries)
 
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -51,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     dns = DnsServer(args.dns_port)
     proxy = ProxyServer(args.proxy_port)
     ports = {"dns_port": dns.port, "proxy_port": proxy.port}
+    apps.configure(proxy_port=proxy.port)
     app = SandboxApp(ports)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_port
@@ -74,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
                 while sys.stdin.buffer.read(4096):
                     pass
             finally:
+                apps.shutdown()
                 proxy.remove_tls_files()
                 os._exit(0)
 
@@ -88,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         server.serve_forever(poll_interval=0.2)
     finally:
         sim.stop.set()
+        apps.shutdown()
         proxy.close()
         dns.sock.close()
         sys.stdout.flush()

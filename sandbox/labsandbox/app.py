@@ -14,6 +14,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from . import rpcv2cbor
 from .behaviours import Registry
+from .behaviours import apps
 from .behaviours.base import Context
 from .clock import Clock
 from .config import CONFIG, LOCK
@@ -80,6 +81,8 @@ class SandboxApp:
             return 200, CONFIG.as_dict()
         if route == "/faults":
             return self.faults(method, data)
+        if route == "/apps":
+            return self.apps(method, data)
         if route == "/force" and method == "POST":
             with LOCK:
                 return 200, registry.force(data)
@@ -110,6 +113,18 @@ class SandboxApp:
             with LOCK:
                 return 200, registry.state()
         return 404, {"error": f"no route {method} /_sandbox{route}"}
+
+    def apps(self, method: str, data: dict) -> tuple[int, Any]:
+        """``GET``: the app map and the running processes; ``POST {"files": [...]}``:
+        replace the map (tasks started from then on use it)."""
+        if method == "POST":
+            files = data["files"]
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                raise ValueError("files must be a list of paths")
+            with LOCK:
+                apps.configure(files)
+        with LOCK:
+            return 200, apps.map_info()
 
     def faults(self, method: str, data: dict) -> tuple[int, Any]:
         if method == "POST":

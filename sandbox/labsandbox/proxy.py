@@ -6,8 +6,10 @@ balancer by DNS name, its listener on the request port, evaluates the
 listener's rules by priority and carries out the action:
 
 * forward: 503 (ALB's page) when the target group has no healthy target,
-  otherwise 200 with a JSON body from a stand-in for the container, naming
-  the target chosen round-robin;
+  otherwise the answer of the application process serving the target chosen
+  round-robin (``behaviours.apps``), or, when there is none (the image is not
+  in the app map, or its process does not listen yet), 200 with a JSON body
+  from a stand-in for the container, naming the target;
 * fixed-response: the configured status, content type and body;
 * redirect: the configured 301/302 with a Location header (``#{protocol}``
   is the listener's protocol, so HTTP:80 -> HTTPS:443 redirects work).
@@ -22,23 +24,30 @@ inside the tunnel like plain ones.  A host whose certificate does not cover it
 therefore fails the client's name check, as it would in AWS.
 
 Hosts are load-balancer DNS names, or names in Route 53 hosted zones whose
-alias A record (or CNAME) leads to one.  Unknown hosts or ports get 502.
-Nothing is ever forwarded off the machine.
+alias A record (or CNAME) leads to one.  Other hosts may be task addresses
+(a Cloud Map name or a task IP, resolved by ``HOST_APPS``): the application
+processes send their outgoing requests here, with a ``Proxy-Authorization``
+naming the calling task.  Unknown hosts or ports get 502.  Nothing is ever
+forwarded off the machine: application processes listen on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import datetime
 import fnmatch
+import http.client
 import itertools
 import json
 import os
 import shutil
+import socket
 import socketserver
 import ssl
 import tempfile
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -59,6 +68,49 @@ _round_robin = itertools.count()
 # observer(backend, load_balancer, target_group, target or None, status).
 # The metrics behaviour counts requests this way.
 OBSERVERS: list[Callable[[Any, Any, Any, dict | None, int], None]] = []
+
+
+@dataclass
+class Upstream:
+    """Where a request goes instead of the stand-in: an application process."""
+
+    port: int | None  # its port on 127.0.0.1; None: nothing listens, the stand-in answers
+    task: str = ""  # the task ARN
+    target: str = ""  # the address the request was for, "ip:port"
+
+
+# Called with the lock held.  TARGET_APPS: (backend, target group, target) ->
+# Upstream or None, for a target a listener forwards to.  HOST_APPS: (host,
+# port, caller token or None) -> Upstream or None, for a host that is not a
+# load balancer.  The apps behaviour adds both.
+TARGET_APPS: list[Callable[[Any, Any, dict], Upstream | None]] = []
+HOST_APPS: list[Callable[[str, int, str | None], Upstream | None]] = []
+
+# How long the proxy waits for an application's answer (ALB's default idle timeout).
+APP_TIMEOUT = 60.0
+ALB_502 = ALB_503.replace(b"503 Service Temporarily Unavailable", b"502 Bad Gateway")
+ALB_504 = ALB_503.replace(b"503 Service Temporarily Unavailable", b"504 Gateway Time-out")
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "content-length",
+}
+
+
+@dataclass
+class _Forward:
+    """A decision to pass the request to an application process."""
+
+    upstream: Upstream
+    extra_headers: list
+    lb_parts: tuple | None = None  # (backend, lb, tg, target) for the observers
+
+
+def _first(hooks: list, *args: Any) -> Upstream | None:
+    for hook in hooks:
+        found = hook(*args)
+        if found is not None:
+            return found
+    return None
 
 
 def _observe(backend: Any, lb: Any, tg: Any, target: dict | None, status: int) -> None:
@@ -167,63 +219,139 @@ def _target_groups_of(action: Any) -> list[tuple[str, int]]:
     return []
 
 
-def route(method: str, host: str, port: int, path: str, query: str, headers: Any) -> tuple[int, list, bytes]:
-    """Decide the response for one request. Returns (status, headers, body)."""
+def route(
+    method: str, host: str, port: int, path: str, query: str, headers: Any, body: bytes = b"", caller: str | None = None
+) -> tuple[int, list, bytes]:
+    """The response for one request: (status, headers, body).  ``caller`` is the token
+    of the application process that sent it, if one did."""
     with LOCK:
-        found = find_load_balancer(host)
-        if found is None:
-            return 502, [("Content-Type", "text/plain")], f"sandbox proxy: no load balancer with DNS name {host}\n".encode()
-        backend, lb = found
-        listener = next((l for l in lb.listeners.values() if int(l.port) == port), None)
-        if listener is None:
-            return 502, [("Content-Type", "text/plain")], f"sandbox proxy: load balancer {lb.name} has no listener on port {port}\n".encode()
-        actions = choose_actions(listener, method, host, path, headers, query)
-        actions.sort(key=lambda a: int(a.data.get("Order", 0) or 0))
-        for action in actions:
-            if action.type == "fixed-response":
-                cfg = action.data.get("FixedResponseConfig", {})
-                body = (cfg.get("MessageBody") or "").encode()
-                return int(cfg.get("StatusCode", 200)), [("Content-Type", cfg.get("ContentType") or "text/plain")], body
-            if action.type == "redirect":
-                cfg = action.data.get("RedirectConfig", {})
-                proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", str(listener.protocol or "HTTP")).lower()
-                rport = cfg.get("Port", "#{port}").replace("#{port}", str(port))
-                rhost = cfg.get("Host", "#{host}").replace("#{host}", host)
-                rpath = cfg.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
-                rquery = cfg.get("Query", "#{query}").replace("#{query}", query)
-                location = f"{proto}://{rhost}:{rport}{rpath}" + (f"?{rquery}" if rquery else "")
-                code = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
-                return code, [("Location", location), ("Content-Type", "text/html")], b""
-            if action.type == "forward":
-                tgs = [(arn, w) for arn, w in _target_groups_of(action) if w > 0]
-                if not tgs:
-                    break
-                tg_arn = tgs[next(_round_robin) % len(tgs)][0] if len(tgs) > 1 else tgs[0][0]
-                tg = backend.target_groups.get(tg_arn)
-                if tg is None:
-                    break
-                healthy = [
-                    t for t in list(tg.targets.values())
-                    if tg.health_for(t, backend.ec2_backend).status == "healthy"
-                ]
-                if not healthy:
-                    _observe(backend, lb, tg, None, 503)
-                    return 503, [("Content-Type", "text/html")], ALB_503
-                target = healthy[next(_round_robin) % len(healthy)]
-                _observe(backend, lb, tg, target, 200)
-                body = {
-                    "sandbox": True,
-                    "loadBalancer": lb.name,
-                    "loadBalancerArn": lb.arn,
-                    "targetGroup": tg.arn,
-                    "target": f"{target['Id']}:{target['Port']}",
-                    "method": method,
-                    "host": host,
-                    "path": path,
-                    "query": query,
-                }
-                return 200, [("Content-Type", "application/json"), ("X-Sandbox-Target", body["target"])], (json.dumps(body) + "\n").encode()
+        decision = _decide(method, host, port, path, query, headers, caller)
+    if not isinstance(decision, _Forward):
+        return decision
+    status, out_headers, out_body = forward(decision.upstream, method, path, query, headers, body, decision.extra_headers)
+    if decision.lb_parts is not None:
+        with LOCK:
+            _observe(*decision.lb_parts, status)
+    return status, out_headers, out_body
+
+
+def _stand_in(host: str, method: str, path: str, query: str, target: str, **more: Any) -> tuple[int, list, bytes]:
+    body = {"sandbox": True, **more, "target": target, "method": method, "host": host, "path": path, "query": query}
+    return 200, [("Content-Type", "application/json"), ("X-Sandbox-Target", target)], (json.dumps(body) + "\n").encode()
+
+
+def _decide(method: str, host: str, port: int, path: str, query: str, headers: Any, caller: str | None) -> Any:
+    """A response, or a :class:`_Forward` (called with the lock held)."""
+    found = find_load_balancer(host)
+    if found is None:
+        return _to_task(method, host, port, path, query, caller)
+    backend, lb = found
+    listener = next((l for l in lb.listeners.values() if int(l.port) == port), None)
+    if listener is None:
+        return 502, [("Content-Type", "text/plain")], f"sandbox proxy: load balancer {lb.name} has no listener on port {port}\n".encode()
+    actions = choose_actions(listener, method, host, path, headers, query)
+    actions.sort(key=lambda a: int(a.data.get("Order", 0) or 0))
+    for action in actions:
+        if action.type == "fixed-response":
+            cfg = action.data.get("FixedResponseConfig", {})
+            body = (cfg.get("MessageBody") or "").encode()
+            return int(cfg.get("StatusCode", 200)), [("Content-Type", cfg.get("ContentType") or "text/plain")], body
+        if action.type == "redirect":
+            return _redirect(action.data.get("RedirectConfig", {}), listener, host, port, path, query)
+        if action.type == "forward":
+            tg = _pick_target_group(backend, action)
+            if tg is None:
+                break
+            return _to_target(backend, lb, listener, tg, method, host, port, path, query)
+    return 503, [("Content-Type", "text/html")], ALB_503
+
+
+def _to_task(method: str, host: str, port: int, path: str, query: str, caller: str | None) -> Any:
+    """A host that is no load balancer: a task's address (``HOST_APPS``), or 502."""
+    upstream = _first(HOST_APPS, host.lower(), port, caller)
+    if upstream is None:
+        return 502, [("Content-Type", "text/plain")], f"sandbox proxy: no load balancer or running task answers to {host}:{port}\n".encode()
+    if upstream.port is None:
+        return _stand_in(host, method, path, query, upstream.target)
+    return _Forward(upstream, [])
+
+
+def _redirect(cfg: dict, listener: Any, host: str, port: int, path: str, query: str) -> tuple[int, list, bytes]:
+    proto = cfg.get("Protocol", "#{protocol}").replace("#{protocol}", str(listener.protocol or "HTTP")).lower()
+    rport = cfg.get("Port", "#{port}").replace("#{port}", str(port))
+    rhost = cfg.get("Host", "#{host}").replace("#{host}", host)
+    rpath = cfg.get("Path", "/#{path}").replace("#{path}", path.lstrip("/"))
+    rquery = cfg.get("Query", "#{query}").replace("#{query}", query)
+    location = f"{proto}://{rhost}:{rport}{rpath}" + (f"?{rquery}" if rquery else "")
+    code = 301 if cfg.get("StatusCode") == "HTTP_301" else 302
+    return code, [("Location", location), ("Content-Type", "text/html")], b""
+
+
+def _pick_target_group(backend: Any, action: Any) -> Any | None:
+    """The target group a forward action sends this request to (by weight, round-robin)."""
+    tgs = [(arn, w) for arn, w in _target_groups_of(action) if w > 0]
+    if not tgs:
+        return None
+    tg_arn = tgs[next(_round_robin) % len(tgs)][0] if len(tgs) > 1 else tgs[0][0]
+    return backend.target_groups.get(tg_arn)
+
+
+def _to_target(backend: Any, lb: Any, listener: Any, tg: Any, method: str, host: str, port: int, path: str, query: str) -> Any:
+    """503 without a healthy target; else a healthy target's application or the stand-in."""
+    healthy = [t for t in list(tg.targets.values()) if tg.health_for(t, backend.ec2_backend).status == "healthy"]
+    if not healthy:
+        _observe(backend, lb, tg, None, 503)
         return 503, [("Content-Type", "text/html")], ALB_503
+    target = healthy[next(_round_robin) % len(healthy)]
+    upstream = _first(TARGET_APPS, backend, tg, target)
+    if upstream is not None and upstream.port is not None:
+        proto = str(listener.protocol or "HTTP").lower()
+        forwarded = [("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-Proto", proto), ("X-Forwarded-Port", str(port))]
+        return _Forward(upstream, forwarded, (backend, lb, tg, target))
+    _observe(backend, lb, tg, target, 200)
+    return _stand_in(
+        host, method, path, query, f"{target['Id']}:{target['Port']}",
+        loadBalancer=lb.name, loadBalancerArn=lb.arn, targetGroup=tg.arn,
+    )
+
+
+def forward(upstream: Upstream, method: str, path: str, query: str, headers: Any, body: bytes, extra: list) -> tuple[int, list, bytes]:
+    """Send the request to the application process and return its answer; ALB's 502
+    page when it refuses or drops the connection, 504 when it does not answer in time."""
+    send = [(k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP] + extra
+    target = [("X-Sandbox-Target", upstream.target)] if upstream.target else []
+    conn = http.client.HTTPConnection("127.0.0.1", upstream.port, timeout=APP_TIMEOUT)
+    try:
+        conn.putrequest(method, path + (f"?{query}" if query else ""), skip_host=True, skip_accept_encoding=True)
+        for k, v in send:
+            conn.putheader(k, v)
+        if body or method in ("POST", "PUT", "PATCH"):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body or None)
+        resp = conn.getresponse()
+        answer = resp.read()
+        out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "date"]
+        return resp.status, out + target, answer
+    except (socket.timeout, TimeoutError):
+        return 504, [("Content-Type", "text/html")] + target, ALB_504
+    except (OSError, http.client.HTTPException):
+        return 502, [("Content-Type", "text/html")] + target, ALB_502
+    finally:
+        conn.close()
+
+
+def caller_token(headers: Any) -> str | None:
+    """The token an application process sends as the password of its proxy URL
+    (``http://task:<token>@127.0.0.1:<port>``)."""
+    auth = headers.get("Proxy-Authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, token = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return token if user == "task" and token else None
 
 
 def listener_certificate_names(host: str, port: int) -> tuple[list[str] | None, str]:
@@ -337,8 +465,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         if self.command == "CONNECT":
             self._connect()
             return
@@ -354,8 +481,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             host, _, p = raw_host.partition(":")
             port = int(p) if p.isdigit() else 80
             path, _, query = self.path.partition("?")
-        status, headers, body = route(self.command, host, port, path, query, self.headers)
-        self._send(status, headers, body)
+        if "Host" not in self.headers:
+            self.headers["Host"] = host if port in (80, 443) else f"{host}:{port}"
+        status, headers, answer = route(self.command, host, port, path, query, self.headers, body, caller_token(self.headers))
+        self._send(status, headers, answer)
 
     def _connect(self) -> None:
         """Terminate TLS for an HTTPS listener, then serve the tunnel's requests."""
@@ -391,7 +520,11 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 pass
 
     def _send(self, status: int, headers: list, body: bytes) -> None:
-        self.send_response(status)
+        if any(k.lower() == "server" for k, _ in headers):  # an application's answer names its own server
+            self.send_response_only(status)
+            self.send_header("Date", self.date_time_string())
+        else:
+            self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))

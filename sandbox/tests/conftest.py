@@ -32,6 +32,10 @@ FAST = {
     "LABSANDBOX_INSTANCE_BOOT": "0.5",
 }
 
+# The app maps the session's sandbox runs: the flagship lab's own and the tests' echo app.
+FLAGSHIP_APPS = REPO / "content" / "flask-inventory" / "sandbox" / "apps.yaml"
+TEST_APPS = REPO / "sandbox" / "tests" / "apps" / "apps.json"
+
 
 class Sandbox:
     def __init__(self, ready: dict, proc: subprocess.Popen) -> None:
@@ -95,7 +99,7 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "sandbox"), **FAST)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "sandbox"), LABSANDBOX_APPS=f"{FLAGSHIP_APPS}{os.pathsep}{TEST_APPS}", **FAST)
     env.pop("MOTO_ACCOUNT_ID", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "labsandbox", "--port", "0", "--exit-on-stdin-eof"],

@@ -14,16 +14,18 @@ import traceback
 from types import ModuleType
 from typing import Any, Iterable
 
-from . import alarms, autoscaling, certificates, cloudmap, ec2_capacity, ecs_services, ecs_tasks, iam, load_balancing, metrics, secrets
+from . import alarms, apps, autoscaling, certificates, cloudmap, ec2_capacity, ecs_services, ecs_tasks, iam, load_balancing, metrics, secrets
 from .base import Context
 
-# Tick order matters: tasks move first, container instances register (and
-# drain), then the scheduler looks at them, then
+# Tick order matters: tasks move first, application processes that exited stop
+# their tasks, container instances register (and drain), then the scheduler
+# looks at them, then
 # target health follows; metrics are written before alarms read them, and
 # alarms invoke auto scaling.
 BEHAVIOURS: tuple[ModuleType, ...] = (
     iam,
     ecs_tasks,
+    apps,
     ec2_capacity,
     secrets,
     ecs_services,

@@ -607,11 +607,15 @@ def _predict_failure(backend: Any, td: Any, task: Any) -> tuple[str | None, str]
 # ---------------------------------------------------------------------------
 
 
-def write_logs(backend: Any, task: Any, lines: list[str]) -> None:
+def write_logs(backend: Any, task: Any, lines: list[str], container: str | None = None) -> None:
+    """Append ``lines`` to the awslogs stream of each container of the task (of the one
+    named ``container`` only, when given)."""
     td = task_definition_for(backend, task.task_definition_arn)
     if td is None:
         return
     for c in td.container_definitions:
+        if container is not None and c.get("name") != container:
+            continue
         lc = c.get("logConfiguration") or {}
         if lc.get("logDriver") != "awslogs":
             continue

@@ -110,6 +110,14 @@ def _key_of(tg: Any, target: dict[str, Any]) -> str | None:
     return None
 
 
+def task_of_target(tg: Any, target: dict[str, Any]) -> str | None:
+    """The ARN of the task the sandbox registered as ``target`` (None for targets
+    registered by hand)."""
+    key = _key_of(tg, target)
+    h = _health(tg).get(key) if key is not None else None
+    return h.task_arn or None if h is not None else None
+
+
 def _health(tg: Any) -> dict:
     return getattr(tg, "_sbx_health", {})
 
