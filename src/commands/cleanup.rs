@@ -9,11 +9,11 @@ use crate::cli::CleanupArgs;
 use crate::clock::SystemClock;
 use crate::commands::Context;
 use crate::error::{AccountMismatch, Error, EXIT_FINDINGS, EXIT_OK};
-use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
 use crate::session::vars::Values;
 use crate::state::ledger::Ledger;
 use crate::state::progress::Progress;
 use crate::state::RunDir;
+use crate::ui::prompt::prompter_for;
 use crate::ui::report::cleanup_line;
 use crate::ui::Styles;
 use crate::ui::Ui;
@@ -331,16 +331,11 @@ fn print_plan(ui: &mut Ui, target: &Target) {
 }
 
 fn confirm(ui: &mut Ui, identity: &Identity, total: usize) -> Result<(), Error> {
-    if !ui.interactive {
+    let Some(mut prompter) = prompter_for(ui.interactive) else {
         return Err(Error::usage(
             format!("deleting {total} resource(s) needs confirmation"),
             "run in a terminal to confirm by typing the account id, or pass --yes",
         ));
-    }
-    let mut prompter: Box<dyn Prompter> = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        Box::new(TerminalPrompter::new())
-    } else {
-        Box::new(LinePrompter::new())
     };
     let typed = prompter
         .input(

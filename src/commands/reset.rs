@@ -5,8 +5,8 @@ use crate::cli::ResetArgs;
 use crate::commands::Context;
 use crate::error::{Error, EXIT_OK};
 use crate::out;
-use crate::session::prompt::{LinePrompter, Prompter, TerminalPrompter};
 use crate::state::{io_error, RunDir};
+use crate::ui::prompt::prompter_for;
 use crate::ui::Ui;
 
 /// Removes the progress files (and working directories) of a lab.
@@ -21,13 +21,8 @@ pub fn cmd_reset(ui: &mut Ui, ctx: &Context, args: &ResetArgs) -> Result<u8, Err
         return Ok(EXIT_OK);
     }
     if !args.yes {
-        if !ui.interactive {
+        let Some(mut prompter) = prompter_for(ui.interactive) else {
             return Err(Error::usage("reset needs confirmation", "pass --yes"));
-        }
-        let mut prompter: Box<dyn Prompter> = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            Box::new(TerminalPrompter::new())
-        } else {
-            Box::new(LinePrompter::new())
         };
         let question =
             format!("Forget the progress of `{lab}` ({} run(s))? The cleanup ledger is kept.", runs.len());

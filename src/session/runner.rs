@@ -1,34 +1,37 @@
-//! The step state machine: for each step, show it, run it or let the student do it, record
-//! what it created, verify, and save progress, never advancing until the account is right.
+//! The guided run: for each step, show it, run it or let the student do it, record what it
+//! created, verify, and save progress, never advancing until the account is right.
+//!
+//! What happens next in a step is decided by the pure step machine (`session::machine`);
+//! `Session::step` is the driver that performs its actions: asking, running blocks and
+//! recording to the ledger (`session::act`), verifying and watching (`session::watch`).
 //!
 //! Progress is saved at every transition and the ledger as soon as a resource is seen, so a
 //! closed terminal, a Ctrl-C or a crash loses at most the block that was running. What that
 //! block may have created is not lost: before a step's commands run, the ledger gets an intent
 //! for each resource it declares (with what matched before), and progress notes that the
 //! commands began. A step that ran before (interrupted, drifted, or found while rebuilding
-//! lost progress) is looked at before anything runs again ([`Session::reconcile`]): no resume
+//! lost progress) is looked at before anything runs again (`Session::reconcile`): no resume
 //! creates a second copy of what the ledger holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, Reporter, StepResult};
+use super::machine::{Action, Flow, Input, Machine, Menu, Ran, Situation};
 use super::prompt::Prompter;
-use super::vars::{looks_secret, lookup_field, may_set_secret, missing_advice, Values};
-use crate::aws::{cli_failure_class, whoami, Clients, ErrorClass, Identity, ShellEnv};
-use crate::cleanup::{self, Resolution};
+use super::vars::{looks_secret, lookup_field, Values};
+use crate::aws::{whoami, Clients, Identity, ShellEnv};
 use crate::error::{AccountMismatch, Error};
 use crate::exec::{reap_leftovers, run_block, Block, Stream};
-use crate::lab::{vars, Check, Lab, Module, ResourceSpec, Step, StepMode, VariableSource};
+use crate::lab::{vars, Check, Lab, Module, ResourceSpec, Step, VariableSource};
 use crate::state::ledger::{Ledger, LedgerEntry};
 use crate::state::progress::{Progress, StepOutcome};
 use crate::state::RunDir;
-use crate::verify::{matching_hints, Outcome, Status, Verifier, VerifySettings};
+use crate::verify::{Clock, Outcome, Status, SystemClock, Verifier, VerifySettings};
 
 /// How the run behaves.
 #[derive(Debug, Clone, Default)]
@@ -61,19 +64,45 @@ pub enum RunEnd {
     Stopped,
 }
 
+/// The account and region a run acts in: the clients for it and who labrunner is there.
+pub struct Account {
+    /// The AWS clients.
+    pub clients: Arc<Clients>,
+    /// The account, caller and region the run was confirmed for.
+    pub identity: Identity,
+}
+
+/// What a run keeps, loaded: where it lives on disk, progress, the cleanup ledger, values.
+pub struct RunState {
+    /// The run's directory (lab, account, region).
+    pub run: RunDir,
+    /// Progress so far.
+    pub progress: Progress,
+    /// The cleanup ledger.
+    pub ledger: Ledger,
+    /// Variable values: identity, saved and `--var` values already in.
+    pub values: Values,
+}
+
+/// How the session talks with the student: events out, answers in, and Ctrl-C.
+pub struct Io<'a> {
+    /// Draws the events.
+    pub reporter: &'a mut dyn Reporter,
+    /// Asks questions; `None` when nobody may be asked.
+    pub prompter: Option<&'a mut dyn Prompter>,
+    /// Cancelled on Ctrl-C or SIGTERM.
+    pub cancel: CancellationToken,
+}
+
 /// One lab run in one account and region.
 pub struct Session<'a> {
-    lab: &'a Lab,
-    clients: Arc<Clients>,
-    identity: Identity,
-    run: RunDir,
-    progress: Progress,
-    ledger: Ledger,
-    values: Values,
-    reporter: &'a mut dyn Reporter,
-    prompter: Option<&'a mut dyn Prompter>,
-    options: RunOptions,
-    cancel: CancellationToken,
+    pub(super) lab: &'a Lab,
+    pub(super) account: Account,
+    pub(super) state: RunState,
+    pub(super) io: Io<'a>,
+    pub(super) options: RunOptions,
+    /// Time for the watch and for how fresh the shell environment is.
+    pub(super) clock: Arc<dyn Clock>,
     /// The environment shell blocks get (identity, region), and when it was resolved.
     shell: Option<(ShellEnv, Instant)>,
 }
@@ -84,111 +113,45 @@ const SHELL_ENV_FRESH: Duration = Duration::from_secs(5 * 60);
 const SHELL_ENV_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// The identities that matched each of a step's declared resources when it began.
-type Before = HashMap<ResourceSpec, Vec<String>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Choice {
-    Run,
-    Myself,
-    Skip,
-    Quit,
-    /// Unattended, and running the commands again could create a second copy.
-    Refuse,
-    /// The commands failed on "already exists", and the step's checks pass on what exists.
-    Adopt,
-}
-
-/// Why a step's commands failed.
-#[derive(Debug, Clone, Copy, Default)]
-struct Failure {
-    /// Throttling, an unreachable endpoint, ... as read from the aws CLI's output.
-    class: Option<ErrorClass>,
-    /// The output says what the commands create exists already ("already exists", "not
-    /// idempotent", "Duplicate").
-    exists: bool,
-}
-
-/// Whether a command's error output says that what it creates is there already.
-fn says_already_exists(output: &str) -> bool {
-    static EXISTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)already exists|AlreadyExists|not idempotent|\.Duplicate\b|ResourceExistsException|EntityAlreadyExists")
-            .expect("valid regex")
-    });
-    EXISTS.is_match(output)
-}
-
-/// What looking at a step that ran before found.
-enum Reconciled {
-    /// Its checks pass on what exists: done.
-    Done,
-    /// Nothing it creates exists: running it again is safe.
-    Clear,
-    /// Some of what it creates exists (described with ids).
-    Exists(Vec<String>),
-}
-
-enum Flow {
-    Next(StepResult),
-    Quit,
-}
+pub(super) type Before = HashMap<ResourceSpec, Vec<String>>;
 
 impl<'a> Session<'a> {
-    /// A session over loaded state. `values` already holds identity, saved and `--var` values.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        lab: &'a Lab,
-        clients: Arc<Clients>,
-        identity: Identity,
-        run: RunDir,
-        progress: Progress,
-        ledger: Ledger,
-        values: Values,
-        reporter: &'a mut dyn Reporter,
-        prompter: Option<&'a mut dyn Prompter>,
-        options: RunOptions,
-        cancel: CancellationToken,
-    ) -> Self {
-        Session {
-            lab,
-            clients,
-            identity,
-            run,
-            progress,
-            ledger,
-            values,
-            reporter,
-            prompter,
-            options,
-            cancel,
-            shell: None,
-        }
+    /// A session over loaded state, on the system clock.
+    pub fn new(lab: &'a Lab, account: Account, state: RunState, io: Io<'a>, options: RunOptions) -> Self {
+        Session { lab, account, state, io, options, clock: Arc::new(SystemClock), shell: None }
+    }
+
+    /// The same session on another clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The cleanup ledger as it stands.
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.state.ledger
     }
 
     /// Runs the lab from the first unfinished step to the end, a quit or a failure.
     pub async fn run(&mut self, resumed: bool) -> Result<RunEnd, Error> {
-        self.reporter.event(&Event::LabStarted {
+        self.io.reporter.event(&Event::LabStarted {
             lab: self.lab.id().to_string(),
             title: self.lab.manifest.title.clone(),
-            account: self.identity.account.clone(),
-            arn: self.identity.arn.clone(),
-            region: self.identity.region.clone(),
+            account: self.account.identity.account.clone(),
+            arn: self.account.identity.arn.clone(),
+            region: self.account.identity.region.clone(),
             total: self.lab.step_count(),
-            finished: self.progress.finished.len(),
+            finished: self.state.progress.finished.len(),
             resumed,
         });
         // A block a killed run left behind (its script, its process group) goes first; the
         // ids it had captured are kept.
         // They are newer than anything saved before the block ran.
-        for (name, value) in reap_leftovers(&self.run.scratch()) {
+        for (name, value) in reap_leftovers(&self.state.run.scratch()) {
             let wanted = self.lab.variable(&name).is_some_and(|v| v.source == VariableSource::Step);
             if wanted && !is_empty_capture(self.lab, &name, &value) {
-                self.values.set(self.lab, &name, value);
-                self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(&name) });
+                self.state.values.set(self.lab, &name, value);
+                self.io.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(&name) });
             }
         }
         if self.options.rebuild {
@@ -213,7 +176,7 @@ impl<'a> Session<'a> {
         let total = steps.len();
         let mut introduced: Option<&Path> = None;
         for (i, module, step) in steps {
-            if self.progress.is_finished(&step.id) {
+            if self.state.progress.is_finished(&step.id) {
                 continue;
             }
             if introduced != Some(module.path.as_path()) {
@@ -221,16 +184,16 @@ impl<'a> Session<'a> {
                 // A module's introduction (its concepts, a billing warning) comes before its
                 // first step, and again when a resumed run enters the module mid-way.
                 let first = module.steps.first().is_some_and(|s| s.id == step.id);
-                self.reporter.event(&Event::ModuleStarted {
+                self.io.reporter.event(&Event::ModuleStarted {
                     title: module.title.clone(),
                     intro: module.intro.clone(),
                     resumed: !first,
                 });
             }
             match self.step(step, i + 1, total).await? {
-                Flow::Next(StepResult::Done) => self.progress.finish(&step.id, StepOutcome::Done),
-                Flow::Next(StepResult::Shown) => self.progress.finish(&step.id, StepOutcome::Shown),
-                Flow::Next(StepResult::Skipped) => self.progress.finish(&step.id, StepOutcome::Skipped),
+                Flow::Next(StepResult::Done) => self.state.progress.finish(&step.id, StepOutcome::Done),
+                Flow::Next(StepResult::Shown) => self.state.progress.finish(&step.id, StepOutcome::Shown),
+                Flow::Next(StepResult::Skipped) => self.state.progress.finish(&step.id, StepOutcome::Skipped),
                 Flow::Next(StepResult::Failed) => {
                     self.save_progress()?;
                     self.finish_event();
@@ -248,7 +211,7 @@ impl<'a> Session<'a> {
             }
             self.save_progress()?;
             if self.options.until.as_deref() == Some(step.id.as_str()) && !self.all_finished() {
-                self.reporter.event(&Event::Notice {
+                self.io.reporter.event(&Event::Notice {
                     text: format!(
                         "stopped after step `{}` as asked; `labrunner resume {}` goes on from there",
                         step.id,
@@ -264,10 +227,10 @@ impl<'a> Session<'a> {
     }
 
     fn all_finished(&self) -> bool {
-        self.lab.steps().all(|(_, s)| self.progress.is_finished(&s.id))
+        self.lab.steps().all(|(_, s)| self.state.progress.is_finished(&s.id))
     }
 
-    fn interrupted(&self) -> Error {
+    pub(super) fn interrupted(&self) -> Error {
         Error::Interrupted {
             what: "interrupted; progress and the cleanup ledger are saved".into(),
             hint: Some(format!("run `labrunner resume {}` to continue where you stopped", self.lab.id())),
@@ -275,14 +238,15 @@ impl<'a> Session<'a> {
     }
 
     fn finish_event(&mut self) {
-        let count = |o: StepOutcome| self.progress.finished.iter().filter(|r| r.outcome == o).count();
+        let count = |o: StepOutcome| self.state.progress.finished.iter().filter(|r| r.outcome == o).count();
         let (done, shown, skipped) =
             (count(StepOutcome::Done), count(StepOutcome::Shown), count(StepOutcome::Skipped));
-        self.reporter.event(&Event::LabFinished {
+        self.io.reporter.event(&Event::LabFinished {
             done,
             shown,
             skipped,
             skipped_steps: self
+                .state
                 .progress
                 .finished
                 .iter()
@@ -290,43 +254,43 @@ impl<'a> Session<'a> {
                 .map(|r| r.step.clone())
                 .collect(),
             total: self.lab.step_count(),
-            resources: self.ledger.entries.len(),
+            resources: self.state.ledger.entries.len(),
             complete: done + shown + skipped == self.lab.step_count(),
         });
     }
 
-    fn save_progress(&mut self) -> Result<(), Error> {
-        self.progress.variables = self.values.persistable();
+    pub(super) fn save_progress(&mut self) -> Result<(), Error> {
+        self.state.progress.variables = self.state.values.persistable();
         // The ledger keeps the values too: with it, lost progress can be rebuilt.
-        if !self.ledger.is_empty() && self.ledger.variables != self.progress.variables {
-            self.ledger.variables = self.progress.variables.clone();
-            self.ledger.save(&self.run)?;
+        if !self.state.ledger.is_empty() && self.state.ledger.variables != self.state.progress.variables {
+            self.state.ledger.variables = self.state.progress.variables.clone();
+            self.state.ledger.save(&self.state.run)?;
         }
-        self.progress.save(&self.run)
+        self.state.progress.save(&self.state.run)
     }
 
     /// The environment for shell blocks and command checks, resolved again when stale.
-    async fn shell(&mut self) -> Result<ShellEnv, Error> {
+    pub(super) async fn shell(&mut self) -> Result<ShellEnv, Error> {
         match &self.shell {
             Some((env, at))
-                if at.elapsed() < SHELL_ENV_FRESH
+                if self.clock.now().saturating_duration_since(*at) < SHELL_ENV_FRESH
                     && env.expires.is_none_or(|t| t > std::time::SystemTime::now() + SHELL_ENV_MARGIN) =>
             {
                 Ok(env.clone())
             }
             _ => {
-                let env = self.clients.shell_env().await?;
+                let env = self.account.clients.shell_env().await?;
                 for secret in env.secret_values() {
-                    self.values.also_mask(secret);
+                    self.state.values.also_mask(secret);
                 }
-                self.shell = Some((env.clone(), Instant::now()));
+                self.shell = Some((env.clone(), self.clock.now()));
                 Ok(env)
             }
         }
     }
 
     /// The step variables a killed block may leave for the next run: ids, never secrets.
-    fn kept_names(&self) -> Vec<String> {
+    pub(super) fn kept_names(&self) -> Vec<String> {
         self.lab
             .manifest
             .variables
@@ -337,8 +301,8 @@ impl<'a> Session<'a> {
     }
 
     /// Lab values plus the AWS identity and region: the variables a child process gets.
-    fn child_env(&self, shell: &ShellEnv) -> std::collections::BTreeMap<String, String> {
-        let mut env = self.values.env();
+    pub(super) fn child_env(&self, shell: &ShellEnv) -> std::collections::BTreeMap<String, String> {
+        let mut env = self.state.values.env();
         env.extend(shell.set.clone());
         env
     }
@@ -353,11 +317,11 @@ impl<'a> Session<'a> {
         };
         let earlier: Vec<String> = self.lab.steps().take(index).map(|(_, s)| s.id.clone()).collect();
         for id in earlier {
-            if !self.progress.is_finished(&id) {
-                self.progress.finish(&id, StepOutcome::Done);
+            if !self.state.progress.is_finished(&id) {
+                self.state.progress.finish(&id, StepOutcome::Done);
             }
         }
-        self.reporter.event(&Event::Notice {
+        self.io.reporter.event(&Event::Notice {
             text: format!("starting at step `{from}`; the steps before it count as done by hand"),
         });
         self.save_progress()
@@ -374,10 +338,10 @@ impl<'a> Session<'a> {
             .lab
             .steps()
             .map(|(_, s)| s)
-            .filter(|s| self.progress.outcome(&s.id) == Some(StepOutcome::Done) && !s.checks.is_empty())
+            .filter(|s| self.state.progress.outcome(&s.id) == Some(StepOutcome::Done) && !s.checks.is_empty())
             .collect();
         if !done.is_empty() {
-            self.reporter.event(&Event::Notice {
+            self.io.reporter.event(&Event::Notice {
                 text: format!("checking the {} finished step(s) against the account first", done.len()),
             });
         }
@@ -387,7 +351,7 @@ impl<'a> Session<'a> {
         for (i, step) in done.iter().enumerate() {
             for check in &step.checks {
                 // A value we no longer know cannot prove drift.
-                if let Ok(resolved) = self.values.resolve_check(check) {
+                if let Ok(resolved) = self.state.values.resolve_check(check) {
                     looks.push((i, resolved));
                 }
             }
@@ -423,11 +387,11 @@ impl<'a> Session<'a> {
             }
         }
         for (id, evidence) in unchecked {
-            self.reporter.event(&Event::Unchecked { step: id, evidence });
+            self.io.reporter.event(&Event::Unchecked { step: id, evidence });
         }
         for (id, evidence) in drifted {
-            self.progress.unfinish(&id);
-            self.reporter.event(&Event::Drifted { step: id, evidence });
+            self.state.progress.unfinish(&id);
+            self.io.reporter.event(&Event::Drifted { step: id, evidence });
         }
         self.save_progress()
     }
@@ -435,14 +399,17 @@ impl<'a> Session<'a> {
     /// Progress was lost but the ledger remains: mark done, in order, every step that checks
     /// out against the account, and stop at the first that does not. Nothing is run.
     async fn rebuild_progress(&mut self) -> Result<(), Error> {
-        self.values.extend_missing(&self.ledger.variables.clone());
+        self.state.values.extend_missing(&self.state.ledger.variables.clone());
         self.fill_from_ledger();
         let verifier = self.verifier().await?;
         let mut stopped_at = None;
         for (_, step) in self.lab.steps() {
             let provable = if step.checks.is_empty() {
                 step.creates.iter().all(|r| {
-                    self.values.resolve_resource(r).is_ok_and(|r| self.ledger.recorded(&r).next().is_some())
+                    self.state
+                        .values
+                        .resolve_resource(r)
+                        .is_ok_and(|r| self.state.ledger.recorded(&r).next().is_some())
                 })
             } else {
                 let (checks, unresolved) = self.resolved_checks(step);
@@ -459,10 +426,10 @@ impl<'a> Session<'a> {
                 stopped_at = Some(step.id.clone());
                 break;
             }
-            self.progress.finish(&step.id, StepOutcome::Done);
+            self.state.progress.finish(&step.id, StepOutcome::Done);
         }
-        let done = self.progress.finished.len();
-        self.reporter.event(&Event::Notice {
+        let done = self.state.progress.finished.len();
+        self.io.reporter.event(&Event::Notice {
             text: match &stopped_at {
                 Some(id) => format!(
                     "progress rebuilt from the account and the cleanup ledger: {done} step(s) check out; continuing at step `{id}`"
@@ -473,27 +440,27 @@ impl<'a> Session<'a> {
         self.save_progress()
     }
 
-    async fn verifier(&mut self) -> Result<Verifier, Error> {
+    pub(super) async fn verifier(&mut self) -> Result<Verifier, Error> {
         // Command checks run in the lab's working directory, which exists once a block ran;
         // a run that has only watched or resumed must still have it.
-        let _ = crate::exec::private_dir(&self.run.workdir());
+        let _ = crate::exec::private_dir(&self.state.run.workdir());
         let shell = self.shell().await?;
         let mut settings = self.options.verify.clone();
         settings.command_env = self.child_env(&shell).into_iter().collect();
         settings.command_unset = shell.unset.clone();
-        settings.workdir = Some(self.run.workdir());
-        Ok(Verifier::new(Arc::clone(&self.clients), settings))
+        settings.workdir = Some(self.state.run.workdir());
+        Ok(Verifier::new(Arc::clone(&self.account.clients), settings).with_clock(Arc::clone(&self.clock)))
     }
 
     /// Stops before touching anything if the credentials now point elsewhere.
     async fn guard_identity(&mut self) -> Result<(), Error> {
-        let now = whoami(&self.clients).await?;
-        if now.account != self.identity.account || now.region != self.identity.region {
+        let now = whoami(&self.account.clients).await?;
+        if now.account != self.account.identity.account || now.region != self.account.identity.region {
             return Err(Error::WrongAccount(Box::new(AccountMismatch {
                 what: "stopping before the next step".into(),
                 record: "progress".into(),
-                expected_account: self.identity.account.clone(),
-                expected_region: self.identity.region.clone(),
+                expected_account: self.account.identity.account.clone(),
+                expected_region: self.account.identity.region.clone(),
                 actual_account: now.account,
                 actual_region: now.region,
             })));
@@ -501,21 +468,83 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// One step: announce it, settle its variables, then let the step machine decide and
+    /// perform what it asks until the step is over.
     async fn step(&mut self, step: &'a Step, number: usize, total: usize) -> Result<Flow, Error> {
         self.guard_identity().await?;
+        self.announce(step, number, total);
+        self.resolve_variables(step).await?;
+        // The same step, stopped after its commands began: they may have created things.
+        let interrupted = self.state.progress.current.as_deref() == Some(step.id.as_str())
+            && self.state.progress.commands_began;
+        self.state.progress.current = Some(step.id.clone());
+        self.state.progress.commands_began = interrupted;
+        self.save_progress()?;
+
+        let ran_before = interrupted || self.state.ledger.entries.iter().any(|e| e.step == step.id);
+        let mut machine = Machine::new(Situation::of(
+            self.lab.id(),
+            step,
+            self.options.auto,
+            self.io.prompter.is_some(),
+            ran_before,
+        ));
+        // What matches the step's resources as it begins is not the lab's to delete, however
+        // the student then does the step (even by hand in another terminal before answering).
+        let mut before = Before::new();
+        let mut next = machine.start();
+        loop {
+            for event in &next.events {
+                self.io.reporter.event(event);
+            }
+            let input = match next.action {
+                Action::Finish(flow) => return Ok(flow),
+                Action::Reconcile => Input::Reconciled(self.reconcile(step).await?),
+                Action::LookBefore => Input::Looked(self.before(step).await.map(|now| before = now)),
+                Action::Ask(menu) => Input::Picked(self.ask_menu(&menu)?),
+                Action::ConfirmSkip => Input::SkipConfirmed(self.confirm_skip(step)?),
+                Action::Run => Input::Ran(match self.run_blocks(step, &before).await? {
+                    Ok(()) => Ran::Succeeded,
+                    Err(_) if self.io.cancel.is_cancelled() => Ran::Interrupted,
+                    Err(failure) => Ran::Failed(failure),
+                }),
+                Action::LookForCreated => Input::NothingCreated(self.nothing_created(step).await),
+                Action::LookIfAdoptable => Input::Adoptable(self.exists_and_passes(step).await),
+                Action::Adopt => {
+                    // What exists is used as it is: recorded for cleanup only if it appeared
+                    // during this step (what existed before stays the student's).
+                    if let Err(e) = self.record_with(step, &before, true).await {
+                        self.io.reporter.event(&Event::Notice { text: e.to_string() });
+                    }
+                    Input::Adopted
+                }
+                Action::Verify => Input::Checked(self.verify_step(step).await),
+                Action::Watch => Input::Checked(self.watch(step, &before).await),
+                Action::ShowExisting => {
+                    self.show_existing(step).await;
+                    Input::Shown
+                }
+            };
+            next = machine.feed(input);
+        }
+    }
+
+    /// The step begins: its checks and resources described with the values known so far.
+    fn announce(&mut self, step: &Step, number: usize, total: usize) {
+        let values = &self.state.values;
         let known =
-            |name: &str| Some(self.values.get(name).map_or_else(|| format!("${{{name}}}"), str::to_string));
+            |name: &str| Some(values.get(name).map_or_else(|| format!("${{{name}}}"), str::to_string));
         let checks = step
             .checks
             .iter()
-            .map(|c| self.values.mask(&c.resolve(&known).unwrap_or_else(|_| c.clone()).summary()))
+            .map(|c| values.mask(&c.resolve(&known).unwrap_or_else(|_| c.clone()).summary()))
             .collect();
         let creates = step
             .creates
             .iter()
-            .map(|r| self.values.mask(&r.resolve(&known).unwrap_or_else(|_| r.clone()).describe()))
+            .map(|r| values.mask(&r.resolve(&known).unwrap_or_else(|_| r.clone()).describe()))
             .collect();
-        self.reporter.event(&Event::StepStarted {
+        self.io.reporter.event(&Event::StepStarted {
             step: step.id.clone(),
             title: step.title.clone(),
             number,
@@ -523,367 +552,16 @@ impl<'a> Session<'a> {
             checks,
             creates,
         });
-        self.resolve_variables(step).await?;
-        // The same step, stopped after its commands began: they may have created things.
-        let interrupted =
-            self.progress.current.as_deref() == Some(step.id.as_str()) && self.progress.commands_began;
-        self.progress.current = Some(step.id.clone());
-        self.progress.commands_began = interrupted;
-        self.save_progress()?;
-
-        let runnable = step.runnable_blocks().next().is_some();
-        let mut existing = Vec::new();
-        if interrupted || self.ledger.entries.iter().any(|e| e.step == step.id) {
-            match self.reconcile(step).await? {
-                Reconciled::Done => {
-                    let result = StepResult::Done;
-                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
-                    return Ok(Flow::Next(result));
-                }
-                Reconciled::Clear => {}
-                Reconciled::Exists(found) => existing = found,
-            }
-        }
-        // What matches the step's resources as it begins is not the lab's to delete, however
-        // the student then does the step (even by hand in another terminal before answering).
-        let mut before = match self.before(step).await {
-            Ok(before) => before,
-            Err(message) => return Ok(Flow::Next(self.cannot_look(step, &message))),
-        };
-        let mut choice = if existing.is_empty() {
-            self.choose(step, runnable)?
-        } else {
-            self.choose_again(step, runnable)?
-        };
-        let mut retried = false;
-        // The commands failed because what they create exists, and the checks pass on it.
-        let mut adoptable = false;
-        loop {
-            let result = match choice {
-                Choice::Quit => return Ok(Flow::Quit),
-                Choice::Skip => {
-                    if self.prompter.is_some() && !self.options.auto && !self.confirm_skip(step)? {
-                        choice = self.choose(step, runnable)?;
-                        continue;
-                    }
-                    let result = StepResult::Skipped;
-                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
-                    return Ok(Flow::Next(result));
-                }
-                Choice::Refuse => {
-                    self.reporter.event(&Event::Notice {
-                        text: format!(
-                            "step `{}` is not run again unattended: its commands already ran and some of what they create exists, so running them again could fail or make a second copy. Finish the step by hand (`labrunner show {} --step {}` shows it), then `labrunner resume {}`; or remove what it made with `labrunner cleanup {}`.",
-                            step.id,
-                            self.lab.id(),
-                            step.id,
-                            self.lab.id(),
-                            self.lab.id()
-                        ),
-                    });
-                    StepResult::Failed
-                }
-                Choice::Run => match self.run_blocks(step, &before).await? {
-                    Ok(()) => self.verify_step(step).await,
-                    Err(_) if self.cancel.is_cancelled() => StepResult::Interrupted,
-                    Err(failure) => {
-                        // A throttled or unavailable API is worth one more try unattended,
-                        // but only while nothing the step creates exists.
-                        if self.options.auto
-                            && !retried
-                            && failure.class.is_some_and(ErrorClass::is_retryable)
-                            && self.nothing_created(step).await
-                        {
-                            retried = true;
-                            self.reporter.event(&Event::Notice {
-                                text: "the commands failed on throttling or an unavailable service, and nothing they create exists yet: running them once more".into(),
-                            });
-                            choice = Choice::Run;
-                            continue;
-                        }
-                        if failure.class.is_some_and(ErrorClass::is_retryable) {
-                            self.reporter.event(&Event::Notice {
-                                text: "AWS throttled or was unavailable (see the output above); running the commands again later usually works".into(),
-                            });
-                        }
-                        if failure.exists {
-                            adoptable = self.exists_and_passes(step).await;
-                            if adoptable && self.options.auto {
-                                choice = Choice::Adopt;
-                                continue;
-                            }
-                        }
-                        StepResult::Failed
-                    }
-                },
-                Choice::Adopt => {
-                    // What exists is used as it is: recorded for cleanup only if it appeared
-                    // during this step (what existed before stays the student's).
-                    if let Err(e) = self.record_with(step, &before, true).await {
-                        self.reporter.event(&Event::Notice { text: e.to_string() });
-                    }
-                    self.verify_step(step).await
-                }
-                Choice::Myself => self.watch(step, &before).await,
-            };
-            match result {
-                StepResult::Done | StepResult::Shown | StepResult::Skipped | StepResult::Interrupted => {
-                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
-                    return Ok(Flow::Next(result));
-                }
-                StepResult::Failed => {
-                    self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
-                    if self.options.auto {
-                        return Ok(Flow::Next(StepResult::Failed));
-                    }
-                    choice = self.after_failure(step, runnable, adoptable).await?;
-                    adoptable = false;
-                    if matches!(choice, Choice::Run | Choice::Myself) {
-                        before = match self.before(step).await {
-                            Ok(before) => before,
-                            Err(message) => return Ok(Flow::Next(self.cannot_look(step, &message))),
-                        };
-                    }
-                }
-            }
-        }
     }
 
-    /// The step cannot start safely: labrunner could not see what exists.
-    fn cannot_look(&mut self, step: &Step, message: &str) -> StepResult {
-        self.reporter.event(&Event::Notice {
-            text: format!(
-                "could not look at the account before step `{}` ({message}); nothing was run. Try again in a moment: `labrunner resume {}`",
-                step.id,
-                self.lab.id()
-            ),
-        });
-        let result = StepResult::Failed;
-        self.reporter.event(&Event::StepFinished { step: step.id.clone(), result });
-        result
-    }
-
-    /// The identities matching each declared resource now (those that resolve).
-    async fn before(&self, step: &Step) -> Result<Before, String> {
-        let mut before = Before::new();
-        for resource in &step.creates {
-            let Ok(resolved) = self.values.resolve_resource(resource) else { continue };
-            let ids = cleanup::snapshot(&self.clients, &resolved)
-                .await
-                .map_err(|e| format!("looking for {}: {e}", resolved.describe()))?;
-            before.insert(resolved, ids);
-        }
-        Ok(before)
-    }
-
-    /// A step that ran before: resolve its intents, then ask the account. Its checks passing
-    /// means it is done; otherwise say which of its resources exist.
-    async fn reconcile(&mut self, step: &Step) -> Result<Reconciled, Error> {
-        let mut existing = Vec::new();
-        self.fill_from_ledger();
-        let intents: Vec<LedgerEntry> =
-            self.ledger.entries.iter().filter(|e| e.intent && e.step == step.id).cloned().collect();
-        for intent in intents {
-            let known = self.ledger.identities();
-            match cleanup::resolve_intent(&self.clients, &self.with_values(&intent), &known).await {
-                Ok(Resolution::Found(ids)) => {
-                    let resource = self.with_values(&intent).resource;
-                    self.ledger.remove(&intent);
-                    self.ledger.record(resource.clone(), ids, &step.id);
-                    self.ledger.save(&self.run)?;
-                    self.tag_recorded(step, &resource).await;
-                }
-                Ok(Resolution::Absent) => {
-                    let resource = self.with_values(&intent).resource;
-                    self.ledger.remove(&intent);
-                    // Nothing matches its fields, but the block may have exported the id of
-                    // what it made before it was killed (a gateway created, never attached).
-                    if let Some(ids) = self.exported_identity(&resource, &intent.preexisting).await {
-                        self.ledger.record(resource.clone(), ids, &step.id);
-                        self.tag_recorded(step, &resource).await;
-                    }
-                    self.ledger.save(&self.run)?;
-                }
-                Ok(Resolution::Ambiguous(ids)) => {
-                    existing.push(format!("{} (one of {})", intent.resource.describe(), ids.join(", ")));
-                }
-                Ok(Resolution::Unresolved(name)) => existing.push(format!(
-                    "{} (may exist: ${{{name}}} was never captured, so labrunner cannot look)",
-                    intent.resource.describe()
-                )),
-                Err(e) => existing.push(format!("{} (could not look: {e})", intent.resource.describe())),
-            }
-        }
-        self.fill_from_ledger();
-        let (checks, unresolved) = self.resolved_checks(step);
-        if !checks.is_empty() && unresolved.is_empty() {
-            let verifier = self.verifier().await?;
-            let mut all_pass = true;
-            for check in &checks {
-                all_pass &= verifier.check_once(check).await.status == Status::Pass;
-            }
-            if all_pass {
-                // Intents that did not resolve stay: cleanup reports them rather than forget.
-                self.reporter.event(&Event::Notice {
-                    text: format!(
-                        "step `{}` ran before and its checks pass on what exists: it counts as done (what it created stays recorded for cleanup)",
-                        step.id
-                    ),
-                });
-                return Ok(Reconciled::Done);
-            }
-        }
-        let recorded: Vec<LedgerEntry> =
-            self.ledger.entries.iter().filter(|e| !e.intent && e.step == step.id).cloned().collect();
-        for entry in recorded {
-            match cleanup::exists(&self.clients, &entry).await {
-                Ok(false) => {}
-                Ok(true) => existing.push(entry.describe()),
-                Err(e) => existing.push(format!("{} (could not look: {e})", entry.describe())),
-            }
-        }
-        if existing.is_empty() {
-            return Ok(Reconciled::Clear);
-        }
-        self.reporter.event(&Event::ResourcesExist { step: step.id.clone(), resources: existing.clone() });
-        Ok(Reconciled::Exists(existing))
-    }
-
-    /// An intent with the variables known now filled in (its resource may have been written
-    /// before the step captured them).
-    fn with_values(&self, intent: &LedgerEntry) -> LedgerEntry {
-        let mut entry = intent.clone();
-        if let Ok(resource) = self.values.resolve_resource(&intent.resource) {
-            entry.resource = resource;
-        }
-        entry
-    }
-
-    /// Whether none of the step's resources exist, recorded or new since it began.
-    async fn nothing_created(&self, step: &Step) -> bool {
-        let known = self.ledger.identities();
-        for entry in self.ledger.entries.iter().filter(|e| e.step == step.id) {
-            let live = if entry.intent {
-                !matches!(
-                    cleanup::resolve_intent(&self.clients, &self.with_values(entry), &known).await,
-                    Ok(Resolution::Absent)
-                )
-            } else {
-                !matches!(cleanup::exists(&self.clients, entry).await, Ok(false))
-            };
-            if live {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn choose(&mut self, step: &Step, runnable: bool) -> Result<Choice, Error> {
-        let Some(prompter) = self.prompter.as_deref_mut().filter(|_| !self.options.auto) else {
-            return Ok(if runnable { Choice::Run } else { Choice::Myself });
-        };
-        let (items, map): (Vec<&str>, Vec<Choice>) = if runnable {
-            (
-                vec!["Run it for me", "I'll do it myself", "Skip this step", "Quit (progress is saved)"],
-                vec![Choice::Run, Choice::Myself, Choice::Skip, Choice::Quit],
-            )
-        } else if step.mode == StepMode::Console || !step.checks.is_empty() {
-            (
-                vec![
-                    "I'll do it now (labrunner watches the checks)",
-                    "Skip this step",
-                    "Quit (progress is saved)",
-                ],
-                vec![Choice::Myself, Choice::Skip, Choice::Quit],
-            )
-        } else {
-            (vec!["Continue", "Quit (progress is saved)"], vec![Choice::Myself, Choice::Quit])
-        };
-        let picked = prompter.select("What next?", &items, 0).map_err(prompt_error)?;
-        Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
-    }
-
-    /// The menu for a step whose commands ran before and whose resources partly exist.
-    /// Unattended: run again only when the step says its commands are idempotent.
-    fn choose_again(&mut self, step: &Step, runnable: bool) -> Result<Choice, Error> {
-        let Some(prompter) = self.prompter.as_deref_mut().filter(|_| !self.options.auto) else {
-            return Ok(if step.idempotent && runnable { Choice::Run } else { Choice::Refuse });
-        };
-        let mut items = vec!["I finished it by hand: check now"];
-        let mut map = vec![Choice::Myself];
-        if runnable {
-            items.push("Run the commands again (they may fail on, or duplicate, what exists)");
-            map.push(Choice::Run);
-        }
-        items.extend(["Skip this step", "Quit (progress is saved)"]);
-        map.extend([Choice::Skip, Choice::Quit]);
-        let picked = prompter
-            .select(&format!("Step `{}` ran before and some of it exists. What now?", step.id), &items, 0)
-            .map_err(prompt_error)?;
-        Ok(map.into_iter().nth(picked).unwrap_or(Choice::Quit))
-    }
-
-    /// The menu after a step failed or was interrupted: what fits the step, with ways to look
-    /// before choosing (what exists, the hints), and a confirmed skip that names the steps
-    /// that depend on this one.
-    async fn after_failure(&mut self, step: &Step, runnable: bool, adoptable: bool) -> Result<Choice, Error> {
-        if self.prompter.is_none() {
-            return Ok(Choice::Quit);
-        }
-        if adoptable {
-            self.reporter.event(&Event::Notice {
-                text: format!(
-                    "what step `{}` creates exists already, and the step's checks pass on it: you can use it as it is",
-                    step.id
-                ),
-            });
-        }
-        loop {
-            let mut items: Vec<&str> = Vec::new();
-            let mut map: Vec<Option<Choice>> = Vec::new();
-            if adoptable {
-                items.push("Use what exists (its checks pass)");
-                map.push(Some(Choice::Adopt));
-            }
-            if !step.checks.is_empty() {
-                items.push("I fixed it: check now");
-                map.push(Some(Choice::Myself));
-            }
-            if runnable {
-                items.push("Run the commands again");
-                map.push(Some(Choice::Run));
-            }
-            if !step.creates.is_empty() {
-                items.push("Show what exists of what this step creates");
-                map.push(None);
-            }
-            if !step.hints.is_empty() {
-                items.push("Show the hints");
-                map.push(None);
-            }
-            items.extend(["Skip this step", "Quit (progress is saved)"]);
-            map.extend([Some(Choice::Skip), Some(Choice::Quit)]);
-            let picked = {
-                let prompter = self
-                    .prompter
-                    .as_deref_mut()
-                    .ok_or_else(|| prompt_error(std::io::ErrorKind::Interrupted.into()))?;
-                prompter
-                    .select(&format!("Step `{}` is not done yet. What now?", step.id), &items, 0)
-                    .map_err(prompt_error)?
-            };
-            match (items.get(picked).copied(), map.get(picked).copied().flatten()) {
-                (Some(label), None) if label.starts_with("Show what exists") => {
-                    self.show_existing(step).await
-                }
-                (Some(_), None) => {
-                    let hints = step.hints.iter().map(|h| h.text.clone()).collect();
-                    self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
-                }
-                (_, Some(choice)) => return Ok(choice),
-                (None, None) => return Ok(Choice::Quit),
-            }
-        }
+    /// Asks the student to pick an item of `menu`.
+    fn ask_menu(&mut self, menu: &Menu) -> Result<usize, Error> {
+        let prompter = self
+            .io
+            .prompter
+            .as_deref_mut()
+            .ok_or_else(|| prompt_error(std::io::ErrorKind::Interrupted.into()))?;
+        prompter.select(&menu.question, &menu.items, 0).map_err(prompt_error)
     }
 
     /// Asks before skipping, naming the later steps that use what this one makes.
@@ -898,63 +576,24 @@ impl<'a> Session<'a> {
                 dependents.join(", ")
             )
         };
-        let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(true) };
+        let Some(prompter) = self.io.prompter.as_deref_mut() else { return Ok(true) };
         prompter.confirm(&question, false).map_err(prompt_error)
-    }
-
-    /// Lists, for each resource the step creates, the ones that exist now, and whether the
-    /// lab's ledger has them.
-    async fn show_existing(&mut self, step: &Step) {
-        let mut lines = Vec::new();
-        for resource in &step.creates {
-            let resolved = self.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
-            match cleanup::snapshot(&self.clients, &resolved).await {
-                Ok(ids) if ids.is_empty() => lines.push(format!("{}: none", resolved.describe())),
-                Ok(ids) => {
-                    let recorded = self.ledger.identities();
-                    for id in ids {
-                        let whose =
-                            if recorded.contains(&id) { "recorded by this lab" } else { "not the lab's" };
-                        lines.push(format!("{} ({id}): exists, {whose}", resolved.describe()));
-                    }
-                }
-                Err(e) => lines.push(format!("{}: could not look ({e})", resolved.describe())),
-            }
-        }
-        self.reporter.event(&Event::ResourcesExist { step: step.id.clone(), resources: lines });
-    }
-
-    /// One look at the step's checks: do they all pass on what exists now?
-    async fn exists_and_passes(&mut self, step: &Step) -> bool {
-        if step.checks.is_empty() {
-            return false;
-        }
-        let (checks, unresolved) = self.resolved_checks(step);
-        if !unresolved.is_empty() {
-            return false;
-        }
-        let Ok(verifier) = self.verifier().await else { return false };
-        for check in &checks {
-            if verifier.check_once(check).await.status != Status::Pass {
-                return false;
-            }
-        }
-        true
     }
 
     /// Values this step needs that are not known yet: asked, computed or defaulted.
     async fn resolve_variables(&mut self, step: &Step) -> Result<(), Error> {
         for var in &self.lab.manifest.variables {
-            if self.values.get(&var.name).is_some() || !step_uses(step, &var.name) {
+            if self.state.values.get(&var.name).is_some() || !step_uses(step, &var.name) {
                 continue;
             }
-            let default = match var.default.as_deref().map(|d| vars::interpolate(d, &self.values.lookup())) {
-                Some(Ok(d)) => Some(d),
-                _ => None,
-            };
+            let default =
+                match var.default.as_deref().map(|d| vars::interpolate(d, &self.state.values.lookup())) {
+                    Some(Ok(d)) => Some(d),
+                    _ => None,
+                };
             let value = match &var.source {
                 VariableSource::Prompt => {
-                    match (self.prompter.as_deref_mut().filter(|_| !self.options.auto), default) {
+                    match (self.io.prompter.as_deref_mut().filter(|_| !self.options.auto), default) {
                         (Some(p), default) => ask(p, var, default.as_deref())?,
                         (None, Some(d)) => d,
                         (None, None) => {
@@ -975,8 +614,10 @@ impl<'a> Session<'a> {
                 // Identity values are always known.
                 _ => continue,
             };
-            self.values.set(self.lab, &var.name, value);
-            self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
+            self.state.values.set(self.lab, &var.name, value);
+            self.io
+                .reporter
+                .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
         }
         Ok(())
     }
@@ -986,40 +627,41 @@ impl<'a> Session<'a> {
     /// or no single recorded resource.
     fn look_up(&self, var: &crate::lab::Variable) -> Option<String> {
         let lookup = var.lookup.as_ref()?;
-        let resource = self.values.resolve_resource(&lookup.resource).ok()?;
-        let recorded: Vec<&LedgerEntry> = self.ledger.recorded(&resource).collect();
+        let resource = self.state.values.resolve_resource(&lookup.resource).ok()?;
+        let recorded: Vec<&LedgerEntry> = self.state.ledger.recorded(&resource).collect();
         let [one] = recorded.as_slice() else { return None };
         lookup_field(&lookup.field, &one.ids)
     }
 
     /// Fills step variables that have no value from their lookups (after intents resolved).
-    fn fill_from_ledger(&mut self) {
+    pub(super) fn fill_from_ledger(&mut self) {
         for var in &self.lab.manifest.variables {
-            if self.values.get(&var.name).is_some() {
+            if self.state.values.get(&var.name).is_some() {
                 continue;
             }
             if let Some(value) = self.look_up(var) {
-                self.values.set(self.lab, &var.name, value);
-                self.reporter
+                self.state.values.set(self.lab, &var.name, value);
+                self.io
+                    .reporter
                     .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
             }
         }
     }
 
     /// `outcome` with secret values masked, for display.
-    fn masked(&self, outcome: &Outcome) -> Outcome {
+    pub(super) fn masked(&self, outcome: &Outcome) -> Outcome {
         let mut o = outcome.clone();
-        o.description = self.values.mask(&o.description);
-        o.evidence = self.values.mask(&o.evidence);
-        o.diagnostics = o.diagnostics.iter().map(|d| self.values.mask(d)).collect();
+        o.description = self.state.values.mask(&o.description);
+        o.evidence = self.state.values.mask(&o.evidence);
+        o.diagnostics = o.diagnostics.iter().map(|d| self.state.values.mask(d)).collect();
         o
     }
 
-    fn shown(&self, name: &str) -> String {
-        if self.values.is_secret(name) {
+    pub(super) fn shown(&self, name: &str) -> String {
+        if self.state.values.is_secret(name) {
             "****".into()
         } else {
-            self.values.get(name).unwrap_or_default().to_string()
+            self.state.values.get(name).unwrap_or_default().to_string()
         }
     }
 
@@ -1027,7 +669,7 @@ impl<'a> Session<'a> {
         let mut output = String::new();
         let shell = self.shell().await?;
         let env = self.child_env(&shell);
-        let (workdir, scratch) = (self.run.workdir(), self.run.scratch());
+        let (workdir, scratch) = (self.state.run.workdir(), self.state.run.scratch());
         let block = Block {
             code: command,
             env: &env,
@@ -1044,7 +686,7 @@ impl<'a> Session<'a> {
                     output.push('\n');
                 }
             },
-            &self.cancel,
+            &self.io.cancel,
         )
         .await
         .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
@@ -1058,630 +700,6 @@ impl<'a> Session<'a> {
             ));
         }
         Ok(output.trim().to_string())
-    }
-
-    /// Runs the step's blocks and records what they created. `Err` when they did not all
-    /// succeed, with the class of a failure that says nothing about the account (throttling,
-    /// a 5xx) when the output shows one; cancellation is `Err(None)` with the step marked
-    /// interrupted by the caller's check of the token.
-    async fn run_blocks(&mut self, step: &Step, before: &Before) -> Result<Result<(), Failure>, Error> {
-        // Record before you create: if labrunner dies while a block runs, the intents say what
-        // may exist, and what matched before tells the lab's resource from others.
-        for resource in &step.creates {
-            let resolved = self.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
-            let existed = before.get(&resolved).cloned().unwrap_or_default();
-            self.ledger.intend(resolved, &step.id, existed);
-        }
-        if !step.creates.is_empty() {
-            self.ledger.save(&self.run)?;
-        }
-        self.progress.commands_began = true;
-        self.save_progress()?;
-
-        let keep = self.kept_names();
-        let blocks: Vec<_> = step.runnable_blocks().cloned().collect();
-        for (n, block) in blocks.iter().enumerate() {
-            let number = n + 1;
-            let shell = self.shell().await?;
-            self.reporter.event(&Event::BlockStarted {
-                step: step.id.clone(),
-                block: number,
-                code: self.values.mask(&block.code),
-            });
-            let env = self.child_env(&shell);
-            let values = &self.values;
-            let reporter = &mut *self.reporter;
-            let step_id = &step.id;
-            // A block that may set a secret prints it before labrunner knows the value:
-            // its output is held until the block ends, then masked with what it exported.
-            let hold = may_set_secret(self.lab, &block.code);
-            let mut held: Vec<(Stream, String)> = Vec::new();
-            // The end of the error output, to tell throttling from a real failure.
-            let mut errors: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-            let (workdir, scratch) = (self.run.workdir(), self.run.scratch());
-            let spec = Block {
-                code: &block.code,
-                env: &env,
-                unset: &shell.unset,
-                workdir: &workdir,
-                scratch: &scratch,
-                keep: &keep,
-            };
-            let result = run_block(
-                &spec,
-                &mut |stream, line| {
-                    if stream == Stream::Stderr {
-                        if errors.len() == 40 {
-                            errors.pop_front();
-                        }
-                        errors.push_back(line.to_string());
-                    }
-                    if hold {
-                        held.push((stream, line.to_string()));
-                    } else {
-                        reporter.event(&Event::Output {
-                            step: step_id.clone(),
-                            stream,
-                            line: values.mask(line),
-                        });
-                    }
-                },
-                &self.cancel,
-            )
-            .await
-            .map_err(|e| crate::state::io_error("run", std::path::Path::new("bash"), &e))?;
-            let mut empty = Vec::new();
-            for (name, value) in &result.exports {
-                if is_empty_capture(self.lab, name, value) {
-                    // `export X=$(aws ...)` hides a failed command from errexit: `export`
-                    // itself succeeds. An empty or "None" id is that failure, caught here.
-                    empty.push(name.clone());
-                    continue;
-                }
-                self.values.set(self.lab, name, value.clone());
-            }
-            for (stream, line) in held {
-                self.reporter.event(&Event::Output {
-                    step: step.id.clone(),
-                    stream,
-                    line: self.values.mask(&line),
-                });
-            }
-            for name in result.exports.keys() {
-                self.reporter.event(&Event::VariableSet { name: name.clone(), value: self.shown(name) });
-            }
-            self.save_progress()?;
-            for name in &empty {
-                self.reporter.event(&Event::Output {
-                    step: step.id.clone(),
-                    stream: Stream::Stderr,
-                    line: format!(
-                        "labrunner: {name} came back empty (or \"None\"): the command that sets it failed or found nothing; read the output above"
-                    ),
-                });
-            }
-            let status =
-                if empty.is_empty() { result.status } else { result.status.filter(|c| *c != 0).or(Some(1)) };
-            self.reporter.event(&Event::BlockFinished { step: step.id.clone(), block: number, status });
-            if result.cancelled {
-                self.record_resources(step, before).await?;
-                return Ok(Err(Failure::default()));
-            }
-            if !result.success() || !empty.is_empty() {
-                self.record_resources(step, before).await?;
-                let text: Vec<String> = errors.into_iter().collect();
-                let text = text.join("\n");
-                return Ok(Err(Failure {
-                    class: cli_failure_class(&text),
-                    exists: says_already_exists(&text),
-                }));
-            }
-        }
-        let missing = self.record_resources(step, before).await?;
-        if !missing.is_empty() {
-            self.reporter.event(&Event::Notice {
-                text: format!(
-                    "the commands succeeded, but {} could not be found in account {} in {}. If the commands used another region or profile of their own, the resources are there and labrunner cannot clean them up: look for them with the AWS CLI or console and delete them by hand, then run the step again here.",
-                    missing.join(", "),
-                    self.identity.account,
-                    self.identity.region
-                ),
-            });
-            return Ok(Err(Failure::default()));
-        }
-        Ok(Ok(()))
-    }
-
-    /// Records what the step created: for each declared resource, the live ones that were not
-    /// there when the step began and are not recorded yet, by their ids. Returns the
-    /// resources that were expected but not found. An intent whose lookup failed stays.
-    async fn record_resources(&mut self, step: &Step, before: &Before) -> Result<Vec<String>, Error> {
-        self.record_with(step, before, false).await
-    }
-
-    /// [`Session::record_resources`]; `adopting` (the commands failed on "already exists" and
-    /// what exists is used as it is) records only what was looked at before the step and
-    /// appeared since: never a resource the step could not see beforehand, and never by an
-    /// exported id alone, since what exists is most likely the student's own.
-    async fn record_with(
-        &mut self,
-        step: &Step,
-        before: &Before,
-        adopting: bool,
-    ) -> Result<Vec<String>, Error> {
-        let mut missing = Vec::new();
-        for resource in &step.creates {
-            let resolved = match self.values.resolve_resource(resource) {
-                Ok(r) => r,
-                Err(reason) => {
-                    self.reporter.event(&Event::ResourceNotFound {
-                        step: step.id.clone(),
-                        resource: resource.describe(),
-                        reason,
-                    });
-                    missing.push(resource.describe());
-                    continue;
-                }
-            };
-            let existed = before.get(&resolved);
-            if adopting && existed.is_none() {
-                self.reporter.event(&Event::ResourceNotFound {
-                    step: step.id.clone(),
-                    resource: resolved.describe(),
-                    reason: "it could not be looked at before the step, so labrunner cannot tell the lab made it; cleanup leaves it".into(),
-                });
-                continue;
-            }
-            let known = self.ledger.identities();
-            let found = cleanup::new_since(
-                &self.clients,
-                &resolved,
-                existed.map(Vec::as_slice).unwrap_or_default(),
-                &known,
-            )
-            .await;
-            let found = match found {
-                Ok(found) => found,
-                Err(e) => {
-                    self.reporter.event(&Event::ResourceNotFound {
-                        step: step.id.clone(),
-                        resource: resolved.describe(),
-                        reason: format!("could not look ({e}); it stays in the ledger as possibly created"),
-                    });
-                    continue;
-                }
-            };
-            let ours = |e: &LedgerEntry| {
-                e.intent && e.step == step.id && (e.resource == resolved || &e.resource == resource)
-            };
-            self.ledger.entries.retain(|e| !ours(e));
-            let mut found = found;
-            if found.is_empty() && !adopting {
-                // The commands exported the id of what they made, but it does not match the
-                // declared fields (yet): an internet gateway created, then never attached.
-                let before = existed.cloned().unwrap_or_default();
-                if let Some(ids) = self.exported_identity(&resolved, &before).await {
-                    found.push(ids);
-                }
-            }
-            if found.is_empty() {
-                let recorded_before = self.ledger.recorded(&resolved).any(|e| e.step == step.id);
-                if recorded_before {
-                    // An earlier attempt of this step recorded it.
-                } else if existed.is_some_and(|ids| !ids.is_empty()) {
-                    self.reporter.event(&Event::ResourcePreexisting {
-                        step: step.id.clone(),
-                        resource: resolved.describe(),
-                    });
-                } else {
-                    self.reporter.event(&Event::ResourceNotFound {
-                        step: step.id.clone(),
-                        resource: resolved.describe(),
-                        reason: "not found after the step".into(),
-                    });
-                    missing.push(resolved.describe());
-                }
-                self.ledger.save(&self.run)?;
-                continue;
-            }
-            if found.len() > 1 {
-                // Several appeared while the step ran. The one whose id the commands exported
-                // is the lab's; without that, none is recorded (someone else may have made the
-                // others) and the intent stays for cleanup to report.
-                let exported: Vec<&str> = self
-                    .lab
-                    .manifest
-                    .variables
-                    .iter()
-                    .filter(|v| v.source == VariableSource::Step)
-                    .filter_map(|v| self.values.get(&v.name))
-                    .collect();
-                let named: Vec<BTreeMap<String, String>> = found
-                    .iter()
-                    .filter(|ids| cleanup::identities(ids).iter().any(|id| exported.contains(&id.as_str())))
-                    .cloned()
-                    .collect();
-                if named.len() == 1 {
-                    found = named;
-                } else {
-                    self.reporter.event(&Event::ResourceAmbiguous {
-                        step: step.id.clone(),
-                        resource: resolved.describe(),
-                        ids: found.iter().flat_map(cleanup::identities).collect(),
-                    });
-                    self.ledger.intend(resolved.clone(), &step.id, existed.cloned().unwrap_or_default());
-                    self.ledger.save(&self.run)?;
-                    continue;
-                }
-            }
-            for ids in found {
-                self.ledger.record(resolved.clone(), ids.clone(), &step.id);
-                self.ledger.save(&self.run)?;
-                let entry = LedgerEntry {
-                    resource: resolved.clone(),
-                    ids,
-                    step: step.id.clone(),
-                    recorded_at: String::new(),
-                    intent: false,
-                    preexisting: Vec::new(),
-                };
-                let _ = cleanup::tag(&self.clients, &entry, self.lab.id()).await;
-                self.reporter.event(&Event::ResourceRecorded {
-                    step: step.id.clone(),
-                    resource: self.values.mask(&entry.describe()),
-                });
-            }
-        }
-        Ok(missing)
-    }
-
-    /// The ids of `resource` as a step variable holds them: a variable whose `lookup` names this
-    /// resource and has a value that identifies a live resource, not one of `before` and not
-    /// recorded already. What the commands exported is what they made.
-    async fn exported_identity(
-        &self,
-        resource: &ResourceSpec,
-        before: &[String],
-    ) -> Option<BTreeMap<String, String>> {
-        let known = self.ledger.identities();
-        for var in &self.lab.manifest.variables {
-            let Some(lookup) = &var.lookup else { continue };
-            if !matches!(lookup.field.as_str(), "id" | "arn") {
-                continue;
-            }
-            if self.values.resolve_resource(&lookup.resource).ok().as_ref() != Some(resource) {
-                continue;
-            }
-            let Some(value) = self.values.get(&var.name).filter(|v| !v.is_empty() && *v != "None") else {
-                continue;
-            };
-            if before.iter().any(|b| b == value) || known.contains(value) {
-                continue;
-            }
-            let key = if value.starts_with("arn:") { "arn" } else { "id" };
-            let ids = BTreeMap::from([(key.to_string(), value.to_string())]);
-            let entry = LedgerEntry {
-                resource: resource.clone(),
-                ids: ids.clone(),
-                step: String::new(),
-                recorded_at: String::new(),
-                intent: false,
-                preexisting: Vec::new(),
-            };
-            if matches!(cleanup::exists(&self.clients, &entry).await, Ok(true)) {
-                return Some(ids);
-            }
-        }
-        None
-    }
-
-    /// Tags what the ledger records for `resource` in this step (after an intent resolved).
-    async fn tag_recorded(&mut self, step: &Step, resource: &ResourceSpec) {
-        let entries: Vec<LedgerEntry> =
-            self.ledger.recorded(resource).filter(|e| e.step == step.id).cloned().collect();
-        for entry in entries {
-            let _ = cleanup::tag(&self.clients, &entry, self.lab.id()).await;
-            self.reporter.event(&Event::ResourceRecorded {
-                step: step.id.clone(),
-                resource: self.values.mask(&entry.describe()),
-            });
-        }
-    }
-
-    /// The step's checks resolved with the current values; unresolvable ones become errors.
-    fn resolved_checks(&self, step: &Step) -> (Vec<crate::lab::Check>, Vec<Outcome>) {
-        let mut resolved = Vec::new();
-        let mut unresolved = Vec::new();
-        for check in &step.checks {
-            match self.values.resolve_check(check) {
-                Ok(c) => resolved.push(c),
-                Err(message) => {
-                    let advice = self.values.first_missing(check).map(|name| missing_advice(self.lab, &name));
-                    unresolved.push(Outcome {
-                        kind: check.kind(),
-                        description: check.describe(),
-                        status: Status::Error,
-                        evidence: message,
-                        diagnostics: advice.into_iter().collect(),
-                        attempts: 0,
-                        elapsed: Duration::ZERO,
-                    });
-                }
-            }
-        }
-        (resolved, unresolved)
-    }
-
-    /// When the student does a step by hand, the ids its commands would have exported (a VPC
-    /// id, an ARN) are not captured: ask for the ones later checks and steps need.
-    /// Asks for the values this step's commands would have exported that labrunner cannot
-    /// find by itself (no `lookup`). An empty answer skips: the checks that need it wait.
-    fn ask_step_outputs(&mut self, step: &Step) -> Result<(), Error> {
-        for var in &self.lab.manifest.variables {
-            let set_here = step.shell.iter().any(|b| b.code.contains(&format!("{}=", var.name)));
-            if var.source != VariableSource::Step
-                || !set_here
-                || var.lookup.is_some()
-                || self.values.get(&var.name).is_some()
-                || !step.checks.iter().any(|c| c.variables().contains(&var.name))
-            {
-                continue;
-            }
-            let Some(prompter) = self.prompter.as_deref_mut() else { return Ok(()) };
-            let label = if var.description.is_empty() {
-                format!("{}, as your commands print it (Enter to skip)", var.name)
-            } else {
-                format!("{}: {} (as your commands print it; Enter to skip)", var.name, var.description.trim())
-            };
-            let Some(value) = ask_optional(prompter, var, &label)? else { continue };
-            self.values.set(self.lab, &var.name, value);
-            self.reporter.event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
-        }
-        self.save_progress()
-    }
-
-    /// Step variables still without a value whose `lookup` names a resource that appeared
-    /// during this step (exactly one): found read-only, so a student doing the step by hand
-    /// never types an id.
-    async fn find_step_outputs(&mut self, step: &Step, before: &Before) {
-        let mut found = false;
-        for var in &self.lab.manifest.variables {
-            let Some(lookup) = &var.lookup else { continue };
-            if var.source != VariableSource::Step
-                || self.values.get(&var.name).is_some()
-                || !step_uses(step, &var.name)
-            {
-                continue;
-            }
-            let Ok(resource) = self.values.resolve_resource(&lookup.resource) else { continue };
-            let Ok(live) = cleanup::live(&self.clients, &resource).await else { continue };
-            let existed = before.get(&resource).cloned().unwrap_or_default();
-            let new: Vec<_> = live
-                .iter()
-                .filter(|ids| cleanup::identities(ids).iter().all(|id| !existed.contains(id)))
-                .collect();
-            let [ids] = new.as_slice() else { continue };
-            if let Some(value) = lookup_field(&lookup.field, ids) {
-                self.values.set(self.lab, &var.name, value);
-                self.reporter
-                    .event(&Event::VariableSet { name: var.name.clone(), value: self.shown(&var.name) });
-                found = true;
-            }
-        }
-        if found {
-            let _ = self.save_progress();
-        }
-    }
-
-    /// Waits for the step's checks, with progress, until they pass or give up.
-    async fn verify_step(&mut self, step: &Step) -> StepResult {
-        if step.checks.is_empty() {
-            return StepResult::Done;
-        }
-        let (checks, unresolved) = self.resolved_checks(step);
-        self.reporter.event(&Event::ChecksStarted {
-            step: step.id.clone(),
-            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
-        });
-        let verifier = match self.verifier().await {
-            Ok(v) => v,
-            Err(e) => {
-                self.reporter.event(&Event::Notice { text: e.to_string() });
-                return StepResult::Failed;
-            }
-        };
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let progress = move |i: usize, p: &crate::verify::Progress| {
-            let _ = tx.send((i, p.status_line.clone(), p.details.clone(), p.attempt));
-        };
-        let cancel = self.cancel.clone();
-        let wait = async {
-            let outcomes = verifier.wait_all(&checks, &cancel, &progress).await;
-            drop(progress);
-            outcomes
-        };
-        let reporter = &mut *self.reporter;
-        let values = &self.values;
-        let step_id = step.id.clone();
-        let drain = async {
-            while let Some((index, status, details, attempt)) = rx.recv().await {
-                let status = values.mask(&status);
-                let details = details.iter().map(|d| values.mask(d)).collect();
-                reporter.event(&Event::CheckProgress {
-                    step: step_id.clone(),
-                    index,
-                    status,
-                    details,
-                    attempt,
-                });
-            }
-        };
-        let (mut outcomes, ()) = tokio::join!(wait, drain);
-        outcomes.extend(unresolved);
-        self.conclude(step, outcomes)
-    }
-
-    fn conclude(&mut self, step: &Step, outcomes: Vec<Outcome>) -> StepResult {
-        for (index, outcome) in outcomes.iter().enumerate() {
-            let outcome = self.masked(outcome);
-            self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
-        }
-        if self.cancel.is_cancelled() {
-            return StepResult::Interrupted;
-        }
-        if outcomes.iter().all(|o| o.status == Status::Pass) {
-            return StepResult::Done;
-        }
-        let hints: Vec<String> =
-            matching_hints(&step.hints, &outcomes).into_iter().map(|h| h.text.clone()).collect();
-        let hints =
-            if hints.is_empty() { step.hints.iter().map(|h| h.text.clone()).collect() } else { hints };
-        if !hints.is_empty() {
-            self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
-        }
-        StepResult::Failed
-    }
-
-    /// "I'll do it myself": look at the checks now and again until they pass; Enter looks at
-    /// once. Steps without checks just wait for the student to say they are done.
-    async fn watch(&mut self, step: &Step, before: &Before) -> StepResult {
-        if step.checks.is_empty() {
-            // Nothing to look at: the step was read (Continue was the answer) or done by hand,
-            // and either way labrunner has not verified anything.
-            let reading = step.runnable_blocks().next().is_none();
-            if !reading && !self.options.auto {
-                if let Some(p) = self.prompter.as_deref_mut() {
-                    if !matches!(p.confirm("Done with this step?", true), Ok(true)) {
-                        return StepResult::Skipped;
-                    }
-                }
-            }
-            if let Err(e) = self.record_resources(step, before).await {
-                self.reporter.event(&Event::Notice { text: e.to_string() });
-            }
-            return StepResult::Shown;
-        }
-        if self.prompter.is_none() || self.options.auto {
-            // Unattended, someone else does the step (a console step, a script): what it
-            // creates is recorded all the same, or cleanup would never know of it.
-            let result = self.verify_step(step).await;
-            if let Err(e) = self.record_resources(step, before).await {
-                self.reporter.event(&Event::Notice { text: e.to_string() });
-            }
-            return result;
-        }
-        self.find_step_outputs(step, before).await;
-        if let Err(e) = self.ask_step_outputs(step) {
-            self.reporter.event(&Event::Notice { text: e.to_string() });
-            return StepResult::Failed;
-        }
-        self.reporter.event(&Event::Notice {
-            text: format!(
-                "labrunner is watching the checks: press Enter to look now (with diagnostics and hints), Ctrl-C to stop (progress is saved). In your own shell, `eval \"$(labrunner env {})\"` sets the lab's values.",
-                self.lab.id()
-            ),
-        });
-        let (checks, _) = self.resolved_checks(step);
-        self.reporter.event(&Event::ChecksStarted {
-            step: step.id.clone(),
-            checks: checks.iter().map(|c| self.values.mask(&c.describe())).collect(),
-        });
-        let deadline = step
-            .checks
-            .iter()
-            .map(|c| self.options.verify.timeout_override.unwrap_or_else(|| c.deadline()))
-            .max();
-        let mut started = std::time::Instant::now();
-        // One wait for Enter at a time, kept across looks.
-        let mut pending: Option<tokio::sync::oneshot::Receiver<()>> = None;
-        let mut input_open = true;
-        // Enter was pressed: this look is shown in full.
-        let mut asked = false;
-        loop {
-            self.find_step_outputs(step, before).await;
-            let (checks, unresolved) = self.resolved_checks(step);
-            let verifier = match self.verifier().await {
-                Ok(v) => v,
-                Err(e) => {
-                    self.reporter.event(&Event::Notice { text: e.to_string() });
-                    return StepResult::Failed;
-                }
-            };
-            let mut outcomes = Vec::new();
-            for check in &checks {
-                outcomes.push(verifier.check_once(check).await);
-            }
-            outcomes.extend(unresolved);
-            for (index, o) in outcomes.iter().enumerate() {
-                self.reporter.event(&Event::CheckProgress {
-                    step: step.id.clone(),
-                    index,
-                    status: self.values.mask(&o.evidence),
-                    details: Vec::new(),
-                    attempt: 0,
-                });
-            }
-            let all_pass = outcomes.iter().all(|o| o.status == Status::Pass);
-            if asked && !all_pass {
-                // "Look now": the evidence, the diagnosis and the hints, not just a status line.
-                for (index, outcome) in outcomes.iter().enumerate() {
-                    let outcome = self.masked(outcome);
-                    self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
-                }
-                let hints: Vec<String> =
-                    matching_hints(&step.hints, &outcomes).into_iter().map(|h| h.text.clone()).collect();
-                if !hints.is_empty() {
-                    self.reporter.event(&Event::Hints { step: step.id.clone(), hints });
-                }
-            }
-            asked = false;
-            let mut timed_out = deadline.is_some_and(|d| started.elapsed() > d);
-            if timed_out && !all_pass && input_open {
-                // The student may still be working: the watch goes on while they want it to.
-                // Where things stand first (this also ends the live lines, so the question is
-                // not drawn over).
-                drop(pending.take());
-                for (index, outcome) in outcomes.iter().enumerate() {
-                    let outcome = self.masked(outcome);
-                    self.reporter.event(&Event::CheckFinished { step: step.id.clone(), index, outcome });
-                }
-                let keep = self.prompter.as_deref_mut().map(|p| {
-                    p.confirm("The checks have not passed yet. Keep watching?", true).unwrap_or(false)
-                });
-                if keep == Some(true) {
-                    started = std::time::Instant::now();
-                    timed_out = false;
-                }
-            }
-            if all_pass || timed_out {
-                if let Err(e) = self.record_resources(step, before).await {
-                    self.reporter.event(&Event::Notice { text: e.to_string() });
-                }
-                // Dropping a pending Enter cancels it: the prompters consume no input for a
-                // watch that stopped listening, so the next answer reaches the next question.
-                drop(pending);
-                return self.conclude(step, outcomes);
-            }
-            if pending.is_none() && input_open {
-                pending = self.prompter.as_deref_mut().map(|p| p.enter());
-            }
-            let pressed = async {
-                match pending.as_mut() {
-                    Some(rx) => rx.await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep(self.options.watch_interval) => {}
-                // Enter: look again at once. A closed input stops listening for it.
-                pressed_ok = pressed => {
-                    input_open = pressed_ok;
-                    asked = pressed_ok;
-                    pending = None;
-                }
-                () = self.cancel.cancelled() => return StepResult::Interrupted,
-            }
-        }
     }
 }
 
@@ -1712,53 +730,7 @@ fn dependents(lab: &Lab, step: &Step) -> Vec<String> {
         .collect()
 }
 
-/// The prefix an id of this variable has, judging by its name (`VPC_ID` → `vpc-`).
-fn expected_prefix(name: &str) -> Option<&'static str> {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("VPC_ID", "vpc-"),
-        ("SUBNET", "subnet-"),
-        ("SG_ID", "sg-"),
-        ("SECURITY_GROUP", "sg-"),
-        ("IGW", "igw-"),
-        ("ROUTE_TABLE", "rtb-"),
-        ("NAMESPACE_ID", "ns-"),
-        ("_ARN", "arn:"),
-    ];
-    PREFIXES.iter().find(|(part, _)| name.contains(part)).map(|(_, prefix)| *prefix)
-}
-
-/// Asks for an optional value: empty skips; a value must match the variable's pattern and
-/// look like an id of its kind, or it is asked again (never saved wrong).
-fn ask_optional(
-    prompter: &mut dyn Prompter,
-    var: &crate::lab::Variable,
-    label: &str,
-) -> Result<Option<String>, Error> {
-    let pattern = var.pattern.as_deref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok());
-    let mut problem = String::new();
-    for _ in 0..5 {
-        let value = prompter.input(&format!("{problem}{label}"), Some("")).map_err(prompt_error)?;
-        let value = value.trim().to_string();
-        if value.is_empty() {
-            return Ok(None);
-        }
-        let fits_pattern = pattern.as_ref().is_none_or(|p| p.is_match(&value));
-        let prefix = expected_prefix(&var.name);
-        let fits_kind = prefix.is_none_or(|p| value.starts_with(p));
-        if fits_pattern && fits_kind {
-            return Ok(Some(value));
-        }
-        let want = match (prefix, &var.pattern) {
-            (Some(p), _) if !fits_kind => format!("an id starting with `{p}`"),
-            (_, Some(p)) => format!("a value matching `{p}`"),
-            _ => "another value".into(),
-        };
-        problem = format!("`{value}` does not look like {} ({want}). ", var.name);
-    }
-    Ok(None)
-}
-
-fn prompt_error(e: std::io::Error) -> Error {
+pub(super) fn prompt_error(e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::Interrupted {
         Error::Interrupted { what: "interrupted at a question; progress is saved".into(), hint: None }
     } else {
@@ -1794,7 +766,7 @@ fn ask(
 }
 
 /// A lab variable set by a step that came back as nothing: `""` or the AWS CLI's `None`.
-fn is_empty_capture(lab: &Lab, name: &str, value: &str) -> bool {
+pub(super) fn is_empty_capture(lab: &Lab, name: &str, value: &str) -> bool {
     lab.variable(name).is_some_and(|v| v.source == VariableSource::Step)
         && matches!(value.trim(), "" | "None")
 }
@@ -1810,7 +782,7 @@ fn mentions(code: &str, name: &str) -> bool {
 }
 
 /// Whether a step's commands, checks or resources reference `name`.
-fn step_uses(step: &Step, name: &str) -> bool {
+pub(super) fn step_uses(step: &Step, name: &str) -> bool {
     let in_shell = step.shell.iter().any(|b| mentions(&b.code, name));
     in_shell
         || step.checks.iter().any(|c| c.variables().iter().any(|v| v == name))
@@ -1901,5 +873,113 @@ mod tests {
         }
         assert!(!is_empty_capture(&lab, "CLUSTER_NAME", ""), "only step variables are ids to capture");
         assert!(!is_empty_capture(&lab, "UNDECLARED", ""), "undeclared exports are the block's own business");
+    }
+
+    /// Events drawn, kept for the test to read.
+    #[derive(Default)]
+    struct Recorder(Vec<Event>);
+
+    impl Reporter for Recorder {
+        fn event(&mut self, event: &Event) {
+            self.0.push(event.clone());
+        }
+    }
+
+    /// A lab of two steps: one to read, one whose command prints `hello`.
+    fn two_steps() -> Lab {
+        let page = "# Two\n\n<!-- labrunner:step\nid: read\n-->\nRead this.\n\n<!-- labrunner:step\nid: hello\n-->\n```bash\necho hello\n```\n";
+        let module = crate::lab::parse::parse_module(std::path::Path::new("m.md"), page).unwrap();
+        let manifest = crate::lab::Manifest { id: "two".into(), ..Default::default() };
+        Lab { manifest, manifest_path: "labs/two.yaml".into(), modules: vec![module] }
+    }
+
+    /// Runs `lab` in a session over mocked AWS (STS answers who we are) and a temporary
+    /// state directory; returns how it ended, the events and the questions asked.
+    async fn run_session(
+        lab: &Lab,
+        auto: bool,
+        answers: Option<&[&str]>,
+    ) -> (RunEnd, Vec<Event>, Vec<String>) {
+        use crate::verify::testing::{FakeClock, Mocks};
+        use aws_smithy_mocks::mock;
+        let sts = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+                .account("123456789012")
+                .arn("arn:aws:iam::123456789012:user/student")
+                .build()
+        });
+        let clients = Arc::new(Mocks { sts: vec![sts], ..Default::default() }.clients());
+        let identity = whoami(&clients).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path(), lab.id(), &identity.account, &identity.region);
+        let state = RunState {
+            progress: Progress::new(lab.id(), &identity.account, &identity.region, &identity.arn),
+            ledger: Ledger::new(lab.id(), &identity.account, &identity.region),
+            values: Values::from_identity(lab, &identity),
+            run,
+        };
+        let mut reporter = Recorder::default();
+        let mut prompter = answers.map(ScriptedPrompter::new);
+        let options = RunOptions { auto, watch_interval: Duration::from_secs(5), ..RunOptions::default() };
+        let mut session = Session::new(
+            lab,
+            Account { clients, identity },
+            state,
+            Io {
+                reporter: &mut reporter,
+                prompter: prompter.as_mut().map(|p| -> &mut dyn Prompter { p }),
+                cancel: CancellationToken::new(),
+            },
+            options,
+        )
+        .with_clock(FakeClock::new());
+        let end = session.run(false).await.unwrap();
+        drop(session);
+        (end, reporter.0, prompter.map(|p| p.asked).unwrap_or_default())
+    }
+
+    fn finished(events: &[Event]) -> Vec<(String, StepResult)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepFinished { step, result } => Some((step.clone(), *result)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_unattended_session_reads_one_step_and_runs_the_other() {
+        let lab = two_steps();
+        let (end, events, asked) = run_session(&lab, true, None).await;
+        assert_eq!(end, RunEnd::Complete);
+        assert!(asked.is_empty());
+        assert_eq!(
+            finished(&events),
+            [("read".to_string(), StepResult::Shown), ("hello".to_string(), StepResult::Done)]
+        );
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Output { line, .. } if line == "hello")),
+            "{events:?}"
+        );
+        assert!(matches!(events.last(), Some(Event::LabFinished { done: 1, shown: 1, complete: true, .. })));
+    }
+
+    #[tokio::test]
+    async fn a_declined_skip_asks_again_and_quit_ends_the_session() {
+        let lab = two_steps();
+        let (end, events, asked) = run_session(&lab, false, Some(&["continue", "skip", "n", "quit"])).await;
+        assert_eq!(end, RunEnd::Quit);
+        assert_eq!(finished(&events), [("read".to_string(), StepResult::Shown)]);
+        assert_eq!(
+            asked,
+            [
+                "What next?",
+                "What next?",
+                "Skip step `hello`? It stays unverified, and `status` lists it as skipped.",
+                "What next?",
+            ]
+        );
+        assert!(!events.iter().any(|e| matches!(e, Event::Output { .. })), "nothing ran: {events:?}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod markdown;
 pub mod page;
+pub mod prompt;
 pub mod report;
 pub mod style;
 

@@ -28,7 +28,7 @@ mod text;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::future::Future;
 use std::path::PathBuf;
