@@ -121,3 +121,28 @@ def test_cli_waiters(sandbox, session):
     assert r.returncode == 0, r.stderr
     r = sandbox.aws(session, "ecs", "describe-services", "--cluster", lab.cluster, "--services", "web", "--query", "services[0].runningCount", "--output", "text")
     assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
+
+
+def test_same_named_load_balancers_in_two_accounts_have_their_own_dns_names(sandbox):
+    """AWS numbers each load balancer's DNS name; two accounts' `web-alb` must not share one,
+    or the proxy would answer one account's requests with the other's listener."""
+    a = Lab(sandbox.session(sandbox.new_account_id()), sandbox.endpoint)
+    b = Lab(sandbox.session(sandbox.new_account_id()), sandbox.endpoint)
+    lb_a = a.elbv2.create_load_balancer(Name="web-alb", Subnets=a.subnet_ids, SecurityGroups=[a.sg])["LoadBalancers"][0]
+    lb_b = b.elbv2.create_load_balancer(Name="web-alb", Subnets=b.subnet_ids, SecurityGroups=[b.sg])["LoadBalancers"][0]
+    assert lb_a["DNSName"] != lb_b["DNSName"]
+    for lb in (lb_a, lb_b):
+        name, rest = lb["DNSName"].split(".", 1)
+        assert name.startswith("web-alb-") and name[len("web-alb-"):].isdigit(), lb["DNSName"]
+        assert rest == "us-east-1.elb.amazonaws.com"
+    # Each answers with its own listener's fixed response.
+    for lab, lb, text in ((a, lb_a, "from a"), (b, lb_b, "from b")):
+        lab.elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": text}}],
+        )
+    assert via_proxy(sandbox, f"http://{lb_a['DNSName']}/")[:2] == (200, "from a")
+    assert via_proxy(sandbox, f"http://{lb_b['DNSName']}/")[:2] == (200, "from b")
+    # The name stays the same when described again.
+    again = a.elbv2.describe_load_balancers(Names=["web-alb"])["LoadBalancers"][0]
+    assert again["DNSName"] == lb_a["DNSName"]

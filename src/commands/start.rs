@@ -5,8 +5,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::aws::{whoami, Identity};
 use crate::cli::RunArgs;
 use crate::commands::Context;
@@ -191,8 +189,9 @@ pub async fn cmd_start(ui: &mut Ui, ctx: &Context, args: &RunArgs, resume: bool)
     }
     values.extend_missing(&progress.variables);
 
-    let cancel = CancellationToken::new();
-    spawn_signal_handler(cancel.clone());
+    // Ctrl-C and SIGTERM cancel the run; the runner then stops the running command, saves
+    // progress and the ledger, and returns.
+    let cancel = super::cancel_on_signals();
 
     let mut reporter = reporter_for(ui, &lab, &config);
     let options = RunOptions { rebuild, ..config.options.clone() };
@@ -321,26 +320,6 @@ fn no_progress_here(
         ),
         hint: Some(format!("start it with `labrunner start {}`", lab.id())),
     }
-}
-
-/// Ctrl-C and SIGTERM cancel the run; the runner then stops the running command, saves
-/// progress and the ledger, and returns.
-fn spawn_signal_handler(cancel: CancellationToken) {
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
-        }
-        cancel.cancel();
-    });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::commands::Context;
 use crate::error::{Error, EXIT_OK};
 use crate::out;
 use crate::state::ledger::Ledger;
-use crate::state::progress::{Progress, StepOutcome};
+use crate::state::progress::{Completion, Progress};
 use crate::state::RunDir;
 use crate::ui::Ui;
 
@@ -39,9 +39,9 @@ pub fn cmd_status(ui: &mut Ui, ctx: &Context, args: &StatusArgs) -> Result<u8, E
                 s.dim.apply_to(format!("(account-region {where_})"))
             );
             if let Some(p) = &progress {
-                let of = |o: StepOutcome| p.finished.iter().filter(|r| r.outcome == o).collect::<Vec<_>>();
+                let of = |o: Completion| p.finished.iter().filter(|r| r.outcome == o).collect::<Vec<_>>();
                 let (done, shown, skipped) =
-                    (of(StepOutcome::Done), of(StepOutcome::Shown), of(StepOutcome::Skipped));
+                    (of(Completion::Done), of(Completion::Shown), of(Completion::Skipped));
                 let total = lab.as_ref().map_or(p.finished.len(), |l| l.step_count());
                 let mut line = format!("  steps: {} done", done.len());
                 if !shown.is_empty() {

@@ -190,7 +190,10 @@ pub(crate) struct Next {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Choice {
     Run,
-    Myself,
+    /// The student does the step (or reads it); labrunner watches the checks meanwhile.
+    DoItMyself,
+    /// The student says the step is finished or fixed: look at the checks now.
+    CheckNow,
     Skip,
     Quit,
     /// Unattended, and running the commands again could create a second copy.
@@ -385,7 +388,7 @@ impl Turn<'_> {
         }
         let choice = match kind {
             MenuKind::First if s.runnable => Choice::Run,
-            MenuKind::First => Choice::Myself,
+            MenuKind::First => Choice::DoItMyself,
             // Unattended: run again only when the step says its commands are idempotent.
             MenuKind::Again if s.idempotent && s.runnable => Choice::Run,
             MenuKind::Again => Choice::Refuse,
@@ -403,7 +406,7 @@ impl Turn<'_> {
         let (_, picks) = menu(self.s, kind);
         match (kind, picks.get(index).copied()) {
             // Running or checking again: what exists now is looked at again first.
-            (MenuKind::AfterFailure { .. }, Some(Pick::Do(choice @ (Choice::Run | Choice::Myself)))) => {
+            (MenuKind::AfterFailure { .. }, Some(Pick::Do(choice @ (Choice::Run | Choice::CheckNow)))) => {
                 (Phase::LookingBefore(Then::Do(choice)), Action::LookBefore)
             }
             (_, Some(Pick::Do(choice))) => self.act(choice),
@@ -433,7 +436,7 @@ impl Turn<'_> {
             }
             Choice::Run => (Phase::Running, Action::Run),
             Choice::Adopt => (Phase::Adopting, Action::Adopt),
-            Choice::Myself => (Phase::Checking, Action::Watch),
+            Choice::DoItMyself | Choice::CheckNow => (Phase::Checking, Action::Watch),
         }
     }
 
@@ -483,7 +486,7 @@ fn menu(s: &Situation, kind: MenuKind) -> (Menu, Vec<Pick>) {
             "What next?".into(),
             vec![
                 ("Run it for me", Pick::Do(Choice::Run)),
-                ("I'll do it myself", Pick::Do(Choice::Myself)),
+                ("I'll do it myself", Pick::Do(Choice::DoItMyself)),
                 ("Skip this step", Pick::Do(Choice::Skip)),
                 (quit, Pick::Do(Choice::Quit)),
             ],
@@ -491,17 +494,17 @@ fn menu(s: &Situation, kind: MenuKind) -> (Menu, Vec<Pick>) {
         MenuKind::First if s.console || s.has_checks => (
             "What next?".into(),
             vec![
-                ("I'll do it now (labrunner watches the checks)", Pick::Do(Choice::Myself)),
+                ("I'll do it now (labrunner watches the checks)", Pick::Do(Choice::DoItMyself)),
                 ("Skip this step", Pick::Do(Choice::Skip)),
                 (quit, Pick::Do(Choice::Quit)),
             ],
         ),
         MenuKind::First => (
             "What next?".into(),
-            vec![("Continue", Pick::Do(Choice::Myself)), (quit, Pick::Do(Choice::Quit))],
+            vec![("Continue", Pick::Do(Choice::DoItMyself)), (quit, Pick::Do(Choice::Quit))],
         ),
         MenuKind::Again => {
-            let mut items = vec![("I finished it by hand: check now", Pick::Do(Choice::Myself))];
+            let mut items = vec![("I finished it by hand: check now", Pick::Do(Choice::CheckNow))];
             if s.runnable {
                 items.push((
                     "Run the commands again (they may fail on, or duplicate, what exists)",
@@ -518,7 +521,7 @@ fn menu(s: &Situation, kind: MenuKind) -> (Menu, Vec<Pick>) {
                 items.push(("Use what exists (its checks pass)", Pick::Do(Choice::Adopt)));
             }
             if s.has_checks {
-                items.push(("I fixed it: check now", Pick::Do(Choice::Myself)));
+                items.push(("I fixed it: check now", Pick::Do(Choice::CheckNow)));
             }
             if s.runnable {
                 items.push(("Run the commands again", Pick::Do(Choice::Run)));

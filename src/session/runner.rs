@@ -29,7 +29,7 @@ use crate::error::{AccountMismatch, Error};
 use crate::exec::{reap_leftovers, run_block, Block, Stream};
 use crate::lab::{vars, Check, Lab, Module, ResourceSpec, Step, VariableSource};
 use crate::state::ledger::{Ledger, LedgerEntry};
-use crate::state::progress::{Progress, StepOutcome};
+use crate::state::progress::{Completion, Progress};
 use crate::state::RunDir;
 use crate::verify::{Clock, Outcome, Status, SystemClock, Verifier, VerifySettings};
 
@@ -191,9 +191,9 @@ impl<'a> Session<'a> {
                 });
             }
             match self.step(step, i + 1, total).await? {
-                Flow::Next(StepResult::Done) => self.state.progress.finish(&step.id, StepOutcome::Done),
-                Flow::Next(StepResult::Shown) => self.state.progress.finish(&step.id, StepOutcome::Shown),
-                Flow::Next(StepResult::Skipped) => self.state.progress.finish(&step.id, StepOutcome::Skipped),
+                Flow::Next(StepResult::Done) => self.state.progress.finish(&step.id, Completion::Done),
+                Flow::Next(StepResult::Shown) => self.state.progress.finish(&step.id, Completion::Shown),
+                Flow::Next(StepResult::Skipped) => self.state.progress.finish(&step.id, Completion::Skipped),
                 Flow::Next(StepResult::Failed) => {
                     self.save_progress()?;
                     self.finish_event();
@@ -238,9 +238,9 @@ impl<'a> Session<'a> {
     }
 
     fn finish_event(&mut self) {
-        let count = |o: StepOutcome| self.state.progress.finished.iter().filter(|r| r.outcome == o).count();
+        let count = |o: Completion| self.state.progress.finished.iter().filter(|r| r.outcome == o).count();
         let (done, shown, skipped) =
-            (count(StepOutcome::Done), count(StepOutcome::Shown), count(StepOutcome::Skipped));
+            (count(Completion::Done), count(Completion::Shown), count(Completion::Skipped));
         self.io.reporter.event(&Event::LabFinished {
             done,
             shown,
@@ -250,7 +250,7 @@ impl<'a> Session<'a> {
                 .progress
                 .finished
                 .iter()
-                .filter(|r| r.outcome == StepOutcome::Skipped)
+                .filter(|r| r.outcome == Completion::Skipped)
                 .map(|r| r.step.clone())
                 .collect(),
             total: self.lab.step_count(),
@@ -318,7 +318,7 @@ impl<'a> Session<'a> {
         let earlier: Vec<String> = self.lab.steps().take(index).map(|(_, s)| s.id.clone()).collect();
         for id in earlier {
             if !self.state.progress.is_finished(&id) {
-                self.state.progress.finish(&id, StepOutcome::Done);
+                self.state.progress.finish(&id, Completion::Done);
             }
         }
         self.io.reporter.event(&Event::Notice {
@@ -338,7 +338,7 @@ impl<'a> Session<'a> {
             .lab
             .steps()
             .map(|(_, s)| s)
-            .filter(|s| self.state.progress.outcome(&s.id) == Some(StepOutcome::Done) && !s.checks.is_empty())
+            .filter(|s| self.state.progress.outcome(&s.id) == Some(Completion::Done) && !s.checks.is_empty())
             .collect();
         if !done.is_empty() {
             self.io.reporter.event(&Event::Notice {
@@ -426,7 +426,7 @@ impl<'a> Session<'a> {
                 stopped_at = Some(step.id.clone());
                 break;
             }
-            self.state.progress.finish(&step.id, StepOutcome::Done);
+            self.state.progress.finish(&step.id, Completion::Done);
         }
         let done = self.state.progress.finished.len();
         self.io.reporter.event(&Event::Notice {

@@ -11,10 +11,11 @@ use crate::error::Error;
 /// The progress file format this labrunner reads and writes.
 pub const PROGRESS_VERSION: u32 = 1;
 
-/// How a step ended.
+/// How a finished step was completed, as progress records it (a run's events also tell failed
+/// and interrupted steps: `session::event::StepResult`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepOutcome {
+pub enum Completion {
     /// Its checks passed (or it has none and its commands succeeded).
     Done,
     /// Shown and read, but not verified: it has no checks and ran nothing.
@@ -29,7 +30,7 @@ pub struct StepRecord {
     /// Step id.
     pub step: String,
     /// How it ended.
-    pub outcome: StepOutcome,
+    pub outcome: Completion,
     /// When.
     pub at: String,
 }
@@ -112,12 +113,12 @@ impl Progress {
     }
 
     /// How the step finished, if it did.
-    pub fn outcome(&self, step: &str) -> Option<StepOutcome> {
+    pub fn outcome(&self, step: &str) -> Option<Completion> {
         self.finished.iter().find(|r| r.step == step).map(|r| r.outcome)
     }
 
     /// Records that a step finished, replacing an earlier record of it.
-    pub fn finish(&mut self, step: &str, outcome: StepOutcome) {
+    pub fn finish(&mut self, step: &str, outcome: Completion) {
         self.finished.retain(|r| r.step != step);
         self.finished.push(StepRecord { step: step.into(), outcome, at: timestamp() });
         if self.current.as_deref() == Some(step) {
@@ -142,14 +143,14 @@ mod tests {
         let run = RunDir::new(dir.path(), "lab", "111122223333", "eu-west-1");
         let mut p = Progress::new("lab", "111122223333", "eu-west-1", "arn:aws:iam::111122223333:user/s");
         p.current = Some("a".into());
-        p.finish("a", StepOutcome::Done);
-        p.finish("b", StepOutcome::Skipped);
+        p.finish("a", Completion::Done);
+        p.finish("b", Completion::Skipped);
         p.variables.insert("VPC_ID".into(), "vpc-1".into());
         p.save(&run).unwrap();
         let Loaded::Found(back) = Progress::load(&run).unwrap() else { panic!("not found") };
         assert_eq!(back.current, None);
-        assert_eq!(back.outcome("a"), Some(StepOutcome::Done));
-        assert_eq!(back.outcome("b"), Some(StepOutcome::Skipped));
+        assert_eq!(back.outcome("a"), Some(Completion::Done));
+        assert_eq!(back.outcome("b"), Some(Completion::Skipped));
         assert_eq!(back.variables["VPC_ID"], "vpc-1");
     }
 }

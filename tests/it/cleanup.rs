@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::runner::{Live, Sandboxed};
-use crate::support::sandbox::{sandbox, TestAccount};
+use crate::support::sandbox::{fast_sandbox, sandbox, TestAccount};
 use crate::support::Outcome;
 
 /// Everything of the kinds labs create that exists in `acct`, listed through the API with
@@ -349,17 +349,17 @@ fn the_shipped_lab_completes_and_cleans_to_zero_under_throttling_and_5xx() {
     let rule = |kind: &str| serde_json::json!({"kind": kind, "fraction": 0.1, "match": key});
     let faults: Vec<Value> = ["throttle", "error5xx"]
         .into_iter()
-        .map(|kind| sandbox().control("POST", "faults", Some(&rule(kind))).expect("fault rule"))
+        .map(|kind| fast_sandbox().control("POST", "faults", Some(&rule(kind))).expect("fault rule"))
         .collect();
     let run = lab.run(&["start", "flask-inventory", "--auto", "--yes", "--until", "add-device"]);
     let cleanup = lab.run(&["cleanup", "flask-inventory", "--yes"]);
     let injected: u64 = faults
         .iter()
         .map(|f| {
-            let all = sandbox().control("GET", "faults", None).expect("fault rules");
+            let all = fast_sandbox().control("GET", "faults", None).expect("fault rules");
             let mine =
                 all["faults"].as_array().and_then(|rules| rules.iter().find(|r| r["id"] == f["id"]).cloned());
-            let _ = sandbox().control("DELETE", "faults", Some(&serde_json::json!({"id": f["id"]})));
+            let _ = fast_sandbox().control("DELETE", "faults", Some(&serde_json::json!({"id": f["id"]})));
             mine.and_then(|r| r["injected"].as_u64()).unwrap_or(0)
         })
         .sum();

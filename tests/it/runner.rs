@@ -431,6 +431,15 @@ fn the_shipped_lab_runs_unattended_to_the_end_and_status_shows_it() {
         assert!(lines.contains(&want.as_str()), "{want:?} missing:\n{}", run.stdout);
     }
     assert!(!run.stdout.contains("is not done"), "{}", run.stdout);
+    // The sandbox ran the lab's own applications: the POST went through the load balancer and
+    // the gateway to invsys (found by its Cloud Map name), whose real answer came back.
+    assert!(
+        run.stdout.contains(
+            r#"│ {"Posted a device":{"id":"ecs-device-001","name":"ECS Test Device","location":"AWS Cloud","status":"active"}}"#
+        ),
+        "the application's own answer to the POST:\n{}",
+        run.stdout
+    );
     assert!(
         lines.contains(&"✓ lab finished: 47 of 55 steps done, 8 shown but not verified, 0 skipped"),
         "{}",

@@ -22,6 +22,7 @@ Force verb: ``{"targetGroup": ARN, "target": id, ["port": n,] "state": "unhealth
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,14 @@ class TargetHealth:
     failing: bool = False
 
 
+def unique_dns_name(name: str, arn: str, region: str, scheme: str | None) -> str:
+    """`name-1234567890.region.elb.amazonaws.com` (`internal-` first for internal ones), the
+    number from the ARN."""
+    number = int(hashlib.sha256(arn.encode()).hexdigest()[:12], 16) % 10**10
+    prefix = "internal-" if scheme == "internal" else ""
+    return f"{prefix}{name}-{number}.{region}.elb.amazonaws.com"
+
+
 def install(context: Context) -> None:
     global ctx
     ctx = context
@@ -60,6 +69,16 @@ def install(context: Context) -> None:
 
 
 def _patch_moto() -> None:
+    # moto names every load balancer `<name>-1.<region>.elb.amazonaws.com`, so two accounts
+    # (or regions) with a load balancer of the same name share one DNS name, and the proxy and
+    # the DNS responder answer for whichever they find first. AWS adds a number of its own to
+    # the name; here it is derived from the ARN, so it is stable and differs per account.
+    @patch(elbv2_models.ELBv2Backend, "create_load_balancer")
+    def create_load_balancer(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
+        lb = original(self, *args, **kwargs)
+        lb.dns_name = unique_dns_name(lb.name, lb.arn, self.region_name, lb.scheme)
+        return lb
+
     # FakeTargetGroup.health_for reports every registered target "healthy".
     # Targets the sandbox registered report the simulated state instead.
     @patch(elbv2_models.FakeTargetGroup, "health_for")

@@ -44,13 +44,16 @@ pub fn sandbox() -> &'static Sandbox {
 }
 
 /// A second sandbox whose clock runs ten times as fast as real time, as `scripts/demo` runs
-/// it: for the whole flagship lab, whose alarm periods and scaling cooldowns last minutes.
+/// it, and that runs the flagship's own applications (its app map): for the long lab runs,
+/// whose alarm periods and scaling cooldowns last minutes.
 pub fn fast_sandbox() -> &'static Sandbox {
     FAST_SANDBOX.get_or_init(|| {
+        let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("content/flask-inventory/sandbox/apps.yaml");
         Sandbox::start(&[
             ("LABSANDBOX_TIME_SCALE", "10"),
             ("LABSANDBOX_STOPPED_RETENTION", "36000"),
             ("LABSANDBOX_INACTIVE_RETENTION", "6000"),
+            ("LABSANDBOX_APPS", apps.to_str().expect("a UTF-8 path")),
         ])
         .unwrap_or_else(|e| panic!("starting the fast AWS sandbox: {e}"))
     })
