@@ -174,3 +174,32 @@ def test_task_level_memory_only_still_runs(sandbox, session):
     )["taskDefinition"]["taskDefinitionArn"]
     lab.service("lean", td, count=2)
     steady(lab, "lean", 2)
+
+
+def test_a_cluster_with_active_services_or_tasks_cannot_be_deleted(sandbox, session):
+    """AWS refuses delete-cluster while a service is active or draining and while tasks run
+    (moto would mark it INACTIVE at once); once they are gone, it is deleted."""
+    lab = Lab(session, sandbox.endpoint)
+    td = lab.task_definition()
+    lab.service("web", td, count=1)
+    steady(lab, "web", 1)
+    with pytest.raises(ClientError) as err:
+        lab.ecs.delete_cluster(cluster=lab.cluster)
+    assert err.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    assert err.value.response["Error"]["Message"] == "The Cluster cannot be deleted while Services are active."
+    lab.ecs.delete_service(cluster=lab.cluster, service="web", force=True)
+    with pytest.raises(ClientError) as err:
+        lab.ecs.delete_cluster(cluster=lab.cluster)
+    assert err.value.response["Error"]["Code"] == "ClusterContainsServicesException", "draining counts as active"
+    wait_for(lambda: lab.describe("web")["status"] == "INACTIVE", what="INACTIVE")
+    # A standalone task keeps the cluster busy too.
+    task = lab.ecs.run_task(cluster=lab.cluster, taskDefinition=td, launchType="FARGATE", networkConfiguration=lab.network())["tasks"][0]
+    with pytest.raises(ClientError) as err:
+        lab.ecs.delete_cluster(cluster=lab.cluster)
+    assert err.value.response["Error"]["Code"] == "ClusterContainsTasksException"
+    lab.ecs.stop_task(cluster=lab.cluster, task=task["taskArn"])
+    wait_for(
+        lambda: lab.ecs.describe_tasks(cluster=lab.cluster, tasks=[task["taskArn"]])["tasks"][0]["lastStatus"] == "STOPPED",
+        what="STOPPED",
+    )
+    assert lab.ecs.delete_cluster(cluster=lab.cluster)["cluster"]["status"] == "INACTIVE"

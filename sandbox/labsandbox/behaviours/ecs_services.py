@@ -88,6 +88,24 @@ def install(context: Context) -> None:
         _patch_moto()
 
 
+def cluster_refusal(backend: Any, cluster: Any) -> tuple[str, str] | None:
+    """Why AWS would refuse to delete `cluster` now (error code and message), or None."""
+    if any(
+        svc.cluster_name == cluster.name and svc.status in ("ACTIVE", "DRAINING")
+        for svc in backend.services.values()
+    ):
+        return ("ClusterContainsServicesException", "The Cluster cannot be deleted while Services are active.")
+    tasks = backend.tasks.get(cluster.name, {})
+    if any(t.last_status not in ("STOPPED", "DELETED") for t in tasks.values()):
+        return ("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+    if backend.container_instances.get(cluster.name):
+        return (
+            "ClusterContainsContainerInstancesException",
+            "The Cluster cannot be deleted while Container Instances are active or draining.",
+        )
+    return None
+
+
 def _patch_moto() -> None:
     Backend = ecs_models.EC2ContainerServiceBackend
 
@@ -189,6 +207,16 @@ def _patch_moto() -> None:
         if getattr(service, "_sbx", None) is not None and service.deployment_controller.get("type", "ECS") == "ECS":
             _on_service_deleted(service)
         return service
+
+    # delete-cluster: moto marks any cluster INACTIVE; AWS refuses while services are active or
+    # draining, tasks are running or container instances are registered.
+    @patch(Backend, "delete_cluster")
+    def delete_cluster(original: Any, self: Any, cluster_str: str) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        refusal = cluster_refusal(self, cluster)
+        if refusal is not None:
+            raise ECSException(*refusal)
+        return original(self, cluster_str)
 
     # list-services: moto keeps INACTIVE services listed; AWS does not.
     @patch(Backend, "list_services")
