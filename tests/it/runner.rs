@@ -641,10 +641,18 @@ fn in_a_terminal_a_step_done_by_hand_in_a_second_shell_with_labrunner_env_is_see
     live.send(""); // Run it for me: the log group.
     live.wait_until("the table's name asked", |l| l.stdout().contains("TABLE_NAME"));
     live.send("rt-by-hand-items");
-    live.wait_until("the second menu", |l| l.stdout().matches("What next?").count() >= 2);
+    // The menu's question as drawn while it waits (an answered one reads "✔ What next? ·").
+    let menus = |l: &Live| l.stdout().matches("? What next? ›").count();
+    live.wait_until("the second menu", |l| menus(l) >= 2);
     live.send_keys(DOWN); // "I'll do it myself"
     live.send("");
-    live.wait_until("the watch", |l| l.stdout().contains("labrunner env rt-interactive"));
+    live.wait_until("the watch", |l| l.stdout().contains("labrunner is watching the checks"));
+    let screen = live.stdout();
+    assert!(screen.contains("✔ What next? · I'll do it myself"), "{screen}");
+    assert!(
+        screen.replace('\n', " ").contains("labrunner env rt-interactive"),
+        "the screen says how:\n{screen}"
+    );
 
     // The second shell: the lab's values from `labrunner env`, the command from the page.
     let script = format!(
@@ -673,7 +681,7 @@ aws dynamodb create-table --table-name "$TABLE_NAME" \
     assert_eq!(String::from_utf8_lossy(&by_hand.stdout), "table: rt-by-hand-items\n");
 
     live.wait_until("the step seen done", |l| l.stdout().contains("step create-table done"));
-    live.wait_until("the third menu", |l| l.stdout().matches("What next?").count() >= 3);
+    live.wait_until("the third menu", |l| menus(l) >= 3);
     live.signal(nix::sys::signal::Signal::SIGTERM);
     let _ = live.finish();
     // Made during the step, by the student: recorded for cleanup like the lab's own.
