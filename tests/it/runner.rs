@@ -626,6 +626,23 @@ fn in_a_terminal_a_key_pressed_during_a_wait_never_answers_the_next_menu() {
     let _ = live.finish();
 }
 
+/// What a student does by hand in another shell: a table made with the aws CLI.
+fn make_table_by_hand(acct: &TestAccount, name: &str) {
+    let made = acct.aws([
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        name,
+        "--attribute-definitions",
+        "AttributeName=id,AttributeType=S",
+        "--key-schema",
+        "AttributeName=id,KeyType=HASH",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    assert!(made.status.success(), "making table {name}: {}", String::from_utf8_lossy(&made.stderr));
+}
+
 /// The down arrow, as a terminal sends it.
 const DOWN: &str = "\x1b[B";
 
@@ -718,19 +735,7 @@ fn in_a_terminal_a_step_interrupted_mid_create_is_finished_by_hand_and_checked()
     let screen = live.stdout();
     assert!(screen.contains("log_group /rt/recover"), "what exists is named:\n{screen}");
     assert!(screen.contains("I finished it by hand: check now"), "{screen}");
-    let table = lab.acct.aws([
-        "dynamodb",
-        "create-table",
-        "--table-name",
-        "rt-recover-items",
-        "--attribute-definitions",
-        "AttributeName=id,AttributeType=S",
-        "--key-schema",
-        "AttributeName=id,KeyType=HASH",
-        "--billing-mode",
-        "PAY_PER_REQUEST",
-    ]);
-    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    make_table_by_hand(&lab.acct, "rt-recover-items");
     live.send(""); // I finished it by hand: check now
     live.wait_until("the step done", |l| l.stdout().contains("step make-pair done"));
     live.signal(nix::sys::signal::Signal::SIGTERM);
@@ -758,19 +763,7 @@ fn interactive_answers_run_watch_quit_and_resume() {
     live.wait_stderr("TABLE_NAME (Name of the table) [rt-default-items]: ", 1);
     live.send("rt-chosen-items");
     live.wait_stderr(MENU, 2);
-    let made = lab.acct.aws([
-        "dynamodb",
-        "create-table",
-        "--table-name",
-        "rt-chosen-items",
-        "--attribute-definitions",
-        "AttributeName=id,AttributeType=S",
-        "--key-schema",
-        "AttributeName=id,KeyType=HASH",
-        "--billing-mode",
-        "PAY_PER_REQUEST",
-    ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    make_table_by_hand(&lab.acct, "rt-chosen-items");
     live.send("i'll");
     // Step 3: quit.
     live.wait_stderr(MENU, 3);
