@@ -78,6 +78,9 @@ fn validation(sts: aws_sdk_sts::Client, concurrency: usize) -> Validation {
         concurrency,
         backoff: Duration::from_millis(1),
         attempts: 3,
+        clock: WallClock::system(),
+        sessions: Sessions::default(),
+        http: crate::verify::http_client(),
     }
 }
 

@@ -27,7 +27,7 @@ mod text;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -72,6 +72,12 @@ impl Default for VerifySettings {
             workdir: None,
         }
     }
+}
+
+/// A new HTTP client as `http` checks use it: the public roots plus any CA bundle the
+/// environment names, environment proxies, short timeouts.
+pub fn http_client() -> reqwest::Client {
+    http::client()
 }
 
 /// The source of time for polling, injected so tests run instantly.
@@ -158,6 +164,12 @@ impl Verifier {
     /// A verifier on the system clock.
     pub fn new(clients: Arc<Clients>, settings: VerifySettings) -> Self {
         Verifier { clients, settings, clock: Arc::new(SystemClock), http: http::client() }
+    }
+
+    /// A verifier on the system clock whose `http` checks use `http` (validation shares one
+    /// client across every account: building a client parses its trust roots).
+    pub fn with_http(clients: Arc<Clients>, settings: VerifySettings, http: reqwest::Client) -> Self {
+        Verifier { clients, settings, clock: Arc::new(SystemClock), http }
     }
 
     /// The same verifier on another clock (tests).
