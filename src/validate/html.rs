@@ -3,7 +3,7 @@
 //! names and emails, sortable by any column and filterable by status or text, each cell's
 //! evidence and diagnostics in a popover on demand. Inline CSS and a little inline script, no
 //! network (the page's Content-Security-Policy forbids fetching anything), a print style that
-//! drops the controls and appends every check that did not pass.
+//! drops the controls and appends every check that failed or could not look.
 //!
 //! Names, emails, evidence and every other text are untrusted: all of it goes through
 //! [`escape`] into element text or quoted attributes, and the script only reads attributes and
@@ -164,7 +164,7 @@ footer{margin-top:2rem;color:var(--muted);font-size:.85rem}
 :root{--pass:#1a7f37;--pass-bg:#dafbe1;--fail:#cf222e;--fail-bg:#ffebe9;--error:#9a6700;--error-bg:#fff8c5;--na:#6e7781;--na-bg:#f6f8fa;--line:#bbb;--fg:#000;--muted:#444;--bg:#fff}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 body{padding:0;font-size:10pt}
-.controls,.pop,footer .screen{display:none}
+.controls,.pop,.screen-note,footer .screen{display:none}
 thead th{position:static}
 thead{display:table-header-group}
 tr{break-inside:avoid}
@@ -482,8 +482,11 @@ pub fn html(report: &Report) -> String {
     }
     out.push_str("</tr></tfoot>\n</table>\n</section>\n");
 
-    // For print: every check that did not pass, by account.
-    out.push_str("<section class=\"print-only\" id=\"not-passed\">\n<h2>Checks that did not pass</h2>\n");
+    // For print: every check that failed or could not look, by account (a printed page has no
+    // popovers). Checks not checkable read-only are left out: they are the same for everyone.
+    out.push_str(
+        "<section class=\"print-only\" id=\"not-passed\">\n<h2>Checks that failed or could not look</h2>\n",
+    );
     let mut any = false;
     for account in &report.accounts {
         let st = &account.student;
@@ -491,7 +494,7 @@ pub fn html(report: &Report) -> String {
             .cells
             .iter()
             .flat_map(|c| c.checks.iter().map(move |k| (c.id.as_str(), k)))
-            .filter(|(_, k)| k.status != Mark::Pass)
+            .filter(|(_, k)| matches!(k.status, Mark::Fail | Mark::Error))
             .collect();
         if checks.is_empty() && account.problem.is_none() {
             continue;
@@ -530,7 +533,7 @@ pub fn html(report: &Report) -> String {
         out.push_str("</ul>\n");
     }
     if !any {
-        out.push_str("<p>Every check passed.</p>\n");
+        out.push_str("<p>None.</p>\n");
     }
     out.push_str("</section>\n");
     let _ = write!(
@@ -710,9 +713,11 @@ mod tests {
         // An account that could not be reached says why, in its status and in every cell.
         assert_eq!(page.matches("Could not validate the account: could not assume R").count(), 2);
         assert!(page.contains("<td class=\"status error\" data-key=\"2\" title=\"checked 2027-01-15T08:00:07Z\"><details><summary><span>error</span></summary>"));
-        // The print appendix lists what did not pass.
+        // The print appendix lists what failed or could not look, and only the accounts with some.
         assert!(page.contains("<section class=\"print-only\" id=\"not-passed\">"));
         assert!(page.contains("<li>✗ deploy · web stable: service &quot;web&quot; missing"));
+        assert!(page.contains("<h3>333333333333 · Cy</h3>"));
+        assert!(!page.contains("<h3>111111111111"));
     }
 
     #[test]
@@ -726,7 +731,7 @@ mod tests {
             round: None,
         };
         let page = html(&r);
-        assert!(page.contains("Every check passed."));
+        assert!(page.contains("<h2>Checks that failed or could not look</h2>\n<p>None.</p>"));
         assert!(page.contains("0 of 0 accounts shown"));
         assert!(page.contains("<span class=\"mode\">readiness</span>"));
     }
