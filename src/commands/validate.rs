@@ -169,7 +169,8 @@ fn render(format: ReportFormat, report: &Report) -> String {
 
 /// `--watch`: rounds until Ctrl-C or SIGTERM. After each round the matrix is redrawn (in place
 /// on a terminal, appended with the round's time otherwise) and `--output` is rewritten
-/// atomically, so the file always holds the last complete round's report.
+/// atomically, so the file always holds a whole report (a round cut short by Ctrl-C writes what
+/// it checked).
 async fn watch(
     ui: &mut Ui,
     args: &ValidateArgs,
