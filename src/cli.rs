@@ -112,7 +112,7 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Validate many student accounts read-only and report who reached which checkpoint.
     #[command(
-        after_help = "Example:\n  labrunner validate flask-inventory --accounts class.csv --format junit --output report.xml\n  labrunner validate flask-inventory --profiles alice,bob --preflight"
+        after_help = "Example:\n  labrunner validate flask-inventory --accounts class.csv --format junit --output report.xml\n  labrunner validate flask-inventory --accounts class.csv --watch 1m --output class.html\n  labrunner validate flask-inventory --profiles alice,bob --preflight"
     )]
     Validate(ValidateArgs),
     /// Check that your account is ready for a lab before you start it.
@@ -307,6 +307,9 @@ pub enum ReportFormat {
     Csv,
     /// JUnit XML, one test case per account and checkpoint.
     Junit,
+    /// One self-contained HTML page: the matrix (sortable, filterable), evidence on demand,
+    /// the summary and a progress chart per checkpoint.
+    Html,
 }
 
 /// `validate`.
@@ -332,9 +335,20 @@ pub struct ValidateArgs {
     /// How many accounts at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub concurrency: usize,
-    /// Also write a report in this format.
+    /// Also write a report in this format [default: from --output's extension].
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    /// Keep watching: a round every INTERVAL [default: 30s] re-checks the accounts not yet
+    /// complete (complete ones every 10 rounds, Enter re-checks all), redraws the matrix and
+    /// rewrites --output; Ctrl-C ends.
+    #[arg(
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        default_missing_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub watch: Option<Duration>,
     /// Where to write the report [default: stdout].
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -18,6 +18,20 @@ where
     stream::iter(futures).buffer_unordered(limit.max(1))
 }
 
+/// As [`bounded`], but each future runs as its own task, so work that also computes (signing
+/// and parsing for a thousand accounts) spreads over the runtime's threads. A task is spawned
+/// only when a slot frees up; a task that panicked yields its `JoinError`.
+pub fn bounded_spawned<'a, F>(
+    futures: impl IntoIterator<Item = F, IntoIter: 'a>,
+    limit: usize,
+) -> impl Stream<Item = Result<F::Output, tokio::task::JoinError>> + 'a
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    bounded(futures.into_iter().map(tokio::spawn), limit)
+}
+
 /// Runs `futures` all at once on the current task; their outputs in input order.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures_util::future::join_all(futures).await
@@ -54,6 +68,26 @@ mod tests {
     async fn a_limit_of_zero_still_runs_one_at_a_time() {
         let got: Vec<u32> = bounded((0..3).map(|i| async move { i }), 0).collect().await;
         assert_eq!(got, [0, 1, 2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawned_tasks_start_only_when_a_slot_frees_up() {
+        let running = std::sync::Arc::new(AtomicUsize::new(0));
+        let peak = std::sync::Arc::new(AtomicUsize::new(0));
+        let work = (0..12u64).map(|i| {
+            let (running, peak) = (running.clone(), peak.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        });
+        let mut got: Vec<u64> = bounded_spawned(work, 3).map(|r| r.unwrap()).collect().await;
+        got.sort_unstable();
+        assert_eq!(got, (0..12).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -54,6 +54,51 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
     Ok(config)
 }
 
+/// `config` with one HTTP client that every service client made from it shares: the SDK's
+/// default client (same TLS, proxy settings from the environment), made once, its connector
+/// (trust roots parsed, connections pooled) built on the first request and kept.
+///
+/// Without it each service client makes its own, and the SDK's client builds a throw-away
+/// connector to check its configuration whenever a service client is made: the trust roots
+/// parsed again each time. Validation makes a dozen clients for every account, so at a
+/// thousand accounts that parsing was most of labrunner's CPU time.
+pub fn share_http_client(config: SdkConfig) -> SdkConfig {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    if config.http_client().is_some() {
+        return config;
+    }
+    let plugin =
+        aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest());
+    let client =
+        plugin.and_then(|p| p.runtime_components(&RuntimeComponentsBuilder::new("labrunner")).http_client());
+    match client {
+        Some(client) => config.to_builder().http_client(SharedClient(client)).build(),
+        None => config,
+    }
+}
+
+/// The SDK's HTTP client, without its per-service-client check (which builds and drops a
+/// connector each time); its connectors are built on first use and cached as before.
+#[derive(Debug)]
+struct SharedClient(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for SharedClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
 /// One client per service labrunner talks to, all from one configuration.
 #[derive(Debug, Clone)]
 pub struct Clients {

@@ -43,6 +43,8 @@ pub struct Ui {
     pub interactive: bool,
     /// Width to wrap rendered text at.
     pub width: usize,
+    /// Standard output is a terminal (so a live view may redraw it in place).
+    pub out_terminal: bool,
 }
 
 impl Ui {
@@ -74,12 +76,21 @@ impl Ui {
             err_color: decide(stderr_terminal),
             interactive,
             width,
+            out_terminal: stdout_terminal,
         }
     }
 
     /// A UI writing into the given sinks (tests), without colour or prompts.
     pub fn captured(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
-        Ui { out, err, out_color: false, err_color: false, interactive: false, width: 100 }
+        Ui {
+            out,
+            err,
+            out_color: false,
+            err_color: false,
+            interactive: false,
+            width: 100,
+            out_terminal: false,
+        }
     }
 
     /// Standard output: the command's result.

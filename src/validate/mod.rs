@@ -8,20 +8,46 @@
 //! - [`run`] assumes into each account (bounded concurrency, isolated failures, throttling
 //!   backed off) and evaluates checkpoints or readiness into a [`Report`];
 //! - [`readiness`] holds the preflight checks;
-//! - [`report`] renders the matrix, the summary, JSON, CSV and JUnit, all pure.
+//! - [`report`] renders the matrix, the summary, JSON, CSV and JUnit, and [`html`] the
+//!   self-contained HTML page, all pure;
+//! - [`watch`] keeps a running report across rounds (`--watch`): which accounts are due, with
+//!   per-account back-off, and when each account first reached each checkpoint.
 //!
 //! Nothing here prints: the commands draw the [`Report`].
 
 pub mod accounts;
+pub mod html;
 pub mod policy;
 pub mod readiness;
 pub mod report;
 pub mod run;
+pub mod watch;
 
-use serde::Serialize;
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
 
 pub use accounts::Student;
 pub use run::{Access, Validation};
+pub use watch::WallClock;
+
+/// `2026-11-22T13:11:05Z`: a time as reports write it (UTC, to the second).
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// `13:11:05Z`: the time of day (UTC) as the terminal matrix shows it.
+pub fn time_of_day(time: SystemTime) -> String {
+    let full = rfc3339(time);
+    full.get(11..).unwrap_or(&full).to_string()
+}
+
+fn serialize_time<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
 
 /// What a validation looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -117,12 +143,22 @@ pub struct Cell {
     pub status: Mark,
     /// Every check, in declaration order.
     pub checks: Vec<CheckResult>,
+    /// When validation first saw this cell pass (RFC 3339 in JSON): in a watch, the first round
+    /// that found it passed, kept when it fails again later; in a single run, the time of the
+    /// check. A checkpoint already passed when validation started shows that start.
+    #[serde(serialize_with = "serialize_time")]
+    pub reached_at: Option<SystemTime>,
 }
 
 impl Cell {
     /// A cell whose mark combines `checks`.
     pub fn of(id: &str, checks: Vec<CheckResult>) -> Self {
-        Cell { id: id.to_string(), status: Mark::combine(checks.iter().map(|c| c.status)), checks }
+        Cell {
+            id: id.to_string(),
+            status: Mark::combine(checks.iter().map(|c| c.status)),
+            checks,
+            reached_at: None,
+        }
     }
 }
 
@@ -177,15 +213,19 @@ pub struct AccountReport {
     pub status: AccountStatus,
     /// Why the account could not be validated.
     pub problem: Option<Problem>,
-    /// One per column, in column order (empty when `problem` is set).
+    /// One per column, in column order. Empty when `problem` is set, except in a watch, where
+    /// they are the cells an earlier round saw (their `reached_at` is kept).
     pub cells: Vec<Cell>,
+    /// When the account was last checked (RFC 3339 in JSON).
+    #[serde(serialize_with = "serialize_time")]
+    pub checked_at: Option<SystemTime>,
 }
 
 impl AccountReport {
     /// A row from its cells, with the status they imply.
     pub fn new(student: Student, arn: Option<String>, cells: Vec<Cell>) -> Self {
         let status = status_of(&cells);
-        AccountReport { student, arn, status, problem: None, cells }
+        AccountReport { student, arn, status, problem: None, cells, checked_at: None }
     }
 
     /// A row for an account that could not be validated.
@@ -196,6 +236,29 @@ impl AccountReport {
             status: AccountStatus::Error,
             problem: Some(problem),
             cells: Vec::new(),
+            checked_at: None,
+        }
+    }
+
+    /// Records that the row was checked at `at`: its check time, and the time its passed cells
+    /// were reached (unless already known).
+    pub fn stamp(&mut self, at: SystemTime) {
+        self.checked_at = Some(at);
+        if self.problem.is_none() {
+            for cell in &mut self.cells {
+                if cell.status == Mark::Pass && cell.reached_at.is_none() {
+                    cell.reached_at = Some(at);
+                }
+            }
+        }
+    }
+
+    /// The mark shown for column `i`: error for an account that could not be validated.
+    pub fn mark(&self, i: usize) -> Mark {
+        if self.problem.is_some() {
+            Mark::Error
+        } else {
+            self.cells.get(i).map_or(Mark::NotCheckable, |c| c.status)
         }
     }
 }
@@ -221,6 +284,11 @@ pub struct Report {
     pub columns: Vec<Column>,
     /// The rows.
     pub accounts: Vec<AccountReport>,
+    /// When the report was last brought up to date (the end of the run, or of a watch's round).
+    #[serde(serialize_with = "serialize_time")]
+    pub checked_at: Option<SystemTime>,
+    /// The watch's round (1 for the first), or `None` for a single run.
+    pub round: Option<u32>,
 }
 
 /// Counts of a report's rows.

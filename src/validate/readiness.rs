@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_sdk_ec2::types::Filter;
-use tokio::task::JoinSet;
 
 use super::{Cell, CheckResult, Column, Mark};
 use crate::aws::{describe, Clients, ErrorClass};
@@ -240,13 +239,9 @@ async fn leftovers(lab: &Lab, clients: &Arc<Clients>, values: &Values) -> Cell {
             }
         }
     }
-    let mut tasks = JoinSet::new();
-    for (i, spec) in specs.iter().cloned().enumerate() {
-        let clients = clients.clone();
-        tasks.spawn(async move { (i, crate::cleanup::lookup(&clients, &spec).await) });
-    }
+    let looks = specs.iter().map(|spec| crate::cleanup::lookup(clients, spec));
     let mut slots: Vec<Option<CheckResult>> = vec![None; specs.len()];
-    while let Some(Ok((i, found))) = tasks.join_next().await {
+    for (i, found) in crate::concurrent::join_all(looks).await.into_iter().enumerate() {
         let spec = &specs[i];
         let what = format!("no {} yet", spec.describe());
         slots[i] = Some(match found {

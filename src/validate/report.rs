@@ -1,12 +1,14 @@
-//! Renderers of a validation [`Report`]: the terminal matrix with its summary line, JSON, CSV
-//! and JUnit XML. All pure: a report in, a `String` out.
+//! Renderers of a validation [`Report`]: the terminal matrix with its summary line, JSON, CSV,
+//! JUnit XML and (in [`super::html`]) HTML. All pure: a report in, a `String` out.
 
 use std::fmt::Write as _;
 
 use unicode_width::UnicodeWidthStr;
 
-use super::{AccountStatus, Mark, Mode, Report};
+use super::{rfc3339, time_of_day, AccountStatus, Mark, Mode, Report};
 use crate::ui::Styles;
+
+pub use super::html::html;
 
 fn pad(text: &str, width: usize) -> String {
     let w = UnicodeWidthStr::width(text);
@@ -23,7 +25,8 @@ fn styled(styles: &Styles, mark: Mark) -> String {
 }
 
 /// The accounts × columns matrix, a "passed" count row, account problems under their rows,
-/// evidence for every check when `verbose`, and the summary line. Column headers are the ids
+/// evidence for every check when `verbose` (and, in a watch, when each checkpoint was first
+/// reached), and the summary line. Column headers are the ids
 /// when they fit in `width`, numbers with a legend otherwise.
 pub fn matrix(report: &Report, styles: &Styles, width: usize, verbose: bool) -> String {
     let mut out = String::new();
@@ -58,11 +61,7 @@ pub fn matrix(report: &Report, styles: &Styles, width: usize, verbose: bool) -> 
         let mut line =
             format!("{}  {}  {}", pad(&s.account_id, id_w), pad(&s.name, name_w), pad(&s.email, email_w));
         for (i, w) in widths.iter().enumerate() {
-            let mark = if account.problem.is_some() {
-                Mark::Error
-            } else {
-                account.cells.get(i).map_or(Mark::NotCheckable, |c| c.status)
-            };
+            let mark = account.mark(i);
             line.push_str("  ");
             line.push_str(&styled(styles, mark));
             line.push_str(&" ".repeat(w - 1));
@@ -87,6 +86,15 @@ pub fn matrix(report: &Report, styles: &Styles, width: usize, verbose: bool) -> 
                         let _ = writeln!(out, "        {}", styles.dim.apply_to(d));
                     }
                 }
+            }
+            // A single run saw everything at once; a watch tells when each checkpoint came.
+            let reached: Vec<String> = account
+                .cells
+                .iter()
+                .filter_map(|c| c.reached_at.map(|t| format!("{} {}", c.id, time_of_day(t))))
+                .collect();
+            if report.round.is_some() && !reached.is_empty() {
+                let _ = writeln!(out, "    {} {}", styles.dim.apply_to("reached:"), reached.join(" · "));
             }
         }
     }
@@ -123,12 +131,15 @@ pub fn summary_line(report: &Report) -> String {
     )
 }
 
-/// The report as one JSON document: lab, mode, columns, summary, and per account its status,
-/// problem, and per column every check's outcome.
+/// The report as one JSON document: lab, mode, when it was checked (and the watch's round),
+/// columns, summary, and per account its status, problem, when it was checked, and per column
+/// when it was first reached and every check's outcome.
 pub fn json(report: &Report) -> String {
     let value = serde_json::json!({
         "lab": report.lab,
         "mode": report.mode,
+        "checked_at": report.checked_at.map(rfc3339),
+        "round": report.round,
         "columns": report.columns,
         "summary": report.summary(),
         "accounts": report.accounts,
@@ -147,11 +158,17 @@ fn status_word(status: AccountStatus) -> &'static str {
 }
 
 /// One row per account: `account_id,name,email,status,<one column per checkpoint>`, cells
-/// `pass`/`fail`/`not_checkable`/`error`.
+/// `pass`/`fail`/`not_checkable`/`error`; then (checkpoints only) `<checkpoint>_reached_at`
+/// per checkpoint, when it was first seen passed; then `checked_at`. Times are RFC 3339, UTC.
 pub fn csv(report: &Report) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["account_id", "name", "email", "status"];
-    header.extend(report.columns.iter().map(|c| c.id.as_str()));
+    let reached = report.mode == Mode::Checkpoints;
+    let mut header: Vec<String> = ["account_id", "name", "email", "status"].map(String::from).into();
+    header.extend(report.columns.iter().map(|c| c.id.clone()));
+    if reached {
+        header.extend(report.columns.iter().map(|c| format!("{}_reached_at", c.id)));
+    }
+    header.push("checked_at".into());
     let _ = w.write_record(&header);
     for a in &report.accounts {
         let mut row = vec![
@@ -161,13 +178,14 @@ pub fn csv(report: &Report) -> String {
             status_word(a.status).to_string(),
         ];
         for i in 0..report.columns.len() {
-            let mark = if a.problem.is_some() {
-                Mark::Error
-            } else {
-                a.cells.get(i).map_or(Mark::NotCheckable, |c| c.status)
-            };
-            row.push(mark.word().to_string());
+            row.push(a.mark(i).word().to_string());
         }
+        if reached {
+            for i in 0..report.columns.len() {
+                row.push(a.cells.get(i).and_then(|c| c.reached_at).map(rfc3339).unwrap_or_default());
+            }
+        }
+        row.push(a.checked_at.map(rfc3339).unwrap_or_default());
         let _ = w.write_record(&row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -391,7 +409,27 @@ mod tests {
                 advice: "fix trust".into(),
             },
         );
-        Report { lab: "demo".into(), mode: Mode::Checkpoints, columns, accounts: vec![done, half, denied] }
+        Report {
+            lab: "demo".into(),
+            mode: Mode::Checkpoints,
+            columns,
+            accounts: vec![done, half, denied],
+            checked_at: None,
+            round: None,
+        }
+    }
+
+    /// The sample as a watch sees it: checked at two times, Ann's deploy reached later.
+    fn stamped() -> Report {
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let mut r = sample();
+        r.accounts[0].stamp(at(1_800_000_000));
+        r.accounts[0].cells[1].reached_at = Some(at(1_800_000_090));
+        r.accounts[1].stamp(at(1_800_000_005));
+        r.accounts[2].stamp(at(1_800_000_007));
+        r.checked_at = Some(at(1_800_000_100));
+        r.round = Some(4);
+        r
     }
 
     #[test]
@@ -436,12 +474,44 @@ passed                                    2  1
     #[test]
     fn csv_exact() {
         let want = "\
-account_id,name,email,status,make-cluster,deploy
-111111111111,Ann,ann@example.com,complete,pass,pass
-222222222222,Bob <b&b>,,incomplete,pass,fail
-333333333333,,,error,error,error
+account_id,name,email,status,make-cluster,deploy,make-cluster_reached_at,deploy_reached_at,checked_at
+111111111111,Ann,ann@example.com,complete,pass,pass,,,
+222222222222,Bob <b&b>,,incomplete,pass,fail,,,
+333333333333,,,error,error,error,,,
 ";
         assert_eq!(csv(&sample()), want);
+    }
+
+    #[test]
+    fn reached_times_in_csv_json_and_the_verbose_matrix() {
+        let want = "\
+account_id,name,email,status,make-cluster,deploy,make-cluster_reached_at,deploy_reached_at,checked_at
+111111111111,Ann,ann@example.com,complete,pass,pass,2027-01-15T08:00:00Z,2027-01-15T08:01:30Z,2027-01-15T08:00:00Z
+222222222222,Bob <b&b>,,incomplete,pass,fail,2027-01-15T08:00:05Z,,2027-01-15T08:00:05Z
+333333333333,,,error,error,error,,,2027-01-15T08:00:07Z
+";
+        assert_eq!(csv(&stamped()), want);
+
+        let v: serde_json::Value = serde_json::from_str(&json(&stamped())).unwrap();
+        assert_eq!(v["checked_at"], "2027-01-15T08:01:40Z");
+        assert_eq!(v["round"], 4);
+        assert_eq!(v["accounts"][0]["checked_at"], "2027-01-15T08:00:00Z");
+        assert_eq!(v["accounts"][0]["cells"][1]["reached_at"], "2027-01-15T08:01:30Z");
+        assert_eq!(v["accounts"][1]["cells"][1]["reached_at"], serde_json::Value::Null);
+        let v: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        assert_eq!(v["round"], serde_json::Value::Null);
+
+        let m = matrix(&stamped(), &Styles::new(false), 100, true);
+        assert!(m.contains("    reached: make-cluster 08:00:00Z · deploy 08:01:30Z\n"), "{m}");
+        assert!(m.contains("    reached: make-cluster 08:00:05Z\n"), "{m}");
+        assert_eq!(m.matches("reached:").count(), 2, "{m}");
+    }
+
+    #[test]
+    fn preflight_csv_has_no_reached_columns() {
+        let mut r = stamped();
+        r.mode = Mode::Preflight;
+        assert!(csv(&r).starts_with("account_id,name,email,status,make-cluster,deploy,checked_at\n"));
     }
 
     #[test]

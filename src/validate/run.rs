@@ -1,16 +1,24 @@
 //! Running a validation: reach each account (AssumeRole with the read-only session policy, or
 //! a profile), then evaluate the lab's checkpoints or the readiness checks there. Accounts run
 //! concurrently up to a bound; each account's failure stays in its own row.
+//!
+//! At scale (a thousand accounts) the costs per account are kept to the calls themselves: one
+//! AssumeRole whose credentials serve all the account's checks (and, in a watch, later rounds
+//! until they are about to expire), one HTTP client shared by every account, and no more than
+//! `concurrency` accounts in flight, so memory stays flat however long the class list is.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use futures_util::StreamExt;
 
-use super::{readiness, AccountReport, Cell, CheckResult, Mark, Mode, Problem, ProblemKind, Report, Student};
+use super::{
+    readiness, AccountReport, AccountStatus, Cell, CheckResult, Mark, Mode, Problem, ProblemKind, Report,
+    Student, WallClock,
+};
 use crate::aws::{describe, AwsOptions, Clients, ErrorClass, Identity};
 use crate::lab::check::CheckSpec;
 use crate::lab::Lab;
@@ -21,6 +29,9 @@ use crate::verify::{Status, Verifier, VerifySettings};
 pub const SESSION_NAME: &str = "labrunner-validate";
 /// How long the assumed credentials live: the shortest STS allows.
 pub const SESSION_SECONDS: i32 = 900;
+/// Assumed credentials are used again (by a watch's next round) only while they have at least
+/// this long to live.
+pub const SESSION_MARGIN: Duration = Duration::from_secs(120);
 /// Evidence of a `command` check in a validation.
 pub const COMMAND_NOT_RUN: &str =
     "not run (command checks could write; validation runs typed read-only checks only)";
@@ -44,6 +55,33 @@ pub enum Access {
     },
 }
 
+/// The assumed sessions of a validation, by account, kept in memory only (never written) so a
+/// watch's next round reuses them while they are valid.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<String, Assumed>>>);
+
+impl Sessions {
+    /// The session for `account` if it lives at least [`SESSION_MARGIN`] past `now`.
+    fn valid(&self, account: &str, now: SystemTime) -> Option<Assumed> {
+        let sessions = self.0.lock().ok()?;
+        let session = sessions.get(account)?;
+        let expiry = session.credentials.expiry()?;
+        (expiry > now + SESSION_MARGIN).then(|| session.clone())
+    }
+
+    fn keep(&self, account: &str, session: Assumed) {
+        if let Ok(mut sessions) = self.0.lock() {
+            sessions.insert(account.to_string(), session);
+        }
+    }
+
+    fn forget(&self, account: &str) {
+        if let Ok(mut sessions) = self.0.lock() {
+            sessions.remove(account);
+        }
+    }
+}
+
 /// A validation run's settings.
 #[derive(Clone)]
 pub struct Validation {
@@ -63,47 +101,69 @@ pub struct Validation {
     pub backoff: Duration,
     /// AssumeRole attempts on throttling (on top of the SDK's own retries).
     pub attempts: u32,
+    /// Where the time stamps of rows and reached checkpoints come from.
+    pub clock: WallClock,
+    /// Assumed sessions, reused across a watch's rounds.
+    pub sessions: Sessions,
+    /// The HTTP client of `http` checks, one for every account (built once: its trust roots
+    /// are parsed when it is made).
+    pub http: reqwest::Client,
 }
 
 impl Validation {
     /// Validates every student, at most `concurrency` at a time, in a report in input order.
     pub async fn run(&self, students: Vec<Student>) -> Report {
-        let columns = match self.mode {
-            Mode::Checkpoints => super::checkpoints(&self.lab),
-            Mode::Preflight => readiness::columns(),
-        };
-        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let mut tasks = JoinSet::new();
         let total = students.len();
-        for (i, student) in students.into_iter().enumerate() {
-            // Taking the permit before spawning keeps accounts starting in input order.
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let this = self.clone();
-            tasks.spawn(async move {
-                let row = this.account(student).await;
-                drop(permit);
-                (i, row)
-            });
-        }
         let mut rows: Vec<Option<AccountReport>> = vec![None; total];
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((i, row)) = joined {
-                rows[i] = Some(row);
-            }
-        }
+        self.run_each(students.into_iter().enumerate(), |i, row| rows[i] = Some(row)).await;
         Report {
             lab: self.lab.id().to_string(),
             mode: self.mode,
-            columns,
+            columns: self.columns(),
             accounts: rows.into_iter().flatten().collect(),
+            checked_at: Some(self.clock.wall()),
+            round: None,
         }
     }
 
-    /// One account, start to end; never fails (failures become the row).
+    /// The matrix columns of this validation's mode.
+    pub fn columns(&self) -> Vec<super::Column> {
+        match self.mode {
+            Mode::Checkpoints => super::checkpoints(&self.lab),
+            Mode::Preflight => readiness::columns(),
+        }
+    }
+
+    /// Validates each `(index, student)`, at most `concurrency` at a time, starting in the
+    /// order given, and hands each row to `on_row` as soon as it is done. Dropping the future
+    /// stops the accounts in flight (everything they do is a read).
+    pub async fn run_each(
+        &self,
+        students: impl IntoIterator<Item = (usize, Student)>,
+        mut on_row: impl FnMut(usize, AccountReport),
+    ) {
+        let accounts = students.into_iter().map(|(i, student)| {
+            let this = self.clone();
+            async move { (i, this.account(student).await) }
+        });
+        let mut rows = crate::concurrent::bounded_spawned(accounts, self.concurrency);
+        while let Some(done) = rows.next().await {
+            if let Ok((i, row)) = done {
+                on_row(i, row);
+            }
+        }
+    }
+
+    /// One account, start to end; never fails (failures become the row), stamped with the
+    /// time it was checked.
     pub async fn account(&self, mut student: Student) -> AccountReport {
         let (clients, identity) = match self.open(&student).await {
             Ok(pair) => pair,
-            Err(problem) => return AccountReport::failed(student, problem),
+            Err(problem) => {
+                let mut row = AccountReport::failed(student, problem);
+                row.stamp(self.clock.wall());
+                return row;
+            }
         };
         if student.account_id.is_empty() {
             student.account_id = identity.account.clone();
@@ -117,19 +177,38 @@ impl Validation {
             values.resolve_lookups(&self.lab, &clients).await;
         }
         let cells = match self.mode {
-            Mode::Checkpoints => checkpoint_cells(&self.lab, clients, &values, &self.settings).await,
+            Mode::Checkpoints => {
+                let verifier = Verifier::with_http(clients, self.settings.clone(), self.http.clone());
+                checkpoint_cells(&self.lab, Arc::new(verifier), &values).await
+            }
             Mode::Preflight => readiness::cells(&self.lab, &clients, &values).await,
         };
-        AccountReport::new(student, Some(identity.arn), cells)
+        let mut row = AccountReport::new(student, Some(identity.arn), cells);
+        if row.status == AccountStatus::Error {
+            // A check that could not look may mean the session no longer works: the next
+            // round assumes the role again.
+            self.sessions.forget(&row.student.account_id);
+        }
+        row.stamp(self.clock.wall());
+        row
     }
 
-    /// Credentials for one account: assumed, or the student's profile.
+    /// Credentials for one account: assumed (or a still valid session of an earlier round),
+    /// or the student's profile.
     async fn open(&self, student: &Student) -> Result<(Clients, Identity), Problem> {
         match (&self.access, &student.profile) {
             (Access::Role { sts, role_name, external_id }, _) => {
                 let region = self.base.region().map(|r| r.to_string()).unwrap_or_default();
-                let arn = role_arn(&region, &student.account_id, role_name);
-                let assumed = assume(sts, &arn, external_id.as_deref(), self.backoff, self.attempts).await?;
+                let assumed = match self.sessions.valid(&student.account_id, self.clock.wall()) {
+                    Some(session) => session,
+                    None => {
+                        let arn = role_arn(&region, &student.account_id, role_name);
+                        let session =
+                            assume(sts, &arn, external_id.as_deref(), self.backoff, self.attempts).await?;
+                        self.sessions.keep(&student.account_id, session.clone());
+                        session
+                    }
+                };
                 let config = self
                     .base
                     .to_builder()
@@ -181,6 +260,7 @@ pub fn role_arn(region: &str, account: &str, role_name: &str) -> String {
 }
 
 /// Temporary credentials from AssumeRole, and the session's ARN.
+#[derive(Debug, Clone)]
 pub struct Assumed {
     /// The credentials (with their expiry).
     pub credentials: Credentials,
@@ -279,16 +359,10 @@ fn assume_problem(arn: &str, class: ErrorClass, detail: &str, tries: u32) -> Pro
 
 /// The checkpoint cells of one account: every check of every checkpoint, looked at once,
 /// concurrently; command checks and checks needing unknown variables are not checkable.
-pub async fn checkpoint_cells(
-    lab: &Lab,
-    clients: Arc<Clients>,
-    values: &Values,
-    settings: &VerifySettings,
-) -> Vec<Cell> {
-    let verifier = Arc::new(Verifier::new(clients, settings.clone()));
+pub async fn checkpoint_cells(lab: &Lab, verifier: Arc<Verifier>, values: &Values) -> Vec<Cell> {
     let steps: Vec<_> = lab.steps().map(|(_, s)| s).filter(|s| !s.checks.is_empty()).collect();
     let mut slots: Vec<Vec<Option<CheckResult>>> = steps.iter().map(|s| vec![None; s.checks.len()]).collect();
-    let mut tasks = JoinSet::new();
+    let mut looks = Vec::new();
     for (si, step) in steps.iter().enumerate() {
         for (ci, check) in step.checks.iter().enumerate() {
             if matches!(check.spec, CheckSpec::Command(_)) {
@@ -314,7 +388,7 @@ pub async fn checkpoint_cells(
                 }
                 Ok(resolved) => {
                     let verifier = verifier.clone();
-                    tasks.spawn(async move {
+                    looks.push(async move {
                         let o = verifier.check_once(&resolved).await;
                         let status = match o.status {
                             Status::Pass => Mark::Pass,
@@ -334,10 +408,8 @@ pub async fn checkpoint_cells(
             }
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((si, ci, result)) = joined {
-            slots[si][ci] = Some(result);
-        }
+    for (si, ci, result) in crate::concurrent::join_all(looks).await {
+        slots[si][ci] = Some(result);
     }
     steps
         .iter()

@@ -8,28 +8,17 @@ use std::time::Duration;
 
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::{AssumedRoleUser, Credentials as StsCredentials};
-use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::DateTime;
 
 use super::*;
+use crate::aws::mock::Mocks;
 use crate::validate::{policy, AccountStatus, Mark, Mode, ProblemKind, Student};
 
 fn sts(rules: &[&Rule]) -> aws_sdk_sts::Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(aws_smithy_mocks::create_mock_http_client())
-            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
-            .interceptor(interceptor)
-            .build(),
-    )
+    let sts = rules.iter().map(|r| (*r).clone()).collect();
+    Mocks { sts, ..Default::default() }.clients().sts
 }
 
 fn granted(account: &str) -> AssumeRoleOutput {
@@ -78,6 +67,9 @@ fn validation(sts: aws_sdk_sts::Client, concurrency: usize) -> Validation {
         concurrency,
         backoff: Duration::from_millis(1),
         attempts: 3,
+        clock: WallClock::system(),
+        sessions: Sessions::default(),
+        http: crate::verify::http_client(),
     }
 }
 

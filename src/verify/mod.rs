@@ -75,6 +75,12 @@ impl Default for VerifySettings {
     }
 }
 
+/// A new HTTP client as `http` checks use it: the public roots plus any CA bundle the
+/// environment names, environment proxies, short timeouts.
+pub fn http_client() -> reqwest::Client {
+    http::client()
+}
+
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,6 +143,12 @@ impl Verifier {
     /// A verifier on the system clock.
     pub fn new(clients: Arc<Clients>, settings: VerifySettings) -> Self {
         Verifier { clients, settings, clock: Arc::new(SystemClock), http: http::client() }
+    }
+
+    /// A verifier on the system clock whose `http` checks use `http` (validation shares one
+    /// client across every account: building a client parses its trust roots).
+    pub fn with_http(clients: Arc<Clients>, settings: VerifySettings, http: reqwest::Client) -> Self {
+        Verifier { clients, settings, clock: Arc::new(SystemClock), http }
     }
 
     /// The same verifier on another clock (tests).

@@ -1,10 +1,12 @@
 //! `labrunner validate` and `labrunner preflight` against the sandbox: a class of student
 //! accounts at different checkpoints, reached by AssumeRole from an instructor account; the
-//! matrix, the three report formats, exit codes, and the session policy on every AssumeRole.
+//! matrix, the report formats (HTML also in headless Chromium when it is installed), exit
+//! codes, the session policy on every AssumeRole, and `--watch` following a student's progress.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::support::sandbox::{sandbox, TestAccount};
 
@@ -30,6 +32,11 @@ fn text(bytes: &[u8]) -> String {
 /// Builds a student's lab state up to `steps` checkpoints (0..=4) with the aws CLI acting in
 /// the student's account.
 fn reach(student: &TestAccount, steps: usize) {
+    advance(student, 0, steps);
+}
+
+/// The student does checkpoints `from..to` (0-based) of the class-demo lab.
+fn advance(student: &TestAccount, from: usize, to: usize) {
     let calls: [&[&str]; 4] = [
         &["ecs", "create-cluster", "--cluster-name", "class-demo-cluster"],
         &["logs", "create-log-group", "--log-group-name", "/ecs/class-demo"],
@@ -54,7 +61,7 @@ fn reach(student: &TestAccount, steps: usize) {
             "PAY_PER_REQUEST",
         ],
     ];
-    for call in calls.iter().take(steps) {
+    for call in calls.iter().take(to).skip(from) {
         let out = student.aws(*call);
         assert!(out.status.success(), "{call:?}: {}", text(&out.stderr));
     }
@@ -191,18 +198,38 @@ fn a_class_at_different_checkpoints() {
     assert_eq!(out.status.code(), Some(1));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "account_id,name,email,status,cluster,logs,taskdef,table,web");
     assert_eq!(
-        lines[1],
-        format!("{},Ann,ann@example.com,complete,pass,pass,pass,pass,not_checkable", done.account_id())
+        lines[0],
+        "account_id,name,email,status,cluster,logs,taskdef,table,web,cluster_reached_at,logs_reached_at,\
+         taskdef_reached_at,table_reached_at,web_reached_at,checked_at"
     );
-    assert_eq!(lines[2], format!("{},Bob,,incomplete,pass,pass,fail,fail,not_checkable", half.account_id()));
-    assert_eq!(
-        lines[3],
-        format!(
-            "{},\"Cy, Jr.\",cy@example.com,incomplete,fail,fail,fail,fail,not_checkable",
+    assert!(
+        lines[1].starts_with(&format!(
+            "{},Ann,ann@example.com,complete,pass,pass,pass,pass,not_checkable,20",
+            done.account_id()
+        )),
+        "{csv}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{},Bob,,incomplete,pass,pass,fail,fail,not_checkable,20",
+            half.account_id()
+        )),
+        "{csv}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "{},\"Cy, Jr.\",cy@example.com,incomplete,fail,fail,fail,fail,not_checkable,,,,,,20",
             fresh.account_id()
-        )
+        )),
+        "{csv}"
+    );
+    // Bob reached two checkpoints, each with the time of the check; the others are empty.
+    let bob: Vec<&str> = lines[2].split(',').collect();
+    assert_eq!(bob.len(), 15, "{csv}");
+    assert!(
+        bob[9].ends_with('Z') && bob[10].ends_with('Z') && bob[11..14].iter().all(|c| c.is_empty()),
+        "{csv}"
     );
 
     // JUnit (format from the extension).
@@ -220,13 +247,28 @@ fn a_class_at_different_checkpoints() {
     assert_eq!(xml.matches("<skipped ").count(), 3);
     assert!(xml.contains("failures=\"6\""), "{xml}");
 
+    // HTML (format from the extension): a page with a row per account and a cell per checkpoint.
+    let html_path = dir.path().join("report.html");
+    let out = labrunner(
+        &instructor,
+        &["validate", "class-demo", "--accounts", class, "--output", html_path.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert_eq!(html.matches("<tr class=\"account\"").count(), 3);
+    assert_eq!(html.matches("<td class=\"cell ").count(), 15);
+    assert_eq!(html.matches("<td class=\"cell fail\"").count(), 6);
+    assert!(html.contains("Cy, Jr.") && html.contains("cy@example.com"), "{html}");
+    assert!(html.contains("1/3 accounts complete; 2 incomplete; 0 errors"));
+
     // Every AssumeRole into a student account carried the read-only session policy.
     let policy = labrunner::validate::policy::session_policy();
     let roles = assumed_roles(&instructor);
     for student in [&done, &half, &fresh] {
         let ours: Vec<_> =
             roles.iter().filter(|(a, s, _)| a == student.account_id() && s == "labrunner-validate").collect();
-        assert_eq!(ours.len(), 5, "one AssumeRole per run into {}", student.account_id());
+        assert_eq!(ours.len(), 6, "one AssumeRole per run into {}", student.account_id());
         assert!(ours.iter().all(|(_, _, p)| p.as_deref() == Some(policy.as_str())), "{ours:?}");
     }
 }
@@ -414,4 +456,214 @@ fn bad_input_exits_2_and_unusable_credentials_exit_3() {
     ]);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+/// Reads the JSON report at `path` once it holds round `round` or later (the watch writes it
+/// atomically, so any content read is a whole report).
+fn wait_for_round(path: &Path, round: u64, child: &mut std::process::Child) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let json: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("a half-written report? {e}: {text}"));
+            if json["round"].as_u64().is_some_and(|r| r >= round) {
+                return json;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the watch ended early: {status}");
+        }
+        assert!(Instant::now() < deadline, "no round {round} in {}", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, signal).unwrap();
+}
+
+#[test]
+fn watch_follows_progress_and_ends_cleanly_on_sigterm() {
+    let sbx = sandbox();
+    let instructor = sbx.account();
+    let (done, slow) = (sbx.account(), sbx.account());
+    reach(&done, 4);
+    reach(&slow, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("class.csv");
+    std::fs::write(
+        &class,
+        format!("account_id,name\n{},Ann\n{},Bob\n", done.account_id(), slow.account_id()),
+    )
+    .unwrap();
+    let report = dir.path().join("live.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_labrunner"));
+    instructor.apply(&mut cmd);
+    cmd.arg("--labs-dir").arg(labs_dir()).args(["--color", "never", "validate", "class-demo", "--accounts"]);
+    // Complete accounts rest 10 intervals: 20 s, longer than Bob's two commands take.
+    cmd.arg(&class).arg("--output").arg(&report).args(["--watch", "2s"]);
+    cmd.current_dir(instructor.home()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+
+    let first = wait_for_round(&report, 1, &mut child);
+    let ann = &first["accounts"][0];
+    let bob = &first["accounts"][1];
+    assert_eq!(ann["status"], "complete");
+    assert_eq!(bob["status"], "incomplete");
+    let ann_checked = ann["checked_at"].as_str().unwrap().to_string();
+    let cluster_at = bob["cells"][0]["reached_at"].as_str().unwrap().to_string();
+    assert_eq!(bob["cells"][1]["reached_at"], serde_json::Value::Null);
+
+    // Bob does the next two steps; a later round sees them, keeps when the cluster was
+    // reached, and leaves complete Ann alone.
+    advance(&slow, 1, 3);
+    let seen = loop {
+        let r = wait_for_round(&report, first["round"].as_u64().unwrap() + 1, &mut child);
+        if r["accounts"][1]["cells"][2]["status"] == "pass" {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let bob = &seen["accounts"][1];
+    assert_eq!(bob["cells"][0]["reached_at"], cluster_at.as_str(), "{bob}");
+    let logs_at = bob["cells"][1]["reached_at"].as_str().unwrap();
+    assert!(logs_at >= cluster_at.as_str() && logs_at.ends_with('Z'), "{bob}");
+    // Reached in the same round as the log group, or (when a round fell between the two
+    // commands) a later one.
+    assert!(bob["cells"][2]["reached_at"].as_str().unwrap() >= logs_at, "{bob}");
+    assert_eq!(bob["cells"][3]["reached_at"], serde_json::Value::Null);
+    assert_eq!(seen["accounts"][0]["checked_at"], ann_checked.as_str(), "complete accounts rest");
+
+    // SIGUSR1 asks for a full round: Ann is checked again.
+    signal(&child, nix::sys::signal::Signal::SIGUSR1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = wait_for_round(&report, 1, &mut child);
+        if r["accounts"][0]["checked_at"] != ann_checked.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGUSR1 did not re-check the complete account");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "not every account is complete: {stderr}");
+    assert!(stderr.contains("watch ended after round"), "{stderr}");
+    assert!(stderr.contains("the last report is in"), "{stderr}");
+    // Off a terminal each round is appended, headed by its time.
+    assert!(stdout.starts_with("== round 1 at 20"), "{stdout}");
+    assert!(stdout.contains("checked 1 of 2 accounts (1 complete, not due)"), "{stdout}");
+    assert!(stdout.contains("1/2 accounts complete; 1 incomplete; 0 errors"), "{stdout}");
+    let last: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(last["summary"]["accounts"], 2);
+    // No temporary files left beside the report.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+
+    // One session per account for the whole watch (reused while valid), with the read-only
+    // policy.
+    let policy = labrunner::validate::policy::session_policy();
+    let roles = assumed_roles(&instructor);
+    for student in [&done, &slow] {
+        let ours: Vec<_> =
+            roles.iter().filter(|(a, s, _)| a == student.account_id() && s == "labrunner-validate").collect();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!(ours[0].2.as_deref(), Some(policy.as_str()));
+    }
+}
+
+#[test]
+fn watch_needs_a_file_for_a_report_format() {
+    let sbx = sandbox();
+    let instructor = sbx.account();
+    let out = labrunner(
+        &instructor,
+        &["validate", "class-demo", "--accounts", "class.csv", "--watch", "5s", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--watch rewrites its report after every round"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The HTML report in a real browser: headless Chromium loads the file (no network), runs its
+/// script, and the DOM it dumps has every row, cell and filter, with the filter from the URL
+/// applied. Skipped, with a note, where `/usr/bin/chromium` is not installed
+/// (scripts/check-html-report installs it and runs the same checks).
+#[test]
+fn html_report_in_headless_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        // scripts/test installs Chromium and requires this test to run; a bare `cargo test`
+        // on a machine without it skips (the note shows with --nocapture).
+        assert!(
+            std::env::var("LABRUNNER_TEST_BROWSER").as_deref() != Ok("required"),
+            "/usr/bin/chromium is missing; install it with scripts/install-chromium"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "note: /usr/bin/chromium is not installed; skipping the browser check of the HTML report"
+            );
+        }
+        return;
+    }
+    let sbx = sandbox();
+    let instructor = sbx.account();
+    let (done, half) = (sbx.account(), sbx.account());
+    reach(&done, 4);
+    reach(&half, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("class.csv");
+    std::fs::write(
+        &class,
+        format!(
+            "account_id,name,email\n{},Ann,ann@example.com\n{},\"<img src=x onerror=alert(1)>\",b@example.com\n",
+            done.account_id(),
+            half.account_id()
+        ),
+    )
+    .unwrap();
+    let page = dir.path().join("class.html");
+    let out = labrunner(
+        &instructor,
+        &[
+            "validate",
+            "class-demo",
+            "--accounts",
+            class.to_str().unwrap(),
+            "--output",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+        .arg(format!("file://{}#not-complete", page.display()))
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running chromium");
+    let dom = text(&dom.stdout);
+    assert!(dom.contains("data-ready=\"true\""), "the page's script did not run: {dom}");
+    assert_eq!(dom.matches("<tr class=\"account\"").count(), 2, "{dom}");
+    assert_eq!(dom.matches("<td class=\"cell ").count(), 10, "{dom}");
+    // The filter from the URL hid the complete account.
+    assert_eq!(dom.matches("<tr class=\"account\" data-status=\"complete\"").count(), 1, "{dom}");
+    assert!(dom.contains("1 of 2 accounts shown"), "{dom}");
+    assert!(dom.contains("data-filter=\"not-complete\" aria-pressed=\"true\""), "{dom}");
+    let hidden = dom
+        .split("<tr class=\"account\"")
+        .skip(1)
+        .filter(|row| row[..row.find('>').unwrap()].contains("hidden"))
+        .count();
+    assert_eq!(hidden, 1, "{dom}");
+    // The student's "name" stayed text.
+    assert!(!dom.contains("<img"), "{dom}");
+    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "{dom}");
 }
