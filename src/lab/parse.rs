@@ -581,7 +581,9 @@ fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
     }
     for hint in &meta.hints {
         if let Some(when) = &hint.when {
-            if let Err(e) = regex::RegexBuilder::new(when).case_insensitive(true).build() {
+            // Parsed, not compiled: compiling every hint's pattern was most of the time it
+            // took to load the catalog (`labrunner list`); a pattern is compiled when matched.
+            if let Err(e) = regex_syntax::ParserBuilder::new().case_insensitive(true).build().parse(when) {
                 return Err(LabError::new(
                     source.locate(when),
                     format!(

@@ -44,12 +44,35 @@ static BUTTON: LazyLock<Regex> = LazyLock::new(|| {
 static SUMMARY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)<summary[^>]*>(.*?)</summary>").expect("valid regex"));
 
+/// The value of `key = "v"`, `key='v'` or `key=v` in `args`, where `key` starts the arguments
+/// or follows white space.
+fn keyed_arg(args: &str, key: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(at) = args[from..].find(key).map(|i| from + i) {
+        from = at + key.len();
+        if !args[..at].chars().next_back().is_none_or(char::is_whitespace) {
+            continue;
+        }
+        let Some(rest) = args[from..].trim_start().strip_prefix('=') else { continue };
+        let rest = rest.trim_start();
+        let value = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => match rest[1..].find(q) {
+                Some(end) => &rest[1..1 + end],
+                None => rest.split(char::is_whitespace).next().unwrap_or(""),
+            },
+            Some(_) => rest.split(char::is_whitespace).next().unwrap_or(""),
+            None => continue,
+        };
+        return Some(value.to_string());
+    }
+    None
+}
+
 /// The value of `key="..."` (or the first quoted or bare argument when `key` is absent).
 fn shortcode_arg(args: &str, keys: &[&str]) -> Option<String> {
     for key in keys {
-        let re = Regex::new(&format!(r#"(?:^|\s){key}\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))"#)).ok()?;
-        if let Some(c) = re.captures(args) {
-            return c.get(1).or(c.get(2)).or(c.get(3)).map(|m| m.as_str().to_string());
+        if let Some(value) = keyed_arg(args, key) {
+            return Some(value);
         }
     }
     let first = args.trim();
@@ -307,6 +330,20 @@ fn toml_title_weight(body: &str) -> (Option<String>, Option<i64>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shortcode_arguments_by_key_quoted_or_bare() {
+        let args = r#"title = "Step one"  id='a-b' href=https://x.test/y nothref=1"#;
+        assert_eq!(keyed_arg(args, "title").as_deref(), Some("Step one"));
+        assert_eq!(keyed_arg(args, "id").as_deref(), Some("a-b"));
+        assert_eq!(keyed_arg(args, "href").as_deref(), Some("https://x.test/y"));
+        // A key only counts where it starts a word and is followed by `=`.
+        assert_eq!(keyed_arg("nothref=1", "href"), None);
+        assert_eq!(keyed_arg("href", "href"), None);
+        assert_eq!(keyed_arg("href=", "href"), None);
+        assert_eq!(keyed_arg(r#"href="open"#, "href").as_deref(), Some(r#""open"#));
+        assert_eq!(shortcode_arg(r#"src="a.png" title="A""#, &["url", "src"]).as_deref(), Some("a.png"));
+    }
+
     use super::*;
 
     #[test]
