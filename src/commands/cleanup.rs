@@ -205,7 +205,7 @@ async fn scan_into(
     values.apply_defaults(&lab);
     let declared: Vec<(String, crate::lab::ResourceSpec)> = lab
         .steps()
-        .flat_map(|(_, step)| step.creates.iter().map(move |r| (step.id.clone(), r)))
+        .flat_map(|(_, step)| step.creates.iter().chain(&step.aws_creates).map(move |r| (step.id.clone(), r)))
         .filter_map(|(step, r)| values.resolve_resource(r).ok().map(|r| (step, r)))
         .collect();
     let found = cleanup::scan(clients, &declared, &target.ledger).await;

@@ -81,6 +81,7 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
             }
         }
     }
+    findings.extend(lookups_of_resources_never_created(lab));
     for v in &lab.manifest.variables {
         if usage.never_set.contains(&v.name) {
             findings.push(Finding {
@@ -107,6 +108,27 @@ pub fn lint_lab(lab: &Lab) -> Vec<Finding> {
         ))
     });
     findings
+}
+
+/// A variable's `lookup` of a resource no step declares under `creates` or `aws_creates`: in a
+/// student's account it finds nothing, or something that is not the lab's.
+fn lookups_of_resources_never_created(lab: &Lab) -> Vec<Finding> {
+    let declared: Vec<_> = lab.steps().flat_map(|(_, s)| s.creates.iter().chain(&s.aws_creates)).collect();
+    lab.manifest
+        .variables
+        .iter()
+        .filter_map(|v| Some((v, v.lookup.as_ref()?)))
+        .filter(|(_, lookup)| !declared.contains(&&lookup.resource))
+        .map(|(v, lookup)| Finding {
+            location: v.location.clone(),
+            rule: "lookup-not-created",
+            message: format!(
+                "`{}` is looked up from `{}`, which no step declares under `creates` or `aws_creates`; write the resource exactly as the step that makes it declares it",
+                v.name,
+                lookup.resource.describe()
+            ),
+        })
+        .collect()
 }
 
 /// How a lab's variables are set and used, as lint judges it.
@@ -145,7 +167,7 @@ pub(crate) fn variable_usage(lab: &Lab) -> VariableUsage {
         for check in &step.checks {
             used.extend(check.variables());
         }
-        for resource in &step.creates {
+        for resource in step.creates.iter().chain(&step.aws_creates) {
             used.extend(resource.variables());
         }
     }
@@ -494,6 +516,47 @@ fn hard_coded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A two-variable lab whose looked-up resources are declared as `creates`, `aws_creates`,
+    /// or nowhere.
+    fn lab_with_lookups(creates: &str, aws_creates: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/l")).unwrap();
+        std::fs::create_dir_all(dir.path().join("labs")).unwrap();
+        std::fs::write(
+            dir.path().join("labs/l.yaml"),
+            "format: 1\nid: l\ntitle: L\nsummary: S\nmodules: [01.md]\nvariables:\n  - name: LB_DNS\n    from: step\n    lookup: { load_balancer: { name: web-alb }, field: dns_name }\n  - name: SC_ID\n    from: step\n    lookup: { cloudmap_service: { namespace: local, name: web } }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("content/l/01.md"),
+            format!(
+                "# L\n\n<!-- labrunner:step\nid: make\nchecks:\n  - command: {{ run: 'echo $LB_DNS $SC_ID' }}\ncreates: [{creates}]\naws_creates: [{aws_creates}]\n-->\n```bash\nexport LB_DNS=x SC_ID=y\n```\n"
+            ),
+        )
+        .unwrap();
+        crate::lab::load_lab(&dir.path().join("labs/l.yaml")).unwrap()
+    }
+
+    #[test]
+    fn a_lookup_must_name_a_resource_some_step_creates_or_aws_creates() {
+        let rules = |lab: &Lab| -> Vec<String> {
+            lint_lab(lab).into_iter().filter(|f| f.rule == "lookup-not-created").map(|f| f.message).collect()
+        };
+        let both = lab_with_lookups(
+            "{ load_balancer: { name: web-alb } }",
+            "{ cloudmap_service: { namespace: local, name: web } }",
+        );
+        assert_eq!(rules(&both), Vec::<String>::new());
+        let neither = lab_with_lookups("{ load_balancer: { name: other-alb } }", "");
+        assert_eq!(
+            rules(&neither),
+            [
+                "`LB_DNS` is looked up from `load_balancer web-alb`, which no step declares under `creates` or `aws_creates`; write the resource exactly as the step that makes it declares it",
+                "`SC_ID` is looked up from `cloudmap_service web.local`, which no step declares under `creates` or `aws_creates`; write the resource exactly as the step that makes it declares it",
+            ]
+        );
+    }
 
     #[test]
     fn shell_scan_table() {

@@ -189,7 +189,7 @@ pub(crate) fn lab_wide_errors(lab: &Lab) -> Vec<LabError> {
         }
         seen.push(&step.id);
         let mut names: Vec<String> = step.checks.iter().flat_map(|c| c.variables()).collect();
-        names.extend(step.creates.iter().flat_map(|r| r.variables()));
+        names.extend(step.creates.iter().chain(&step.aws_creates).flat_map(|r| r.variables()));
         for name in names {
             if lab.variable(&name).is_none() {
                 let location = match &step.meta {

@@ -215,6 +215,10 @@ pub struct Step {
     pub checks: Vec<Check>,
     /// Resources the step creates, for the cleanup ledger.
     pub creates: Vec<ResourceSpec>,
+    /// Resources AWS creates on the lab's behalf because of this step, some time after its
+    /// commands return (the Cloud Map service ECS makes for Service Connect): recorded when
+    /// they appear, never a failure while they have not.
+    pub aws_creates: Vec<ResourceSpec>,
     /// Hints, matched against diagnostics or shown on request.
     pub hints: Vec<Hint>,
     /// Its commands may run again safely when an earlier run of them was interrupted (they

@@ -41,6 +41,8 @@ struct StepMeta {
     #[serde(default)]
     creates: Vec<OneKeyMap<ResourceSpec>>,
     #[serde(default)]
+    aws_creates: Vec<OneKeyMap<ResourceSpec>>,
+    #[serde(default)]
     hints: Vec<Hint>,
     #[serde(default)]
     idempotent: bool,
@@ -282,6 +284,7 @@ fn declared_steps(
             shell,
             checks: meta.checks,
             creates: meta.creates.into_iter().map(|r| r.0).collect(),
+            aws_creates: meta.aws_creates.into_iter().map(|r| r.0).collect(),
             hints: meta.hints,
             idempotent: meta.idempotent,
             declared: true,
@@ -366,6 +369,7 @@ fn plain_steps(
             shell: shell_in(range),
             checks: Vec::new(),
             creates: Vec::new(),
+            aws_creates: Vec::new(),
             hints: Vec::new(),
             idempotent: false,
             declared: false,
@@ -549,7 +553,7 @@ fn read_marker(raw: &str, offset: usize, at: &dyn Fn(usize) -> Location) -> Resu
 fn domain_words(message: &str) -> String {
     let what = if message.starts_with("checks[") {
         "check kind"
-    } else if message.starts_with("creates[") {
+    } else if message.starts_with("creates[") || message.starts_with("aws_creates[") {
         "resource type"
     } else {
         return message.to_string();
@@ -570,7 +574,7 @@ fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
         strings.extend(vars::value_strings(&check.spec));
         strings.extend(check.label.clone());
     }
-    for resource in &meta.creates {
+    for resource in meta.creates.iter().chain(&meta.aws_creates) {
         strings.extend(vars::value_strings(&resource.0));
     }
     for s in &strings {

@@ -232,7 +232,7 @@ fn implied_variables(lab: &Lab) -> Vec<super::model::Variable> {
             .checks
             .iter()
             .flat_map(|c| c.variables())
-            .chain(step.creates.iter().flat_map(|r| r.variables()));
+            .chain(step.creates.iter().chain(&step.aws_creates).flat_map(|r| r.variables()));
         for name in used {
             if !names.iter().any(|(n, _)| *n == name) {
                 names.push((name, step.location.clone()));

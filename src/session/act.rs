@@ -28,7 +28,7 @@ impl Session<'_> {
     /// The identities matching each declared resource now (those that resolve).
     pub(super) async fn before(&self, step: &Step) -> Result<Before, String> {
         let mut before = Before::new();
-        for resource in &step.creates {
+        for resource in step.creates.iter().chain(&step.aws_creates) {
             let Ok(resolved) = self.state.values.resolve_resource(resource) else { continue };
             let ids = cleanup::snapshot(&self.account.clients, &resolved)
                 .await
@@ -55,6 +55,8 @@ impl Session<'_> {
                     self.state.ledger.save(&self.state.run)?;
                     self.tag_recorded(step, &resource).await;
                 }
+                // What AWS makes for the lab may simply not be there yet: it stays expected.
+                Ok(Resolution::Absent) if self.made_by_aws(&intent) => {}
                 Ok(Resolution::Absent) => {
                     let resource = self.with_values(&intent).resource;
                     self.state.ledger.remove(&intent);
@@ -144,7 +146,7 @@ impl Session<'_> {
     /// lab's ledger has them.
     pub(super) async fn show_existing(&mut self, step: &Step) {
         let mut lines = Vec::new();
-        for resource in &step.creates {
+        for resource in step.creates.iter().chain(&step.aws_creates) {
             let resolved = self.state.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
             match cleanup::snapshot(&self.account.clients, &resolved).await {
                 Ok(ids) if ids.is_empty() => lines.push(format!("{}: none", resolved.describe())),
@@ -173,12 +175,12 @@ impl Session<'_> {
     ) -> Result<Result<(), Failure>, Error> {
         // Record before you create: if labrunner dies while a block runs, the intents say what
         // may exist, and what matched before tells the lab's resource from others.
-        for resource in &step.creates {
+        for resource in step.creates.iter().chain(&step.aws_creates) {
             let resolved = self.state.values.resolve_resource(resource).unwrap_or_else(|_| resource.clone());
             let existed = before.get(&resolved).cloned().unwrap_or_default();
             self.state.ledger.intend(resolved, &step.id, existed);
         }
-        if !step.creates.is_empty() {
+        if !step.creates.is_empty() || !step.aws_creates.is_empty() {
             self.state.ledger.save(&self.state.run)?;
         }
         self.state.progress.commands_began = true;
@@ -320,9 +322,12 @@ impl Session<'_> {
         adopting: bool,
     ) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
-        for resource in &step.creates {
+        let declared = step.creates.iter().map(|r| (r, false));
+        for (resource, by_aws) in declared.chain(step.aws_creates.iter().map(|r| (r, true))) {
             let resolved = match self.state.values.resolve_resource(resource) {
                 Ok(r) => r,
+                // Its intent stays; a later look, or cleanup, resolves it.
+                Err(_) if by_aws => continue,
                 Err(reason) => {
                     self.io.reporter.event(&Event::ResourceNotFound {
                         step: step.id.clone(),
@@ -376,6 +381,20 @@ impl Session<'_> {
             }
             if found.is_empty() {
                 let recorded_before = self.state.ledger.recorded(&resolved).any(|e| e.step == step.id);
+                if by_aws && !recorded_before && existed.is_none_or(|ids| ids.is_empty()) {
+                    // Not made yet: expected, never a failure. The intent waits for it.
+                    self.state.ledger.intend(
+                        resolved.clone(),
+                        &step.id,
+                        existed.cloned().unwrap_or_default(),
+                    );
+                    self.state.ledger.save(&self.state.run)?;
+                    self.io.reporter.event(&Event::ResourceAwaited {
+                        step: step.id.clone(),
+                        resource: resolved.describe(),
+                    });
+                    continue;
+                }
                 if recorded_before {
                     // An earlier attempt of this step recorded it.
                 } else if existed.is_some_and(|ids| !ids.is_empty()) {
@@ -447,6 +466,39 @@ impl Session<'_> {
             }
         }
         Ok(missing)
+    }
+
+    /// Whether the ledger entry is one of its step's `aws_creates`.
+    fn made_by_aws(&self, entry: &LedgerEntry) -> bool {
+        self.lab.step(&entry.step).is_some_and(|s| {
+            s.aws_creates.iter().any(|r| {
+                r == &entry.resource
+                    || self.state.values.resolve_resource(r).ok().as_ref() == Some(&entry.resource)
+            })
+        })
+    }
+
+    /// Looks again for what AWS makes on the lab's behalf (`aws_creates` of any step) that had
+    /// not appeared when its step ended, and records what has appeared since. What is still
+    /// missing stays expected; what cannot be looked at now is looked at next time.
+    pub(super) async fn record_appeared(&mut self) -> Result<(), Error> {
+        let awaited: Vec<LedgerEntry> =
+            self.state.ledger.entries.iter().filter(|e| e.intent && self.made_by_aws(e)).cloned().collect();
+        for intent in awaited {
+            let known = self.state.ledger.identities();
+            let entry = self.with_values(&intent);
+            if let Ok(Resolution::Found(ids)) =
+                cleanup::resolve_intent(&self.account.clients, &entry, &known).await
+            {
+                self.state.ledger.remove(&intent);
+                self.state.ledger.record(entry.resource.clone(), ids, &intent.step);
+                self.state.ledger.save(&self.state.run)?;
+                if let Some(step) = self.lab.step(&intent.step) {
+                    self.tag_recorded(step, &entry.resource).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The ids of `resource` as a step variable holds them: a variable whose `lookup` names this

@@ -106,6 +106,14 @@ pub enum Event {
         /// The resource, described.
         resource: String,
     },
+    /// A resource AWS makes on the lab's behalf (`aws_creates`) has not appeared yet; it stays
+    /// in the ledger as expected, and is recorded when a later look finds it.
+    ResourceAwaited {
+        /// Step id.
+        step: String,
+        /// The resource, described.
+        resource: String,
+    },
     /// A declared resource could not be looked up or was not found after the step.
     ResourceNotFound {
         /// Step id.

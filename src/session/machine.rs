@@ -62,7 +62,7 @@ impl Situation {
             runnable: step.runnable_blocks().next().is_some(),
             console: step.mode == StepMode::Console,
             has_checks: !step.checks.is_empty(),
-            creates: !step.creates.is_empty(),
+            creates: !step.creates.is_empty() || !step.aws_creates.is_empty(),
             idempotent: step.idempotent,
             hints: step.hints.iter().map(|h| h.text.clone()).collect(),
             ran_before,

@@ -210,6 +210,7 @@ impl<'a> Session<'a> {
                 }
             }
             self.save_progress()?;
+            self.record_appeared().await?;
             if self.options.until.as_deref() == Some(step.id.as_str()) && !self.all_finished() {
                 self.io.reporter.event(&Event::Notice {
                     text: format!(
@@ -539,10 +540,14 @@ impl<'a> Session<'a> {
             .iter()
             .map(|c| values.mask(&c.resolve(&known).unwrap_or_else(|_| c.clone()).summary()))
             .collect();
+        let describe = |r: &crate::lab::ResourceSpec| {
+            values.mask(&r.resolve(&known).unwrap_or_else(|_| r.clone()).describe())
+        };
         let creates = step
             .creates
             .iter()
-            .map(|r| values.mask(&r.resolve(&known).unwrap_or_else(|_| r.clone()).describe()))
+            .map(describe)
+            .chain(step.aws_creates.iter().map(|r| format!("{} (made by AWS for the lab)", describe(r))))
             .collect();
         self.io.reporter.event(&Event::StepStarted {
             step: step.id.clone(),
@@ -786,7 +791,7 @@ pub(super) fn step_uses(step: &Step, name: &str) -> bool {
     let in_shell = step.shell.iter().any(|b| mentions(&b.code, name));
     in_shell
         || step.checks.iter().any(|c| c.variables().iter().any(|v| v == name))
-        || step.creates.iter().any(|r| r.variables().iter().any(|v| v == name))
+        || step.creates.iter().chain(&step.aws_creates).any(|r| r.variables().iter().any(|v| v == name))
 }
 
 #[cfg(test)]

@@ -93,7 +93,12 @@ fn lab_header(lab: &Lab, options: RenderOptions) -> String {
 /// One step: a header line, its instructions, then its checks, resources and hints.
 pub fn step_page(step: &Step, number: usize, total: usize, options: RenderOptions) -> String {
     let checks: Vec<String> = step.checks.iter().map(Check::summary).collect();
-    let creates: Vec<String> = step.creates.iter().map(|r| r.describe()).collect();
+    let creates: Vec<String> = step
+        .creates
+        .iter()
+        .map(|r| r.describe())
+        .chain(step.aws_creates.iter().map(|r| format!("{} (made by AWS for the lab)", r.describe())))
+        .collect();
     step_page_with(step, number, total, options, &checks, &creates)
 }
 

@@ -238,6 +238,10 @@ impl Reporter for TextReporter {
                 "  {} {resource} existed before this step; it is not recorded, so cleanup will leave it",
                 s.warn.apply_to("!")
             )),
+            Event::ResourceAwaited { resource, .. } => self.line(&format!(
+                "  {} {resource}: AWS makes it for the lab; it is recorded when it appears (cleanup looks for it too)",
+                s.dim.apply_to("…")
+            )),
             Event::ResourceNotFound { resource, reason, .. } => {
                 self.line(&format!("  {} not recorded: {resource} ({reason})", s.warn.apply_to("!")))
             }

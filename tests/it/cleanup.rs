@@ -483,6 +483,20 @@ fn retail_carts_lints_clean_runs_its_failure_and_fix_unattended_and_cleans_to_ze
         .stdout_contains("✓ lab finished: 21 of 21 steps done, 0 skipped");
     let recorded = lab.ledger_resources("retail-carts");
     assert!(recorded.len() >= 10, "{recorded:?}");
+    // The Cloud Map service ECS made for Service Connect after the step (no command created
+    // it, and the page no longer waits for it): recorded by id once it appeared.
+    let ledger = lab.ledger("retail-carts");
+    let by_id: Vec<String> = ledger["entries"]
+        .as_array()
+        .expect("ledger entries")
+        .iter()
+        .filter(|e| !e["intent"].as_bool().unwrap_or(false) && e["ids"]["id"].is_string())
+        .map(crate::runner::describe)
+        .collect();
+    assert!(by_id.contains(&"cloudmap_service carts.retailstore.local".to_string()), "{ledger}");
+    run.stdout_contains(
+        "cloudmap_service carts.retailstore.local: AWS makes it for the lab; it is recorded when it appears",
+    );
     lab.run(&["cleanup", "retail-carts", "--yes"])
         .code(0)
         .stdout_contains("Everything the lab created is gone.");
