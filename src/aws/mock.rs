@@ -23,6 +23,7 @@ pub(crate) struct Mocks {
     pub dynamodb: Vec<Rule>,
     pub ec2: Vec<Rule>,
     pub acm: Vec<Rule>,
+    pub secretsmanager: Vec<Rule>,
     /// Calls no rule answers get HTTP 418 instead of a panic.
     pub lenient: bool,
 }
@@ -76,6 +77,7 @@ impl Mocks {
             dynamodb: client!(aws_sdk_dynamodb, self.dynamodb, l),
             ec2: client!(aws_sdk_ec2, self.ec2, l),
             acm: client!(aws_sdk_acm, self.acm, l),
+            secretsmanager: client!(aws_sdk_secretsmanager, self.secretsmanager, l),
         }
     }
 }

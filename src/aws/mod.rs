@@ -130,6 +130,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     /// AWS Certificate Manager.
     pub acm: aws_sdk_acm::Client,
+    /// AWS Secrets Manager.
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -147,6 +149,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             config,
             profile: None,

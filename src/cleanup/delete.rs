@@ -243,6 +243,20 @@ pub(crate) async fn delete(
         }
         ResourceSpec::IamPolicy { .. } => iam_policy(ctx, id(live, "arn")?).await?,
         ResourceSpec::IamRole { name } => iam_role(ctx, name).await?,
+        ResourceSpec::InstanceProfile { name } => instance_profile(ctx, name).await?,
+        ResourceSpec::Secret { .. } => {
+            // Without a recovery window: a secret merely scheduled for deletion keeps its name
+            // for a week or more, and the lab could not create it again.
+            let arn = id(live, "arn")?;
+            unless_gone(
+                aws!(
+                    ctx,
+                    NONE,
+                    c.secretsmanager.delete_secret().secret_id(arn).force_delete_without_recovery(true)
+                )
+                .await,
+            )?;
+        }
         ResourceSpec::SecurityGroup { .. } => {
             let group = id(live, "id")?;
             unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_security_group().group_id(group)).await)?;
@@ -450,6 +464,31 @@ async fn iam_role(ctx: &Deletion<'_>, name: &str) -> Result<(), Halt> {
         }
     }
     unless_gone(aws!(ctx, STILL_IN_USE, c.iam.delete_role().role_name(name)).await)?;
+    Ok(())
+}
+
+/// Takes every role out of the instance profile, then deletes it.
+async fn instance_profile(ctx: &Deletion<'_>, name: &str) -> Result<(), Halt> {
+    let c = ctx.clients;
+    if let Some(out) =
+        unless_gone(aws!(ctx, NONE, c.iam.get_instance_profile().instance_profile_name(name)).await)?
+    {
+        let roles: Vec<String> = out
+            .instance_profile()
+            .map(|p| p.roles().iter().map(|r| r.role_name().to_string()).collect())
+            .unwrap_or_default();
+        for role in roles {
+            unless_gone(
+                aws!(
+                    ctx,
+                    NONE,
+                    c.iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(&role)
+                )
+                .await,
+            )?;
+        }
+    }
+    unless_gone(aws!(ctx, STILL_IN_USE, c.iam.delete_instance_profile().instance_profile_name(name)).await)?;
     Ok(())
 }
 

@@ -107,6 +107,7 @@ fn has_id_lookup(spec: &ResourceSpec) -> bool {
             | ResourceSpec::LaunchTemplate { .. }
             | ResourceSpec::AcmCertificate { .. }
             | ResourceSpec::HostedZone { .. }
+            | ResourceSpec::Secret { .. }
     )
 }
 
@@ -544,6 +545,19 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
                 }
             }
         }
+        ResourceSpec::InstanceProfile { name } => {
+            let out = absent(clients.iam.get_instance_profile().instance_profile_name(name).send().await)?;
+            // The id tells a re-created profile apart (the ARN is made of the name).
+            Ok(out.and_then(|o| {
+                o.instance_profile()
+                    .map(|p| ids([("arn", Some(p.arn())), ("id", Some(p.instance_profile_id()))]))
+            }))
+        }
+        ResourceSpec::Secret { name } => {
+            let out = absent(clients.secretsmanager.describe_secret().secret_id(name).send().await)?;
+            // A secret scheduled for deletion is on its way out: not there for the lab.
+            Ok(out.filter(|o| o.deleted_date().is_none()).map(|o| ids([("arn", o.arn())])))
+        }
         ResourceSpec::LaunchTemplate { name } => {
             let out =
                 absent(clients.ec2.describe_launch_templates().launch_template_names(name).send().await)?;
@@ -680,6 +694,12 @@ async fn by_recorded_ids(
             let Some(id) = id else { return Ok(None) };
             let out = absent(clients.route53.get_hosted_zone().id(id).send().await)?;
             Ok(keep(out.is_some_and(|o| o.hosted_zone().is_some())))
+        }
+        ResourceSpec::Secret { .. } => {
+            // The ARN ends in a random suffix: a re-created secret has another one.
+            let Some(arn) = arn else { return Ok(None) };
+            let out = absent(clients.secretsmanager.describe_secret().secret_id(arn).send().await)?;
+            Ok(keep(out.is_some_and(|o| o.deleted_date().is_none())))
         }
         _ => Ok(None),
     }

@@ -71,6 +71,16 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
                 aws_sdk_iam::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
             clients.iam.tag_role().role_name(name).tags(tag).send().await?;
         }
+        ResourceSpec::InstanceProfile { name } => {
+            let tag =
+                aws_sdk_iam::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients.iam.tag_instance_profile().instance_profile_name(name).tags(tag).send().await?;
+        }
+        ResourceSpec::Secret { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_secretsmanager::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.secretsmanager.tag_resource().secret_id(arn).tags(tag).send().await?;
+        }
         ResourceSpec::IamPolicy { .. } => {
             let Some(arn) = arn else { return Ok(()) };
             let tag =

@@ -679,6 +679,124 @@ mod iam {
     }
 }
 
+mod profile_and_secret {
+    use aws_sdk_iam::operation::get_instance_profile::{GetInstanceProfileError, GetInstanceProfileOutput};
+    use aws_sdk_iam::types::{InstanceProfile, Role};
+    use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretOutput;
+    use aws_sdk_secretsmanager::operation::describe_secret::{DescribeSecretError, DescribeSecretOutput};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    fn profile(id: &str) -> GetInstanceProfileOutput {
+        let role = Role::builder()
+            .path("/")
+            .role_name("instance-role")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::123456789012:role/instance-role")
+            .create_date(DateTime::from_secs(0))
+            .build()
+            .unwrap();
+        let profile = InstanceProfile::builder()
+            .path("/")
+            .instance_profile_name("lab-profile")
+            .instance_profile_id(id)
+            .arn("arn:aws:iam::123456789012:instance-profile/lab-profile")
+            .create_date(DateTime::from_secs(0))
+            .roles(role)
+            .build()
+            .unwrap();
+        GetInstanceProfileOutput::builder().instance_profile(profile).build()
+    }
+
+    fn recorded(id: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("arn".to_string(), "arn:aws:iam::123456789012:instance-profile/lab-profile".to_string()),
+            ("id".to_string(), id.to_string()),
+        ])
+    }
+
+    #[tokio::test]
+    async fn an_instance_profile_is_emptied_then_deleted() {
+        let calls = Calls::default();
+        let (l1, l2) = (calls.clone(), calls.clone());
+        let mocks = Mocks {
+            iam: vec![
+                // Found by its recorded id, then read again to empty it; then gone.
+                mock!(aws_sdk_iam::Client::get_instance_profile)
+                    .sequence()
+                    .output(|| profile("AIPA1"))
+                    .times(2)
+                    .build(),
+                mock!(aws_sdk_iam::Client::get_instance_profile).then_error(|| {
+                    GetInstanceProfileError::generic(meta("NoSuchEntity", "Instance Profile lab-profile cannot be found."))
+                }),
+                mock!(aws_sdk_iam::Client::remove_role_from_instance_profile).then_compute_output(move |r| {
+                    l1.push(&format!("leave {}", r.role_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::remove_role_from_instance_profile::RemoveRoleFromInstanceProfileOutput::builder().build()
+                }),
+                mock!(aws_sdk_iam::Client::delete_instance_profile).then_compute_output(move |r| {
+                    l2.push(&format!("delete {}", r.instance_profile_name().unwrap_or_default()));
+                    aws_sdk_iam::operation::delete_instance_profile::DeleteInstanceProfileOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::InstanceProfile { name: "lab-profile".into() };
+        let run = run(&mocks, vec![(spec, recorded("AIPA1"))]).await;
+        assert_eq!(calls.get(), ["leave instance-role", "delete lab-profile"]);
+        assert_eq!(run.report.deleted, ["instance_profile lab-profile (AIPA1)"]);
+        assert!(run.ledger.entries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_profile_of_the_same_name_but_another_id_is_left_alone() {
+        let mocks = Mocks {
+            iam: vec![mock!(aws_sdk_iam::Client::get_instance_profile)
+                .then_output(|| profile("AIPA-SOMEONE-ELSES"))],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::InstanceProfile { name: "lab-profile".into() };
+        let run = run(&mocks, vec![(spec, recorded("AIPA1"))]).await;
+        assert!(run.report.deleted.is_empty(), "{:?}", run.report);
+        assert!(run.ledger.entries.is_empty(), "the recorded profile is gone; nothing else was touched");
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_deleted_by_its_arn_without_a_recovery_window() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lab/db-AbCdEf";
+        let calls = Calls::default();
+        let l1 = calls.clone();
+        let mocks = Mocks {
+            secretsmanager: vec![
+                mock!(aws_sdk_secretsmanager::Client::describe_secret)
+                    .sequence()
+                    .output(move || DescribeSecretOutput::builder().arn(arn).name("lab/db").build())
+                    .build(),
+                mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(|| {
+                    DescribeSecretError::generic(meta(
+                        "ResourceNotFoundException",
+                        "Secrets Manager can't find the specified secret.",
+                    ))
+                }),
+                mock!(aws_sdk_secretsmanager::Client::delete_secret).then_compute_output(move |r| {
+                    l1.push(&format!(
+                        "delete {} force={:?}",
+                        r.secret_id().unwrap_or_default(),
+                        r.force_delete_without_recovery()
+                    ));
+                    DeleteSecretOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let ids = BTreeMap::from([("arn".to_string(), arn.to_string())]);
+        let run = run(&mocks, vec![(ResourceSpec::Secret { name: "lab/db".into() }, ids)]).await;
+        assert_eq!(calls.get(), [format!("delete {arn} force=Some(true)")]);
+        assert_eq!(run.report.deleted, [format!("secret lab/db ({arn})")]);
+    }
+}
+
 mod lookup_and_scan {
     use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
     use aws_sdk_cloudwatch::types::MetricAlarm;

@@ -344,6 +344,8 @@ const CREATING_COMMANDS: &[(&str, &str, &str)] = &[
     ("logs", "create-log-group", "log_group"),
     ("dynamodb", "create-table", "dynamodb_table"),
     ("iam", "create-role", "iam_role"),
+    ("iam", "create-instance-profile", "instance_profile"),
+    ("secretsmanager", "create-secret", "secret"),
     ("iam", "create-policy", "iam_policy"),
     ("ec2", "create-security-group", "security_group"),
     ("ec2", "create-subnet", "subnet"),

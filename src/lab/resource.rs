@@ -123,6 +123,16 @@ pub enum ResourceSpec {
         /// Policy name.
         name: String,
     },
+    /// An IAM instance profile (its roles are taken out of it on delete).
+    InstanceProfile {
+        /// Instance profile name.
+        name: String,
+    },
+    /// A Secrets Manager secret (deleted without a recovery window, so the lab can run again).
+    Secret {
+        /// Secret name.
+        name: String,
+    },
     /// A security group.
     SecurityGroup {
         /// Group name.
@@ -226,6 +236,8 @@ impl ResourceSpec {
             ResourceSpec::DynamodbTable { .. } => "dynamodb_table",
             ResourceSpec::IamRole { .. } => "iam_role",
             ResourceSpec::IamPolicy { .. } => "iam_policy",
+            ResourceSpec::InstanceProfile { .. } => "instance_profile",
+            ResourceSpec::Secret { .. } => "secret",
             ResourceSpec::SecurityGroup { .. } => "security_group",
             ResourceSpec::Subnet { .. } => "subnet",
             ResourceSpec::RouteTable { .. } => "route_table",
@@ -256,6 +268,8 @@ impl ResourceSpec {
             | ResourceSpec::LogGroup { name }
             | ResourceSpec::IamRole { name }
             | ResourceSpec::IamPolicy { name }
+            | ResourceSpec::InstanceProfile { name }
+            | ResourceSpec::Secret { name }
             | ResourceSpec::Vpc { name }
             | ResourceSpec::ElasticIp { name }
             | ResourceSpec::Ec2Instance { name }
@@ -304,7 +318,10 @@ impl ResourceSpec {
             ResourceSpec::CloudmapNamespace { .. } => 11,
             // A zone can be deleted once its records (rank 2) are.
             ResourceSpec::TaskDefinition { .. } | ResourceSpec::HostedZone { .. } => 12,
-            ResourceSpec::LogGroup { .. } => 13,
+            // A secret is read by tasks when they start; they are gone by now.
+            ResourceSpec::LogGroup { .. } | ResourceSpec::Secret { .. } => 13,
+            // Instances (rank 4) are terminated: nothing uses their profile any more.
+            ResourceSpec::InstanceProfile { .. } => 14,
             ResourceSpec::DynamodbTable { .. } => 14,
             ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 15,
             // Endpoints hold network interfaces in subnets and security groups.

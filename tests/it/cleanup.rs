@@ -539,7 +539,7 @@ fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero()
             "✓ ECS reports that no container instance has a free network interface for a third auth task",
         )
         .stdout_contains("✓ a products task stopped because the execution role may not read the secret")
-        .stdout_contains("✓ lab finished: 32 of 35 steps done, 3 shown but not verified, 0 skipped");
+        .stdout_contains("✓ lab finished: 31 of 34 steps done, 3 shown but not verified, 0 skipped");
     lab.run(&["cleanup", "ecs-on-ec2", "--yes"])
         .code(0)
         .stdout_contains("\nEverything the lab created is gone.\n");

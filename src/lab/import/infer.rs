@@ -890,6 +890,16 @@ fn existence_check(resource: &ResourceSpec) -> Option<Check> {
             Some(name.clone()),
             format!("Cloud Map service {name} exists (namespace {namespace})"),
         ),
+        ResourceSpec::InstanceProfile { name } => command_check(
+            format!("aws iam get-instance-profile --instance-profile-name {} --query 'InstanceProfile.InstanceProfileName' --output text", sh(name)),
+            Some(name.clone()),
+            format!("instance profile {name} exists"),
+        ),
+        ResourceSpec::Secret { name } => command_check(
+            format!("aws secretsmanager describe-secret --secret-id {} --query 'Name' --output text", sh(name)),
+            Some(name.clone()),
+            format!("secret {name} exists"),
+        ),
         ResourceSpec::IamPolicy { name } => command_check(
             "aws iam list-policies --scope Local --query 'Policies[].PolicyName' --output text".to_string(),
             Some(name.clone()),
@@ -1669,6 +1679,12 @@ fn rule(
         }
         ("iam", "create-policy") => {
             Some(ResourceSpec::IamPolicy { name: need(st, k, call, b, at, "policy-name")? })
+        }
+        ("iam", "create-instance-profile") => {
+            Some(ResourceSpec::InstanceProfile { name: need(st, k, call, b, at, "instance-profile-name")? })
+        }
+        ("secretsmanager", "create-secret") => {
+            Some(ResourceSpec::Secret { name: need(st, k, call, b, at, "name")? })
         }
         ("iam", "attach-role-policy") => {
             if let (Some(role), Some(policy)) = (opt(k, call, b, "role-name"), opt(k, call, b, "policy-arn"))
