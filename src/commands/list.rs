@@ -1,7 +1,7 @@
 //! `labrunner list`: the labs found, with their module and step counts: those of the labs
 //! directory, then the ones built into labrunner (unless a labs directory was given).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::commands::Context;
 use crate::error::{Error, EXIT_OK};
@@ -97,38 +97,40 @@ fn first_sentence(text: &str) -> String {
     }
 }
 
+/// The rows of the labs, in the order given. Each lab is read and parsed on its own thread:
+/// loading the catalog is most of what `list` does, and the labs do not depend on each other.
 fn rows(manifests: &[PathBuf]) -> Vec<Row> {
-    manifests
-        .iter()
-        .map(|path| {
-            let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
-            match load_lab(path) {
-                Ok(lab) => Row {
-                    id,
-                    title: lab.manifest.title.clone(),
-                    modules: lab.modules.len().to_string(),
-                    steps: lab.step_count().to_string(),
-                    time: lab
-                        .manifest
-                        .estimated_time
-                        .as_deref()
-                        .map_or("-".into(), |t| t.split(" (").next().unwrap_or(t).to_string()),
-                    cost: lab.manifest.cost.as_deref().map(first_sentence),
-                    broken: false,
-                },
-                Err(errors) => Row {
-                    title: format!(
-                        "(cannot be loaded: {} error(s); run `labrunner lint {id}`)",
-                        errors.len()
-                    ),
-                    id,
-                    modules: "-".into(),
-                    steps: "-".into(),
-                    time: "-".into(),
-                    cost: None,
-                    broken: true,
-                },
-            }
-        })
-        .collect()
+    std::thread::scope(|scope| {
+        let loading: Vec<_> = manifests.iter().map(|path| scope.spawn(|| row(path))).collect();
+        // A thread only ends early by panicking; the panic is passed on as it is.
+        loading.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
+fn row(path: &Path) -> Row {
+    let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+    match load_lab(path) {
+        Ok(lab) => Row {
+            id,
+            title: lab.manifest.title.clone(),
+            modules: lab.modules.len().to_string(),
+            steps: lab.step_count().to_string(),
+            time: lab
+                .manifest
+                .estimated_time
+                .as_deref()
+                .map_or("-".into(), |t| t.split(" (").next().unwrap_or(t).to_string()),
+            cost: lab.manifest.cost.as_deref().map(first_sentence),
+            broken: false,
+        },
+        Err(errors) => Row {
+            title: format!("(cannot be loaded: {} error(s); run `labrunner lint {id}`)", errors.len()),
+            id,
+            modules: "-".into(),
+            steps: "-".into(),
+            time: "-".into(),
+            cost: None,
+            broken: true,
+        },
+    }
 }

@@ -586,8 +586,10 @@ fn validate_meta(meta: &StepMeta, source: &MetaSource) -> Result<(), LabError> {
     for hint in &meta.hints {
         if let Some(when) = &hint.when {
             // Parsed, not compiled: compiling every hint's pattern was most of the time it
-            // took to load the catalog (`labrunner list`); a pattern is compiled when matched.
-            if let Err(e) = regex_syntax::ParserBuilder::new().case_insensitive(true).build().parse(when) {
+            // took to load the catalog (`labrunner list`); a pattern is compiled (matching
+            // case-insensitively) when matched. Case folding cannot make a valid pattern
+            // invalid, and it is the costly part of parsing, so it is left to that moment.
+            if let Err(e) = regex_syntax::Parser::new().parse(when) {
                 return Err(LabError::new(
                     source.locate(when),
                     format!(

@@ -262,6 +262,10 @@ fn strip_tags(html: &str) -> String {
 }
 
 fn shortcode_comment(line: &str) -> Option<String> {
+    // Most lines have no shortcode: the check spares compiling the pattern for a page that has none.
+    if !line.contains("{{") {
+        return None;
+    }
     let caps = SHORTCODE.captures(line.trim_end_matches(['\n', '\r']))?;
     let indent = &caps[1];
     let closing = !caps[2].is_empty();

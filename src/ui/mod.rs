@@ -2,6 +2,7 @@
 //! terminal Markdown renderer. Engine code never prints; it returns values or emits events
 //! that this layer draws.
 
+pub mod crash;
 pub mod markdown;
 pub mod page;
 pub mod prompt;

@@ -230,7 +230,7 @@ fn lint_a_manifest_path_is_the_same_as_its_id() {
 #[test]
 fn lint_every_lab() {
     Test::new().arg("lint").current_dir(&catalog()).run().code(2).stderr_empty().stdout(&format!(
-        "content/broken/01-typo.md:5:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n\
+        "content/broken/01-typo.md:5:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `aws_creates`, `hints`, `idempotent`\n\
          broken: unusable, 1 error(s)\n\
          ecs-basics: clean (4 steps, 4 checks)\n\
          {FINDINGS}findings: 5 findings\n"
@@ -311,7 +311,7 @@ fn lint_json_errors() {
                     "file": "content/broken/01-typo.md",
                     "line": 5,
                     "column": 1,
-                    "message": "unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`",
+                    "message": "unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `aws_creates`, `hints`, `idempotent`",
                     "hint": null,
                 }],
                 "findings": [],
@@ -357,7 +357,7 @@ fn lint_a_clean_page_and_a_directory_of_pages() {
 #[test]
 fn lint_a_broken_page() {
     Test::new().args(["lint", "content/broken/01-typo.md"]).current_dir(&catalog()).run().code(2).stdout(
-        "content/broken/01-typo.md:5:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n\
+        "content/broken/01-typo.md:5:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `aws_creates`, `hints`, `idempotent`\n\
          content/broken/01-typo.md: unusable, 1 error(s)\n",
     );
 }

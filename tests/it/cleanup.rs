@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::runner::{Live, Sandboxed};
 use crate::support::sandbox::{fast_sandbox, sandbox, TestAccount};
-use crate::support::Outcome;
+use crate::support::{Outcome, BIN};
 
 /// Everything of the kinds labs create that exists in `acct`, listed through the API with
 /// boto3 (`tests/it/support/inventory.py`, never labrunner's code) and named the way labrunner
@@ -567,9 +567,63 @@ fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero()
     );
 }
 
+/// Two-tier's services are made in the console (`mode: console`): unattended, labrunner watches
+/// the checks while someone else works. Here a scripted student does each console step the way
+/// the page offers beside it, with the page's CLI alternative and the lab's values from
+/// `labrunner env`, once labrunner is watching.
 #[test]
-fn two_tier_lints_clean() {
-    // Its services are made in the console (mode: console); an unattended run would wait for a
-    // student, so the catalog test reads it only.
-    Sandboxed::shipped().run(&["lint", "two-tier"]).code(0).stdout_contains("two-tier: clean");
+fn two_tier_runs_unattended_with_a_scripted_student_for_its_console_steps_and_cleans_to_zero() {
+    let lab = Sandboxed::shipped_fast();
+    lab.run(&["lint", "two-tier"]).code(0).stdout_contains("two-tier: clean");
+    let args = ["start", "two-tier", "--auto", "--yes"];
+    let mut run = Live::spawn(&args, lab.command(&args));
+    for step in ["create-backend-service", "create-frontend-service"] {
+        let header = format!("[{step}]");
+        run.wait_until(&format!("labrunner watching {step}"), |l| {
+            let out = l.stdout();
+            out.find(&header).is_some_and(|at| out[at..].contains("] checking "))
+        });
+        let commands = lab.run(&["show", "two-tier", "--step", step, "--commands"]);
+        commands.code(0).stdout_contains("aws ecs create-service");
+        let script = format!(
+            "set -e\neval \"$({BIN} --labs-dir {} env two-tier)\"\n{}",
+            lab.labs.display(),
+            commands.stdout
+        );
+        let mut shell = std::process::Command::new("bash");
+        lab.acct.apply(&mut shell);
+        let student = shell
+            .env("LABRUNNER_STATE_DIR", lab.state())
+            .current_dir(lab.acct.home())
+            .args(["-c", &script])
+            .output()
+            .expect("run the student's shell");
+        assert!(
+            student.status.success(),
+            "the student's commands for {step} failed:\n{}{}",
+            String::from_utf8_lossy(&student.stdout),
+            String::from_utf8_lossy(&student.stderr)
+        );
+    }
+    let done = run.finish();
+    done.code(0)
+        .stdout_contains("✓ step create-backend-service done")
+        .stdout_contains("✓ step create-frontend-service done")
+        .stdout_contains("✓ lab finished: 19 of 19 steps done, 0 skipped");
+    // What the student made by hand during the watched steps is the lab's, by id; so is the
+    // Cloud Map service ECS made for each (recorded when it appeared).
+    let recorded = lab.ledger_resources("two-tier");
+    for made in [
+        "ecs_service ielts-prod-cluster/ielts-backend-service",
+        "ecs_service ielts-prod-cluster/ielts-frontend-service",
+        "cloudmap_service backend.ielts.local",
+        "cloudmap_service frontend.ielts.local",
+    ] {
+        assert!(recorded.iter().any(|r| r == made), "{made} not recorded: {recorded:?}");
+    }
+    lab.run(&["cleanup", "two-tier", "--yes"]).code(0).stdout_contains("Everything the lab created is gone.");
+    assert_eq!(inventory(&lab.acct, "", ""), BTreeSet::new());
+    let namespaces =
+        lab.acct.aws_json(["servicediscovery", "list-namespaces", "--query", "Namespaces[].Name"]);
+    assert_eq!(namespaces, serde_json::json!([]));
 }

@@ -71,7 +71,7 @@ fn step_yaml_syntax_error() {
 fn unknown_key_in_step_metadata() {
     exact(
         "unknown-step-key",
-        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n",
+        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `aws_creates`, `hints`, `idempotent`\n",
     );
 }
 
@@ -102,7 +102,7 @@ fn unknown_resource_type() {
         "content/demo/01-start.md:10:5: error: creates[0]: unknown resource type `ecs_clustr`, expected one of \
          `ecs_cluster`, `ecs_service`, `task_definition`, `load_balancer`, `listener`, `listener_rule`, \
          `target_group`, `cloudmap_namespace`, `cloudmap_service`, `scalable_target`, `scaling_policy`, `alarm`, \
-         `dashboard`, `log_group`, `dynamodb_table`, `iam_role`, `iam_policy`, `security_group`, `subnet`, \
+         `dashboard`, `log_group`, `dynamodb_table`, `iam_role`, `iam_policy`, `instance_profile`, `secret`, `security_group`, `subnet`, \
          `route_table`, `internet_gateway`, `vpc`, `nat_gateway`, `elastic_ip`, `vpc_endpoint`, `ec2_instance`, \
          `launch_template`, `acm_certificate`, `hosted_zone`, `dns_record`\n",
     );
@@ -280,7 +280,7 @@ fn broken_front_matter() {
 fn errors_in_two_pages_are_all_reported() {
     exact(
         "errors-in-two-pages",
-        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `hints`, `idempotent`\n\
+        "content/demo/01-start.md:7:1: error: unknown field `chekcs`, expected one of `id`, `title`, `mode`, `checks`, `creates`, `aws_creates`, `hints`, `idempotent`\n\
          content/demo/02-more.md:8:5: error: checks[0]: unknown check kind `cluster_activ`, expected one of \
          `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_active`, `deployment_failed`, `task_stopped`, `service_event`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \

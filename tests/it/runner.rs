@@ -36,11 +36,6 @@ impl Sandboxed {
         Self::with_labs(fixtures().join("runner").join("labs"))
     }
 
-    /// A fresh account; the shipped labs (`labs/`, `content/`).
-    pub fn shipped() -> Self {
-        Self::with_labs(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs"))
-    }
-
     /// The shipped labs, on the sandbox whose clock runs ten times as fast: for the long lab
     /// runs (the whole flagship waits for alarm periods and scaling cooldowns; the other labs
     /// for services to settle), which would otherwise be most of the suite's time.
