@@ -136,28 +136,20 @@ pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
     })?;
     let manifest = parse_manifest(manifest_path, &text)?;
     let content = LabDirs::content_dir(manifest_path, &manifest.id);
+    // Each module is read and parsed on its own thread (they do not depend on each other until
+    // the lab-wide checks below); the results are taken in the manifest's order.
+    let results: Vec<Result<Module, Vec<LabError>>> = std::thread::scope(|scope| {
+        let loading: Vec<_> = manifest
+            .modules
+            .iter()
+            .map(|name| scope.spawn(|| load_module(manifest_path, &text, &content, &manifest.id, name)))
+            .collect();
+        loading.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
     let mut errors = Vec::new();
     let mut modules: Vec<Module> = Vec::new();
-    for name in &manifest.modules {
-        let path = content.join(name);
-        if let Err(e) = std::fs::File::open(&path) {
-            errors.push(
-                LabError::new(
-                    locate_in(manifest_path, &text, name),
-                    format!("module `{name}` cannot be read at {}: {e}", path.display()),
-                )
-                .with_hint("module paths are relative to content/<lab id>/"),
-            );
-            continue;
-        }
-        let page = match super::site::read_page(&path) {
-            Ok(page) => page,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        match parse_module_keyed(&path, &page, &super::site::module_key(Path::new(name), &manifest.id)) {
+    for result in results {
+        match result {
             Ok(m) => modules.push(m),
             Err(mut e) => errors.append(&mut e),
         }
@@ -169,6 +161,26 @@ pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
     } else {
         Err(errors)
     }
+}
+
+/// Module `name` of the lab whose manifest (`manifest_text`) is at `manifest_path`.
+fn load_module(
+    manifest_path: &Path,
+    manifest_text: &str,
+    content: &Path,
+    lab_id: &str,
+    name: &str,
+) -> Result<Module, Vec<LabError>> {
+    let path = content.join(name);
+    if let Err(e) = std::fs::File::open(&path) {
+        return Err(vec![LabError::new(
+            locate_in(manifest_path, manifest_text, name),
+            format!("module `{name}` cannot be read at {}: {e}", path.display()),
+        )
+        .with_hint("module paths are relative to content/<lab id>/")]);
+    }
+    let page = super::site::read_page(&path).map_err(|e| vec![e])?;
+    parse_module_keyed(&path, &page, &super::site::module_key(Path::new(name), lab_id))
 }
 
 /// Errors that need the whole lab: duplicate ids across modules, undeclared variables.

@@ -112,6 +112,28 @@ impl Sandboxed {
         self.ledger(lab)["entries"].as_array().expect("ledger entries").iter().map(describe).collect()
     }
 
+    /// What a student types in a second shell while labrunner watches: the lab's values from
+    /// `eval "$(labrunner env LAB)"`, then `commands` (bash, `set -e`). Its stdout.
+    pub fn in_the_students_shell(&self, lab: &str, commands: &str) -> String {
+        let script =
+            format!("set -e\neval \"$({BIN} --labs-dir {} env {lab})\"\n{commands}", self.labs.display());
+        let mut shell = Command::new("bash");
+        self.acct.apply(&mut shell);
+        let out = shell
+            .env("LABRUNNER_STATE_DIR", self.state())
+            .current_dir(self.acct.home())
+            .args(["-c", &script])
+            .output()
+            .expect("run the student's shell");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "the student's commands failed:\n{commands}\n--- stdout:\n{stdout}\n--- stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     /// Whether the log group `name` exists in this account.
     pub fn log_group_exists(&self, name: &str) -> bool {
         let groups = self.acct.aws_json(["logs", "describe-log-groups", "--log-group-name-prefix", name]);
@@ -667,30 +689,14 @@ fn in_a_terminal_a_step_done_by_hand_in_a_second_shell_with_labrunner_env_is_see
     );
 
     // The second shell: the lab's values from `labrunner env`, the command from the page.
-    let script = format!(
-        r#"set -e
-eval "$({BIN} --labs-dir {} env rt-interactive)"
-echo "table: $TABLE_NAME"
+    let by_hand = lab.in_the_students_shell(
+        "rt-interactive",
+        r#"echo "table: $TABLE_NAME"
 aws dynamodb create-table --table-name "$TABLE_NAME" \
   --attribute-definitions AttributeName=id,AttributeType=S \
   --key-schema AttributeName=id,KeyType=HASH --billing-mode PAY_PER_REQUEST >/dev/null"#,
-        lab.labs.display()
     );
-    let mut shell = Command::new("bash");
-    lab.acct.apply(&mut shell);
-    let by_hand = shell
-        .env("LABRUNNER_STATE_DIR", lab.state())
-        .current_dir(lab.acct.home())
-        .args(["-c", &script])
-        .output()
-        .expect("run the second shell");
-    assert!(
-        by_hand.status.success(),
-        "the second shell failed:\n{}{}",
-        String::from_utf8_lossy(&by_hand.stdout),
-        String::from_utf8_lossy(&by_hand.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&by_hand.stdout), "table: rt-by-hand-items\n");
+    assert_eq!(by_hand, "table: rt-by-hand-items\n");
 
     live.wait_until("the step seen done", |l| l.stdout().contains("step create-table done"));
     live.wait_until("the third menu", |l| menus(l) >= 3);
@@ -741,6 +747,87 @@ fn in_a_terminal_a_step_interrupted_mid_create_is_finished_by_hand_and_checked()
     );
     let groups = lab.acct.aws_json(["logs", "describe-log-groups", "--log-group-name-prefix", "/rt/recover"]);
     assert_eq!(groups["logGroups"].as_array().map(Vec::len), Some(1), "one log group, not two");
+}
+
+/// The retail-carts policy, on `resources` (JSON strings), as a student writes it to a file.
+fn carts_policy(resources: &str) -> String {
+    format!(
+        r#"cat > carts-policy.json <<EOF
+{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow",
+  "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+  "Resource": [{resources}]}}]}}
+EOF"#
+    )
+}
+
+/// A shipped lab's failure step as a student meets it, in a real terminal: retail-carts has run
+/// up to the proof that the task role may not query the table's index. At the fix the student
+/// does the work in their own shell and gets it half right (a policy on the table, not its
+/// indexes); Enter shows the diagnosis and the hint that matches it; the student corrects the
+/// policy, and the watch sees the step done and records the policy, made by hand, for cleanup.
+#[test]
+fn in_a_terminal_the_retail_carts_fix_made_by_hand_wrong_then_right_with_the_matching_hint() {
+    let lab = Sandboxed::shipped_fast();
+    lab.run(&["start", "retail-carts", "--auto", "--yes", "--until", "confirm-missing-permission"])
+        .code(0)
+        .stdout_contains("✓ step confirm-missing-permission done");
+
+    let mut live = in_a_terminal(&lab, &["resume", "retail-carts", "--yes"]);
+    live.wait_until("the fix step's menu", |l| {
+        l.stdout().contains("attach-dynamodb-policy") && l.stdout().contains("? What next? ›")
+    });
+    live.send_keys(DOWN); // "I'll do it myself"
+    live.send("");
+    live.wait_until("the watch", |l| l.stdout().contains("labrunner is watching the checks"));
+
+    let table = r#""arn:aws:dynamodb:$AWS_REGION:$ACCOUNT_ID:table/retail-store-ecs-carts""#;
+    let indexes = r#""arn:aws:dynamodb:$AWS_REGION:$ACCOUNT_ID:table/retail-store-ecs-carts/index/*""#;
+    lab.in_the_students_shell(
+        "retail-carts",
+        &format!(
+            r#"{}
+ARN=$(aws iam create-policy --policy-name retailStoreEcsCartsDynamoDBPolicy \
+  --policy-document file://carts-policy.json --query Policy.Arn --output text)
+aws iam attach-role-policy --role-name retailStoreEcsTaskRole --policy-arn "$ARN""#,
+            carts_policy(table)
+        ),
+    );
+    // Enter: look now.
+    live.send("");
+    // The screen's words, whatever the terminal's width wrapped.
+    let words = |l: &Live| l.stdout().split_whitespace().collect::<Vec<_>>().join(" ");
+    live.wait_until("the matching hint", |l| words(l).contains("Check the policy's second resource"));
+    let screen = words(&live);
+    assert!(
+        screen.contains("role retailStoreEcsTaskRole → dynamodb:Query on")
+            && screen.contains("no policy allows it"),
+        "the diagnosis names the role, the action and why:\n{}",
+        live.stdout()
+    );
+    assert!(!screen.contains("step attach-dynamodb-policy done"), "{}", live.stdout());
+
+    lab.in_the_students_shell(
+        "retail-carts",
+        &format!(
+            r#"{}
+aws iam create-policy-version \
+  --policy-arn "arn:aws:iam::$ACCOUNT_ID:policy/retailStoreEcsCartsDynamoDBPolicy" \
+  --policy-document file://carts-policy.json --set-as-default >/dev/null"#,
+            carts_policy(&format!("{table}, {indexes}"))
+        ),
+    );
+    live.wait_until("the step seen done", |l| l.stdout().contains("step attach-dynamodb-policy done"));
+    live.wait_until("the next step's menu", |l| l.stdout().contains("redeploy-carts"));
+    live.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = live.finish();
+    let recorded = lab.ledger_resources("retail-carts");
+    assert!(
+        recorded.iter().any(|r| r == "iam_policy retailStoreEcsCartsDynamoDBPolicy"),
+        "the policy made by hand is the lab's: {recorded:?}"
+    );
+    let policies =
+        lab.acct.aws_json(["iam", "list-attached-role-policies", "--role-name", "retailStoreEcsTaskRole"]);
+    assert_eq!(policies["AttachedPolicies"].as_array().map(Vec::len), Some(1), "{policies}");
 }
 
 #[test]
