@@ -231,3 +231,41 @@ def test_bridge_tasks_sharing_an_instance_are_separate_targets(sandbox, session)
     # Deregistering by hand names the instance and the port.
     lab.elbv2.deregister_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance_id, "Port": new_ports[0]}])
     assert targets() == [(instance_id, new_ports[1], "healthy")]
+
+
+def test_a_capacity_provider_a_cluster_lists_is_not_deleted_and_says_why(sandbox, session):
+    lab = Lab(session, sandbox.endpoint, cluster="cp-delete")
+    lab.ec2.create_launch_template(LaunchTemplateName="cp-nodes", LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"})
+    autoscaling = lab.client("autoscaling")
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="cp-nodes", LaunchTemplate={"LaunchTemplateName": "cp-nodes"},
+        MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=lab.subnet_ids[0],
+    )
+    asg_arn = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["cp-nodes"])["AutoScalingGroups"][0]["AutoScalingGroupARN"]
+    lab.ecs.create_capacity_provider(name="cp", autoScalingGroupProvider={"autoScalingGroupArn": asg_arn})
+    lab.ecs.put_cluster_capacity_providers(
+        cluster=lab.cluster, capacityProviders=["cp"], defaultCapacityProviderStrategy=[{"capacityProvider": "cp", "weight": 1}]
+    )
+    td = ec2_task_definition(lab, "idle", "bridge", 64)
+    lab.ecs.create_service(
+        cluster=lab.cluster, serviceName="idle", taskDefinition=td, desiredCount=0,
+        capacityProviderStrategy=[{"capacityProvider": "cp", "weight": 1}],
+    )
+
+    answer = lab.ecs.delete_capacity_provider(capacityProvider="cp")["capacityProvider"]
+    assert answer["status"] == "ACTIVE" and answer["updateStatus"] == "DELETE_FAILED"
+    assert answer["updateStatusReason"].startswith("The capacity provider cannot be deleted because it is associated with cluster: cp-delete.")
+    assert lab.ecs.describe_capacity_providers(capacityProviders=["cp"])["capacityProviders"][0]["status"] == "ACTIVE"
+
+    with pytest.raises(ClientError) as err:
+        lab.ecs.put_cluster_capacity_providers(cluster=lab.cluster, capacityProviders=[], defaultCapacityProviderStrategy=[])
+    assert err.value.response["Error"]["Code"] == "ResourceInUseException", "a service's strategy names it"
+
+    lab.ecs.delete_service(cluster=lab.cluster, service="idle", force=True)
+    wait_for(lambda: lab.describe("idle")["status"] == "INACTIVE", what="the service to drain")
+    lab.ecs.put_cluster_capacity_providers(cluster=lab.cluster, capacityProviders=[], defaultCapacityProviderStrategy=[])
+    lab.ecs.delete_capacity_provider(capacityProvider="cp")
+    assert lab.ecs.describe_capacity_providers(capacityProviders=["cp"])["capacityProviders"] == []
+    with pytest.raises(ClientError) as err:
+        lab.ecs.delete_capacity_provider(capacityProvider="cp")
+    assert err.value.response["Error"]["Code"] == "ClientException"

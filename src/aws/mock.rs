@@ -24,6 +24,9 @@ pub(crate) struct Mocks {
     pub ec2: Vec<Rule>,
     pub acm: Vec<Rule>,
     pub secretsmanager: Vec<Rule>,
+    pub ec2_autoscaling: Vec<Rule>,
+    pub ecr: Vec<Rule>,
+    pub ssm: Vec<Rule>,
     /// Calls no rule answers get HTTP 418 instead of a panic.
     pub lenient: bool,
 }
@@ -78,6 +81,9 @@ impl Mocks {
             ec2: client!(aws_sdk_ec2, self.ec2, l),
             acm: client!(aws_sdk_acm, self.acm, l),
             secretsmanager: client!(aws_sdk_secretsmanager, self.secretsmanager, l),
+            ec2_autoscaling: client!(aws_sdk_autoscaling, self.ec2_autoscaling, l),
+            ecr: client!(aws_sdk_ecr, self.ecr, l),
+            ssm: client!(aws_sdk_ssm, self.ssm, l),
         }
     }
 }

@@ -132,6 +132,12 @@ pub struct Clients {
     pub acm: aws_sdk_acm::Client,
     /// AWS Secrets Manager.
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// Amazon EC2 Auto Scaling (groups of instances; `autoscaling` is Application Auto Scaling).
+    pub ec2_autoscaling: aws_sdk_autoscaling::Client,
+    /// Amazon ECR.
+    pub ecr: aws_sdk_ecr::Client,
+    /// AWS Systems Manager (Parameter Store).
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl Clients {
@@ -150,6 +156,9 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+            ec2_autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             config,
             profile: None,

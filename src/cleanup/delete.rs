@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+use aws_sdk_ecs::types::CapacityProviderUpdateStatus;
 use aws_sdk_servicediscovery::types::OperationStatus;
 
 use super::call::{Deletion, Halt, Patience, Wait};
@@ -61,6 +62,21 @@ const CLUSTER_BUSY: &Patience = &Patience {
     max: secs(30),
 };
 
+/// A cluster whose capacity providers are being updated, or a provider still in use.
+const PROVIDER_BUSY: &Patience = &Patience {
+    codes: &["UpdateInProgressException", "ResourceInUseException"],
+    budget: secs(5 * 60),
+    first: secs(10),
+    max: secs(30),
+};
+/// An Auto Scaling group in the middle of a scaling activity.
+const GROUP_BUSY: &Patience = &Patience {
+    codes: &["ScalingActivityInProgress", "ResourceInUse"],
+    budget: secs(5 * 60),
+    first: secs(10),
+    max: secs(30),
+};
+
 /// How long to wait, after the delete call, for the resource to be gone, and how to say it.
 pub(crate) fn confirm_wait(spec: &ResourceSpec) -> (Wait, &'static str) {
     match spec {
@@ -87,6 +103,12 @@ pub(crate) fn confirm_wait(spec: &ResourceSpec) -> (Wait, &'static str) {
         }
         ResourceSpec::VpcEndpoint { .. } => {
             (Wait { every: secs(5), budget: secs(5 * 60) }, "the endpoint to be deleted")
+        }
+        ResourceSpec::AutoscalingGroup { .. } => {
+            (Wait { every: secs(10), budget: secs(15 * 60) }, "the group and its instances to be deleted")
+        }
+        ResourceSpec::CapacityProvider { .. } => {
+            (Wait { every: secs(5), budget: secs(5 * 60) }, "the capacity provider to become INACTIVE")
         }
         _ => (Wait { every: secs(5), budget: secs(60) }, "the deletion to show"),
     }
@@ -244,6 +266,54 @@ pub(crate) async fn delete(
         ResourceSpec::IamPolicy { .. } => iam_policy(ctx, id(live, "arn")?).await?,
         ResourceSpec::IamRole { name } => iam_role(ctx, name).await?,
         ResourceSpec::InstanceProfile { name } => instance_profile(ctx, name).await?,
+        ResourceSpec::AutoscalingGroup { name } => {
+            // Forced: the instances it launched go with it (they are the group's, so the lab's).
+            let deleted = aws!(
+                ctx,
+                GROUP_BUSY,
+                c.ec2_autoscaling
+                    .delete_auto_scaling_group()
+                    .auto_scaling_group_name(name)
+                    .force_delete(true)
+            )
+            .await;
+            match deleted {
+                // EC2 Auto Scaling says a missing group is a ValidationError "... not found".
+                Err(Halt::Failed(e)) if e.message.contains("not found") => {}
+                other => {
+                    unless_gone(other)?;
+                }
+            }
+        }
+        ResourceSpec::CapacityProvider { name, cluster } => {
+            let arn = id(live, "arn")?;
+            if let Some(cluster) = cluster {
+                leave_cluster(ctx, cluster, name, arn).await?;
+            }
+            let deleted =
+                aws!(ctx, PROVIDER_BUSY, c.ecs.delete_capacity_provider().capacity_provider(arn)).await;
+            let out = match deleted {
+                // ECS says a missing provider is a ClientException "... does not exist ...".
+                Err(Halt::Failed(e)) if e.message.contains("does not exist") => None,
+                other => unless_gone(other)?,
+            };
+            // A provider some cluster still uses is not deleted: the answer says why, at once.
+            let provider = out.as_ref().and_then(|o| o.capacity_provider());
+            if provider.and_then(|p| p.update_status()) == Some(&CapacityProviderUpdateStatus::DeleteFailed) {
+                let why = provider.and_then(|p| p.update_status_reason()).unwrap_or("DELETE_FAILED");
+                return Err(Halt::Failed(CleanupError::other(format!(
+                    "{why} (declare the cluster in `creates`: `capacity_provider: {{ name: {name}, cluster: ... }}`, \
+                     or run `aws ecs put-cluster-capacity-providers` without it)"
+                ))));
+            }
+        }
+        ResourceSpec::EcrRepository { name } => {
+            // Forced: with the images pushed to it.
+            unless_gone(aws!(ctx, NONE, c.ecr.delete_repository().repository_name(name).force(true)).await)?;
+        }
+        ResourceSpec::SsmParameter { name } => {
+            unless_gone(aws!(ctx, NONE, c.ssm.delete_parameter().name(name)).await)?;
+        }
         ResourceSpec::Secret { .. } => {
             // Without a recovery window: a secret merely scheduled for deletion keeps its name
             // for a week or more, and the lab could not create it again.
@@ -464,6 +534,40 @@ async fn iam_role(ctx: &Deletion<'_>, name: &str) -> Result<(), Halt> {
         }
     }
     unless_gone(aws!(ctx, STILL_IN_USE, c.iam.delete_role().role_name(name)).await)?;
+    Ok(())
+}
+
+/// Takes the capacity provider out of the cluster's providers and default strategy (AWS
+/// refuses to delete one a cluster still uses). Nothing to do when the cluster is gone.
+async fn leave_cluster(ctx: &Deletion<'_>, cluster: &str, name: &str, arn: &str) -> Result<(), Halt> {
+    let c = ctx.clients;
+    let Some(out) = unless_gone(aws!(ctx, NONE, c.ecs.describe_clusters().clusters(cluster)).await)? else {
+        return Ok(());
+    };
+    let Some(live) = out.clusters().iter().find(|k| k.status() == Some("ACTIVE")) else { return Ok(()) };
+    let ours = |p: &str| p == name || p == arn;
+    if !live.capacity_providers().iter().any(|p| ours(p)) {
+        return Ok(());
+    }
+    let providers: Vec<String> = live.capacity_providers().iter().filter(|p| !ours(p)).cloned().collect();
+    let strategy: Vec<_> = live
+        .default_capacity_provider_strategy()
+        .iter()
+        .filter(|s| !ours(s.capacity_provider()))
+        .cloned()
+        .collect();
+    unless_gone(
+        aws!(
+            ctx,
+            PROVIDER_BUSY,
+            c.ecs
+                .put_cluster_capacity_providers()
+                .cluster(cluster)
+                .set_capacity_providers(Some(providers.clone()))
+                .set_default_capacity_provider_strategy(Some(strategy.clone()))
+        )
+        .await,
+    )?;
     Ok(())
 }
 

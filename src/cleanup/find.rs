@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use aws_sdk_ec2::types::Filter;
-use aws_sdk_ecs::types::TaskDefinitionStatus;
+use aws_sdk_ecs::types::{CapacityProviderStatus, TaskDefinitionStatus};
 use aws_sdk_iam::types::PolicyScopeType;
 use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFilterName};
 
@@ -557,6 +557,49 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             let out = absent(clients.secretsmanager.describe_secret().secret_id(name).send().await)?;
             // A secret scheduled for deletion is on its way out: not there for the lab.
             Ok(out.filter(|o| o.deleted_date().is_none()).map(|o| ids([("arn", o.arn())])))
+        }
+        ResourceSpec::AutoscalingGroup { name } => {
+            let out = clients
+                .ec2_autoscaling
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(name)
+                .send()
+                .await?;
+            // The ARN carries a generated id: it tells a re-created group apart. A group being
+            // deleted is still there (with its instances) until AWS has finished.
+            Ok(out
+                .auto_scaling_groups()
+                .iter()
+                .find(|g| g.auto_scaling_group_name() == Some(name.as_str()))
+                .map(|g| ids([("arn", g.auto_scaling_group_arn())])))
+        }
+        ResourceSpec::CapacityProvider { name, .. } => {
+            let out =
+                absent(clients.ecs.describe_capacity_providers().capacity_providers(name).send().await)?;
+            // ECS lists a deleted capacity provider as INACTIVE for a while.
+            Ok(out.and_then(|o| {
+                o.capacity_providers()
+                    .iter()
+                    .find(|c| {
+                        c.name() == Some(name.as_str())
+                            && c.status() != Some(&CapacityProviderStatus::Inactive)
+                    })
+                    .map(|c| ids([("arn", c.capacity_provider_arn())]))
+            }))
+        }
+        ResourceSpec::EcrRepository { name } => {
+            let out = absent(clients.ecr.describe_repositories().repository_names(name).send().await)?;
+            Ok(out.and_then(|o| {
+                o.repositories()
+                    .iter()
+                    .find(|r| r.repository_name() == Some(name.as_str()))
+                    .map(|r| ids([("arn", r.repository_arn()), ("uri", r.repository_uri())]))
+            }))
+        }
+        ResourceSpec::SsmParameter { name } => {
+            // Metadata only is kept: never the value.
+            let out = absent(clients.ssm.get_parameter().name(name).send().await)?;
+            Ok(out.and_then(|o| o.parameter().map(|p| ids([("arn", p.arn())]))))
         }
         ResourceSpec::LaunchTemplate { name } => {
             let out =

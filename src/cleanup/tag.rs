@@ -119,6 +119,40 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
                 .send()
                 .await?;
         }
+        ResourceSpec::CapacityProvider { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag = aws_sdk_ecs::types::Tag::builder().key(LAB_TAG).value(lab).build();
+            clients.ecs.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::AutoscalingGroup { name } => {
+            // Not propagated: the instances the group launches are the group's, not the ledger's.
+            let tag = aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(LAB_TAG)
+                .value(lab)
+                .propagate_at_launch(false)
+                .build();
+            clients.ec2_autoscaling.create_or_update_tags().tags(tag).send().await?;
+        }
+        ResourceSpec::EcrRepository { .. } => {
+            let Some(arn) = arn else { return Ok(()) };
+            let tag =
+                aws_sdk_ecr::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients.ecr.tag_resource().resource_arn(arn).tags(tag).send().await?;
+        }
+        ResourceSpec::SsmParameter { name } => {
+            let tag =
+                aws_sdk_ssm::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
+            clients
+                .ssm
+                .add_tags_to_resource()
+                .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                .resource_id(name)
+                .tags(tag)
+                .send()
+                .await?;
+        }
         ResourceSpec::ScalingPolicy { .. }
         | ResourceSpec::Dashboard { .. }
         | ResourceSpec::DnsRecord { .. } => {}

@@ -797,6 +797,223 @@ mod profile_and_secret {
     }
 }
 
+mod capacity_and_images {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    use aws_sdk_autoscaling::types::AutoScalingGroup;
+    use aws_sdk_ecr::operation::describe_repositories::{
+        DescribeRepositoriesError, DescribeRepositoriesOutput,
+    };
+    use aws_sdk_ecr::types::Repository;
+    use aws_sdk_ecs::operation::describe_capacity_providers::DescribeCapacityProvidersOutput;
+    use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
+    use aws_sdk_ecs::types::{
+        CapacityProvider, CapacityProviderStatus, CapacityProviderStrategyItem, Cluster,
+    };
+    use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
+    use aws_sdk_ssm::types::Parameter;
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    const CP_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:capacity-provider/lab-cp";
+
+    fn provider(status: CapacityProviderStatus) -> DescribeCapacityProvidersOutput {
+        let cp =
+            CapacityProvider::builder().name("lab-cp").capacity_provider_arn(CP_ARN).status(status).build();
+        DescribeCapacityProvidersOutput::builder().capacity_providers(cp).build()
+    }
+
+    #[tokio::test]
+    async fn a_capacity_provider_leaves_its_cluster_then_is_deleted_and_the_cluster_keeps_the_others() {
+        let calls = Calls::default();
+        let (l1, l2) = (calls.clone(), calls.clone());
+        let mocks = Mocks {
+            ecs: vec![
+                mock!(aws_sdk_ecs::Client::describe_capacity_providers)
+                    .sequence()
+                    .output(|| provider(CapacityProviderStatus::Active))
+                    .build(),
+                mock!(aws_sdk_ecs::Client::describe_capacity_providers)
+                    .then_output(|| provider(CapacityProviderStatus::Inactive)),
+                mock!(aws_sdk_ecs::Client::describe_clusters).then_output(|| {
+                    let strategy = |p: &str| CapacityProviderStrategyItem::builder().capacity_provider(p).weight(1).build().unwrap();
+                    let cluster = Cluster::builder()
+                        .cluster_name("lab")
+                        .status("ACTIVE")
+                        .capacity_providers("FARGATE")
+                        .capacity_providers("lab-cp")
+                        .default_capacity_provider_strategy(strategy("lab-cp"))
+                        .default_capacity_provider_strategy(strategy("FARGATE"))
+                        .build();
+                    DescribeClustersOutput::builder().clusters(cluster).build()
+                }),
+                mock!(aws_sdk_ecs::Client::put_cluster_capacity_providers).then_compute_output(move |r| {
+                    let strategy: Vec<&str> =
+                        r.default_capacity_provider_strategy().iter().map(|s| s.capacity_provider()).collect();
+                    l1.push(&format!("cluster {} keeps {:?} strategy {strategy:?}", r.cluster().unwrap_or_default(), r.capacity_providers()));
+                    aws_sdk_ecs::operation::put_cluster_capacity_providers::PutClusterCapacityProvidersOutput::builder().build()
+                }),
+                mock!(aws_sdk_ecs::Client::delete_capacity_provider).then_compute_output(move |r| {
+                    l2.push(&format!("delete {}", r.capacity_provider().unwrap_or_default()));
+                    aws_sdk_ecs::operation::delete_capacity_provider::DeleteCapacityProviderOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::CapacityProvider { name: "lab-cp".into(), cluster: Some("lab".into()) };
+        let ids = BTreeMap::from([("arn".to_string(), CP_ARN.to_string())]);
+        let run = run(&mocks, vec![(spec, ids)]).await;
+        assert_eq!(
+            calls.get(),
+            [r#"cluster lab keeps ["FARGATE"] strategy ["FARGATE"]"#.to_string(), format!("delete {CP_ARN}")]
+        );
+        assert_eq!(run.report.deleted, [format!("capacity_provider lab-cp (cluster lab) ({CP_ARN})")]);
+        assert!(run.ledger.entries.is_empty());
+    }
+
+    fn group(arn: &str) -> DescribeAutoScalingGroupsOutput {
+        let g = AutoScalingGroup::builder()
+            .auto_scaling_group_name("lab-asg")
+            .auto_scaling_group_arn(arn)
+            .min_size(0)
+            .max_size(2)
+            .desired_capacity(0)
+            .default_cooldown(300)
+            .health_check_type("EC2")
+            .created_time(DateTime::from_secs(0))
+            .availability_zones("us-east-1a")
+            .build();
+        DescribeAutoScalingGroupsOutput::builder().auto_scaling_groups(g).build()
+    }
+
+    const ASG_ARN: &str =
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1111:autoScalingGroupName/lab-asg";
+
+    #[tokio::test]
+    async fn an_auto_scaling_group_is_force_deleted_by_its_arn_with_its_instances() {
+        let calls = Calls::default();
+        let l1 = calls.clone();
+        let mocks = Mocks {
+            ec2_autoscaling: vec![
+                mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+                    .sequence()
+                    .output(|| group(ASG_ARN))
+                    .build(),
+                mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+                    .then_output(|| DescribeAutoScalingGroupsOutput::builder().build()),
+                mock!(aws_sdk_autoscaling::Client::delete_auto_scaling_group).then_compute_output(move |r| {
+                    l1.push(&format!("delete {} force={:?}", r.auto_scaling_group_name().unwrap_or_default(), r.force_delete()));
+                    aws_sdk_autoscaling::operation::delete_auto_scaling_group::DeleteAutoScalingGroupOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::AutoscalingGroup { name: "lab-asg".into() };
+        let run = run(&mocks, vec![(spec, BTreeMap::from([("arn".to_string(), ASG_ARN.to_string())]))]).await;
+        assert_eq!(calls.get(), ["delete lab-asg force=Some(true)"]);
+        assert_eq!(run.report.deleted, [format!("autoscaling_group lab-asg ({ASG_ARN})")]);
+    }
+
+    #[tokio::test]
+    async fn a_group_of_the_same_name_but_another_arn_is_left_alone() {
+        // Strict mocks: a delete call would panic.
+        let mocks = Mocks {
+            ec2_autoscaling: vec![mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_output(|| {
+                group("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:2222:autoScalingGroupName/lab-asg")
+            })],
+            ..Mocks::default()
+        };
+        let spec = ResourceSpec::AutoscalingGroup { name: "lab-asg".into() };
+        let run = run(&mocks, vec![(spec, BTreeMap::from([("arn".to_string(), ASG_ARN.to_string())]))]).await;
+        assert!(run.report.deleted.is_empty(), "{:?}", run.report);
+        assert!(run.ledger.entries.is_empty(), "the recorded group is gone; the other one was not touched");
+    }
+
+    #[tokio::test]
+    async fn a_repository_goes_with_its_images_and_a_parameter_by_its_name() {
+        let repo_arn = "arn:aws:ecr:us-east-1:123456789012:repository/lab/auth";
+        let param_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/lab/db-name";
+        let calls = Calls::default();
+        let (l1, l2) = (calls.clone(), calls.clone());
+        let mocks = Mocks {
+            ecr: vec![
+                mock!(aws_sdk_ecr::Client::describe_repositories)
+                    .sequence()
+                    .output(move || {
+                        let r = Repository::builder()
+                            .repository_name("lab/auth")
+                            .repository_arn(repo_arn)
+                            .build();
+                        DescribeRepositoriesOutput::builder().repositories(r).build()
+                    })
+                    .build(),
+                mock!(aws_sdk_ecr::Client::describe_repositories).then_error(|| {
+                    DescribeRepositoriesError::generic(meta(
+                        "RepositoryNotFoundException",
+                        "The repository does not exist",
+                    ))
+                }),
+                mock!(aws_sdk_ecr::Client::delete_repository).then_compute_output(move |r| {
+                    l1.push(&format!(
+                        "delete repository {} force={:?}",
+                        r.repository_name().unwrap_or_default(),
+                        r.force()
+                    ));
+                    aws_sdk_ecr::operation::delete_repository::DeleteRepositoryOutput::builder().build()
+                }),
+            ],
+            ssm: vec![
+                mock!(aws_sdk_ssm::Client::get_parameter)
+                    .sequence()
+                    .output(move || {
+                        let p = Parameter::builder()
+                            .name("/lab/db-name")
+                            .arn(param_arn)
+                            .value("products")
+                            .build();
+                        GetParameterOutput::builder().parameter(p).build()
+                    })
+                    .build(),
+                mock!(aws_sdk_ssm::Client::get_parameter).then_error(|| {
+                    GetParameterError::generic(meta("ParameterNotFound", "Parameter /lab/db-name not found."))
+                }),
+                mock!(aws_sdk_ssm::Client::delete_parameter).then_compute_output(move |r| {
+                    l2.push(&format!("delete parameter {}", r.name().unwrap_or_default()));
+                    aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
+                }),
+            ],
+            ..Mocks::default()
+        };
+        let run = run(
+            &mocks,
+            vec![
+                (
+                    ResourceSpec::EcrRepository { name: "lab/auth".into() },
+                    BTreeMap::from([("arn".to_string(), repo_arn.to_string())]),
+                ),
+                (
+                    ResourceSpec::SsmParameter { name: "/lab/db-name".into() },
+                    BTreeMap::from([("arn".to_string(), param_arn.to_string())]),
+                ),
+            ],
+        )
+        .await;
+        // The repository (rank 13) goes before the parameter (rank 14).
+        assert_eq!(
+            calls.get(),
+            ["delete repository lab/auth force=Some(true)", "delete parameter /lab/db-name"]
+        );
+        assert_eq!(
+            run.report.deleted,
+            [
+                format!("ecr_repository lab/auth ({repo_arn})"),
+                format!("ssm_parameter /lab/db-name ({param_arn})")
+            ]
+        );
+        assert!(run.ledger.entries.is_empty());
+    }
+}
+
 mod lookup_and_scan {
     use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
     use aws_sdk_cloudwatch::types::MetricAlarm;

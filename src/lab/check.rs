@@ -19,6 +19,7 @@ use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, VariantAccess, Vis
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::vars;
+use super::ResourceSpec;
 
 /// One declared check: its kind and parameters, plus the options every kind shares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -140,6 +141,9 @@ pub enum CheckSpec {
     RoleDenies(RoleAllows),
     /// A DynamoDB table is ACTIVE.
     DynamodbTable(DynamodbTable),
+    /// A resource of any type a step can create exists, found the way cleanup finds it
+    /// (`exists: { ecr_repository: { name: little-ecom/auth } }`).
+    Exists(ResourceRef),
     /// A shell command exits 0 (the escape hatch).
     Command(Command),
 }
@@ -175,6 +179,7 @@ impl CheckSpec {
             CheckSpec::RoleAllows(_) => "role_allows",
             CheckSpec::RoleDenies(_) => "role_denies",
             CheckSpec::DynamodbTable(_) => "dynamodb_table",
+            CheckSpec::Exists(_) => "exists",
             CheckSpec::Command(_) => "command",
         }
     }
@@ -259,6 +264,7 @@ impl CheckSpec {
             CheckSpec::RoleAllows(r) => format!("role {} may {}", r.role, r.action),
             CheckSpec::RoleDenies(r) => format!("role {} may not {}", r.role, r.action),
             CheckSpec::DynamodbTable(t) => format!("table {} is ACTIVE", t.table),
+            CheckSpec::Exists(r) => format!("{} exists", r.0.describe()),
             CheckSpec::Command(c) => format!("`{}` succeeds", first_line(&c.run)),
         }
     }
@@ -676,6 +682,17 @@ impl<'de> Deserialize<'de> for DurationText {
             }
         }
         deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// `exists`: a resource written as in `creates` (`ecr_repository: { name: ... }`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ResourceRef(pub ResourceSpec);
+
+impl<'de> Deserialize<'de> for ResourceRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        OneKeyMap::<ResourceSpec>::deserialize(deserializer).map(|m| ResourceRef(m.0))
     }
 }
 

@@ -551,7 +551,12 @@ fn read_marker(raw: &str, offset: usize, at: &dyn Fn(usize) -> Location) -> Resu
 
 /// serde says "variant"; authors think in check kinds and resource types.
 fn domain_words(message: &str) -> String {
-    let what = if message.starts_with("checks[") {
+    // `checks[0].exists: ...` names a resource: the path has a dot after the index.
+    let in_exists = message.starts_with("checks[")
+        && message.split_once("].").is_some_and(|(_, rest)| rest.starts_with("exists"));
+    let what = if in_exists {
+        "resource type"
+    } else if message.starts_with("checks[") {
         "check kind"
     } else if message.starts_with("creates[") || message.starts_with("aws_creates[") {
         "resource type"
@@ -668,6 +673,28 @@ mod tests {
         assert_eq!((s.location.line, s.location.column), (7, 1));
         assert!(!s.body.contains("Outro"), "the end marker closes the step");
         assert!(s.declared);
+    }
+
+    #[test]
+    fn an_exists_check_names_a_resource_as_creates_does() {
+        let page = "<!-- labrunner:step\nid: a\nchecks:\n  - exists: { capacity_provider: { name: cp, cluster: \"${C}\" } }\n  - exists: { ecr_repository: { name: lab/auth } }\n-->\n";
+        let m = parse(page).unwrap();
+        let checks = &m.steps[0].checks;
+        assert_eq!(checks[0].kind(), "exists");
+        assert_eq!(checks[0].describe(), "capacity_provider cp (cluster ${C}) exists");
+        assert_eq!(checks[0].variables(), ["C"]);
+        assert_eq!(checks[1].describe(), "ecr_repository lab/auth exists");
+        let resolved = checks[0].resolve(&|_| Some("main".into())).unwrap();
+        assert_eq!(resolved.describe(), "capacity_provider cp (cluster main) exists");
+        for (bad, want) in [
+            ("{ ecr_repo: { name: x } }", "m.md:4:13: checks[0].exists: unknown resource type `ecr_repo`, expected one of `ecs_cluster`"),
+            ("{ ecr_repository: { name: x, tag: y } }", "unknown field `tag`"),
+            ("{ ecr_repository: { name: x }, ssm_parameter: { name: y } }", "found `ecr_repository` and `ssm_parameter`"),
+        ] {
+            let page = format!("<!-- labrunner:step\nid: a\nchecks:\n  - exists: {bad}\n-->\n");
+            let error = first_error(&page);
+            assert!(error.contains(want), "{error}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::vars;
 
 /// A resource type and the fields that identify it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ResourceSpec {
     /// An ECS cluster.
     EcsCluster {
@@ -193,6 +193,30 @@ pub enum ResourceSpec {
         /// Launch template name.
         name: String,
     },
+    /// An EC2 Auto Scaling group (deleted with its instances).
+    AutoscalingGroup {
+        /// Group name.
+        name: String,
+    },
+    /// An ECS capacity provider (taken out of `cluster` before it is deleted).
+    CapacityProvider {
+        /// Capacity provider name.
+        name: String,
+        /// The cluster it is associated with, if any: AWS refuses to delete a capacity
+        /// provider a cluster still uses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
+    },
+    /// An Amazon ECR repository (deleted with its images).
+    EcrRepository {
+        /// Repository name (`little-ecom/auth`).
+        name: String,
+    },
+    /// An SSM Parameter Store parameter.
+    SsmParameter {
+        /// Parameter name (`/little-ecom/products/db-name`).
+        name: String,
+    },
     /// An ACM certificate, identified by its ARN among the certificates for `domain`.
     AcmCertificate {
         /// The certificate's domain name.
@@ -248,6 +272,10 @@ impl ResourceSpec {
             ResourceSpec::VpcEndpoint { .. } => "vpc_endpoint",
             ResourceSpec::Ec2Instance { .. } => "ec2_instance",
             ResourceSpec::LaunchTemplate { .. } => "launch_template",
+            ResourceSpec::AutoscalingGroup { .. } => "autoscaling_group",
+            ResourceSpec::CapacityProvider { .. } => "capacity_provider",
+            ResourceSpec::EcrRepository { .. } => "ecr_repository",
+            ResourceSpec::SsmParameter { .. } => "ssm_parameter",
             ResourceSpec::AcmCertificate { .. } => "acm_certificate",
             ResourceSpec::HostedZone { .. } => "hosted_zone",
             ResourceSpec::DnsRecord { .. } => "dns_record",
@@ -274,7 +302,14 @@ impl ResourceSpec {
             | ResourceSpec::ElasticIp { name }
             | ResourceSpec::Ec2Instance { name }
             | ResourceSpec::LaunchTemplate { name }
+            | ResourceSpec::AutoscalingGroup { name }
+            | ResourceSpec::EcrRepository { name }
+            | ResourceSpec::SsmParameter { name }
             | ResourceSpec::HostedZone { name } => name.clone(),
+            ResourceSpec::CapacityProvider { name, cluster: Some(cluster) } => {
+                format!("{name} (cluster {cluster})")
+            }
+            ResourceSpec::CapacityProvider { name, cluster: None } => name.clone(),
             ResourceSpec::AcmCertificate { domain } => domain.clone(),
             ResourceSpec::DnsRecord { zone, name, record_type } => format!("{name} {record_type} in {zone}"),
             ResourceSpec::NatGateway { vpc, name } => format!("{name} in {vpc}"),
@@ -306,35 +341,41 @@ impl ResourceSpec {
             ResourceSpec::ScalableTarget { .. } => 1,
             ResourceSpec::Alarm { .. } | ResourceSpec::Dashboard { .. } | ResourceSpec::DnsRecord { .. } => 2,
             ResourceSpec::EcsService { .. } => 3,
+            // A capacity provider goes once no service uses it, before its Auto Scaling group.
+            ResourceSpec::CapacityProvider { .. } => 4,
             // Instances run the EC2 tasks; their template goes once they are gone.
-            ResourceSpec::Ec2Instance { .. } => 4,
-            ResourceSpec::LaunchTemplate { .. } => 5,
-            ResourceSpec::ListenerRule { .. } => 6,
-            ResourceSpec::Listener { .. } => 7,
-            ResourceSpec::TargetGroup { .. } => 8,
+            ResourceSpec::Ec2Instance { .. } | ResourceSpec::AutoscalingGroup { .. } => 5,
+            ResourceSpec::LaunchTemplate { .. } => 6,
+            ResourceSpec::ListenerRule { .. } => 7,
+            ResourceSpec::Listener { .. } => 8,
+            ResourceSpec::TargetGroup { .. } => 9,
             // A certificate stays in use until the listeners that serve it are gone.
-            ResourceSpec::LoadBalancer { .. } | ResourceSpec::AcmCertificate { .. } => 9,
-            ResourceSpec::CloudmapService { .. } => 10,
-            ResourceSpec::CloudmapNamespace { .. } => 11,
-            // A zone can be deleted once its records (rank 2) are.
-            ResourceSpec::TaskDefinition { .. } | ResourceSpec::HostedZone { .. } => 12,
-            // A secret is read by tasks when they start; they are gone by now.
-            ResourceSpec::LogGroup { .. } | ResourceSpec::Secret { .. } => 13,
-            // Instances (rank 4) are terminated: nothing uses their profile any more.
-            ResourceSpec::InstanceProfile { .. } => 14,
-            ResourceSpec::DynamodbTable { .. } => 14,
-            ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 15,
+            ResourceSpec::LoadBalancer { .. } | ResourceSpec::AcmCertificate { .. } => 10,
+            ResourceSpec::CloudmapService { .. } => 11,
+            ResourceSpec::CloudmapNamespace { .. } => 12,
+            // A zone can be deleted once its records (rank 2) are; images once no task runs.
+            ResourceSpec::TaskDefinition { .. }
+            | ResourceSpec::HostedZone { .. }
+            | ResourceSpec::EcrRepository { .. } => 13,
+            // Secrets and parameters are read by tasks when they start; they are gone by now.
+            ResourceSpec::LogGroup { .. }
+            | ResourceSpec::Secret { .. }
+            | ResourceSpec::SsmParameter { .. } => 14,
+            // Instances (rank 5) are terminated: nothing uses their profile any more.
+            ResourceSpec::InstanceProfile { .. } => 15,
+            ResourceSpec::DynamodbTable { .. } => 15,
+            ResourceSpec::IamPolicy { .. } | ResourceSpec::IamRole { .. } => 16,
             // Endpoints hold network interfaces in subnets and security groups.
-            ResourceSpec::VpcEndpoint { .. } => 16,
-            ResourceSpec::SecurityGroup { .. } => 17,
+            ResourceSpec::VpcEndpoint { .. } => 17,
+            ResourceSpec::SecurityGroup { .. } => 18,
             // A NAT gateway holds its Elastic IP and its subnet until it is deleted.
-            ResourceSpec::NatGateway { .. } => 18,
-            ResourceSpec::ElasticIp { .. } => 19,
-            ResourceSpec::Subnet { .. } => 20,
-            ResourceSpec::RouteTable { .. } => 21,
-            ResourceSpec::InternetGateway { .. } => 22,
-            ResourceSpec::Vpc { .. } => 23,
-            ResourceSpec::EcsCluster { .. } => 24,
+            ResourceSpec::NatGateway { .. } => 19,
+            ResourceSpec::ElasticIp { .. } => 20,
+            ResourceSpec::Subnet { .. } => 21,
+            ResourceSpec::RouteTable { .. } => 22,
+            ResourceSpec::InternetGateway { .. } => 23,
+            ResourceSpec::Vpc { .. } => 24,
+            ResourceSpec::EcsCluster { .. } => 25,
         }
     }
 

@@ -30,6 +30,12 @@ pub const READ_ACTIONS: &[&str] = &[
     "dynamodb:Describe*",
     "dynamodb:List*",
     "ec2:Describe*",
+    "autoscaling:Describe*",
+    "ecr:DescribeRepositories",
+    "ssm:GetParameter",
+    "secretsmanager:DescribeSecret",
+    "acm:DescribeCertificate",
+    "acm:ListCertificates",
 ];
 
 /// The session policy document, compact JSON: allow [`READ_ACTIONS`], deny everything else.
@@ -107,6 +113,15 @@ mod tests {
     #[test]
     fn the_writes_named_in_the_brief_are_denied() {
         for action in ["ecs:CreateService", "iam:PutRolePolicy", "ec2:DeleteVpc"] {
+            assert!(!allows(&policy(), action), "{action} must be denied");
+        }
+    }
+
+    #[test]
+    fn no_secret_value_can_be_read() {
+        for action in
+            ["secretsmanager:GetSecretValue", "kms:Decrypt", "ssm:GetParameters", "ecr:GetAuthorizationToken"]
+        {
             assert!(!allows(&policy(), action), "{action} must be denied");
         }
     }
@@ -207,6 +222,11 @@ mod tests {
             "dynamodb:DescribeTable",
             "ec2:DescribeVpcs",
             "ec2:DescribeAccountAttributes",
+            "ecs:DescribeCapacityProviders",
+            "autoscaling:DescribeAutoScalingGroups",
+            "ecr:DescribeRepositories",
+            "ssm:GetParameter",
+            "secretsmanager:DescribeSecret",
         ];
         for action in reads {
             assert!(allows(&policy(), action), "{action} must be allowed");

@@ -20,6 +20,7 @@ mod http;
 mod iam;
 mod identity;
 mod poll;
+mod resource;
 pub use crate::clock::{Clock, SystemClock};
 pub(crate) use crate::concurrent::join_all;
 mod scaling;
@@ -378,6 +379,7 @@ impl Verifier {
             CheckSpec::RoleAllows(p) => iam::role_allows(&ctx, p).await,
             CheckSpec::RoleDenies(p) => iam::role_denies(&ctx, p).await,
             CheckSpec::DynamodbTable(p) => dynamodb::table(&ctx, p).await,
+            CheckSpec::Exists(p) => resource::exists(&ctx, &p.0).await,
             CheckSpec::Command(p) => command::command(&ctx, p).await,
         };
         (result, ctx.calls.load(Ordering::Relaxed))

@@ -542,7 +542,10 @@ fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero()
             "✓ ECS reports that no container instance has a free network interface for a third auth task",
         )
         .stdout_contains("✓ a products task stopped because the execution role may not read the secret")
-        .stdout_contains("✓ lab finished: 31 of 34 steps done, 3 shown but not verified, 0 skipped");
+        // Managed scaling: the empty group got the instance the jobs service needed.
+        .stdout_contains("✓ service little-ecom-jobs is stable")
+        .stdout_contains("✓ ECS raised the group to one instance, and it runs")
+        .stdout_contains("✓ lab finished: 37 of 39 steps done, 2 shown but not verified, 0 skipped");
     lab.run(&["cleanup", "ecs-on-ec2", "--yes"])
         .code(0)
         .stdout_contains("\nEverything the lab created is gone.\n");
@@ -567,6 +570,55 @@ fn ecs_on_ec2_places_tasks_on_instances_proves_its_failures_and_cleans_to_zero()
     assert_eq!(
         left(&["secretsmanager", "list-secrets", "--query", "SecretList[].Name"]),
         serde_json::json!([])
+    );
+    // The resources of the capacity-provider, ECR and Parameter Store steps, and the instance
+    // the group launched.
+    let none = serde_json::json!([]);
+    assert_eq!(left(&["ecr", "describe-repositories", "--query", "repositories[].repositoryName"]), none);
+    assert_eq!(
+        left(&[
+            "ssm",
+            "describe-parameters",
+            "--query",
+            "Parameters[?starts_with(Name, '/little-ecom')].Name"
+        ]),
+        none
+    );
+    assert_eq!(
+        left(&[
+            "autoscaling",
+            "describe-auto-scaling-groups",
+            "--query",
+            "AutoScalingGroups[].AutoScalingGroupName"
+        ]),
+        none
+    );
+    assert_eq!(
+        left(&[
+            "ecs",
+            "describe-capacity-providers",
+            "--capacity-providers",
+            "little-ecom-nodes",
+            "--query",
+            "capacityProviders[?status=='ACTIVE'].name",
+        ]),
+        none
+    );
+    assert_eq!(
+        left(&["ec2", "describe-launch-templates", "--query", "LaunchTemplates[].LaunchTemplateName"]),
+        none
+    );
+    assert_eq!(
+        left(&[
+            "ec2",
+            "describe-instances",
+            "--filters",
+            "Name=tag:Name,Values=little-ecom-node",
+            "Name=instance-state-name,Values=pending,running,stopping,stopped",
+            "--query",
+            "Reservations[].Instances[].InstanceId",
+        ]),
+        none
     );
 }
 

@@ -91,7 +91,7 @@ fn unknown_check_kind() {
          `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_active`, `deployment_failed`, `task_stopped`, `service_event`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \
          `service_connect`, `cloudmap_namespace`, `cloudmap_instances`, `http`, `scalable_target`, \
-         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `command`\n",
+         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `exists`, `command`\n",
     );
 }
 
@@ -104,7 +104,8 @@ fn unknown_resource_type() {
          `target_group`, `cloudmap_namespace`, `cloudmap_service`, `scalable_target`, `scaling_policy`, `alarm`, \
          `dashboard`, `log_group`, `dynamodb_table`, `iam_role`, `iam_policy`, `instance_profile`, `secret`, `security_group`, `subnet`, \
          `route_table`, `internet_gateway`, `vpc`, `nat_gateway`, `elastic_ip`, `vpc_endpoint`, `ec2_instance`, \
-         `launch_template`, `acm_certificate`, `hosted_zone`, `dns_record`\n",
+         `launch_template`, `autoscaling_group`, `capacity_provider`, `ecr_repository`, `ssm_parameter`, \
+         `acm_certificate`, `hosted_zone`, `dns_record`\n",
     );
 }
 
@@ -285,7 +286,7 @@ fn errors_in_two_pages_are_all_reported() {
          `caller_identity`, `cluster_active`, `task_definition`, `service_stable`, `service_active`, `deployment_failed`, `task_stopped`, `service_event`, `service_desired_count`, \
          `service_task_definition`, `targets_healthy`, `load_balancer_active`, `dns_resolves`, `private_dns`, \
          `service_connect`, `cloudmap_namespace`, `cloudmap_instances`, `http`, `scalable_target`, \
-         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `command`\n",
+         `scaling_policy`, `alarm`, `log_group`, `iam_role`, `role_allows`, `role_denies`, `dynamodb_table`, `exists`, `command`\n",
     );
 }
 

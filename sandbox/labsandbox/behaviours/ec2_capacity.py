@@ -43,7 +43,7 @@ from typing import Any
 import moto.ecs.models as ecs_models
 from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
-from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.models import Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
@@ -225,6 +225,40 @@ def _patch_moto() -> None:
             result.result["failures"] = list(failures)
         self.ecs_backend._sbx_failures = []
         return result
+
+    # delete-capacity-provider: AWS keeps a provider a cluster still lists and
+    # says why in updateStatus/updateStatusReason (status stays ACTIVE); moto
+    # deletes it, and answers a missing one with HTTP 500.
+    @patch(Backend, "delete_capacity_provider")
+    def delete_capacity_provider(original: Any, self: Any, name_or_arn: str) -> Any:
+        provider = self._get_provider(name_or_arn)
+        if provider is None:
+            raise ECSException("ClientException", "The specified capacity provider does not exist. Specify a valid name or ARN and try again.")
+        for cluster in self.clusters.values():
+            listed = cluster.capacity_providers or []
+            if cluster.status == "ACTIVE" and (provider.name in listed or provider.capacity_provider_arn in listed):
+                provider.update_status = "DELETE_FAILED"
+                provider.update_status_reason = (
+                    f"The capacity provider cannot be deleted because it is associated with cluster: {cluster.name}. "
+                    "Remove the capacity provider from the cluster and try again."
+                )
+                return provider
+        return original(self, name_or_arn)
+
+    # put-cluster-capacity-providers: a provider an active service's strategy
+    # names cannot be taken out of the cluster.
+    @patch(Backend, "put_cluster_capacity_providers")
+    def put_cluster_capacity_providers(original: Any, self: Any, cluster_name: str, capacity_providers: Any, default_strategy: Any) -> Any:
+        cluster = self._get_cluster(cluster_name)
+        if capacity_providers is not None:
+            removed = set(cluster.capacity_providers or []) - set(capacity_providers)
+            for svc in self.services.values():
+                if svc.cluster_name != cluster.name or svc.status not in ("ACTIVE", "DRAINING"):
+                    continue
+                used = {item.get("capacityProvider") for item in (getattr(svc, "capacity_provider_strategy", None) or [])}
+                if used & removed:
+                    raise ECSException("ResourceInUseException", "The specified capacity provider is in use and cannot be removed.")
+        return original(self, cluster_name, capacity_providers, default_strategy)
 
     # update-container-instances-state: tasks move off a DRAINING instance at
     # the next tick (see _drain).

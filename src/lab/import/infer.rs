@@ -895,6 +895,10 @@ fn existence_check(resource: &ResourceSpec) -> Option<Check> {
             Some(name.clone()),
             format!("instance profile {name} exists"),
         ),
+        ResourceSpec::AutoscalingGroup { .. }
+        | ResourceSpec::CapacityProvider { .. }
+        | ResourceSpec::EcrRepository { .. }
+        | ResourceSpec::SsmParameter { .. } => Check::new(CheckSpec::Exists(crate::lab::check::ResourceRef(resource.clone()))),
         ResourceSpec::Secret { name } => command_check(
             format!("aws secretsmanager describe-secret --secret-id {} --query 'Name' --output text", sh(name)),
             Some(name.clone()),
@@ -1686,6 +1690,36 @@ fn rule(
         ("secretsmanager", "create-secret") => {
             Some(ResourceSpec::Secret { name: need(st, k, call, b, at, "name")? })
         }
+        ("autoscaling", "create-auto-scaling-group") => Some(ResourceSpec::AutoscalingGroup {
+            name: need(st, k, call, b, at, "auto-scaling-group-name")?,
+        }),
+        // The cluster is learnt from a put-cluster-capacity-providers later in the step.
+        ("ecs", "put-cluster-capacity-providers") => {
+            if let Some(cluster) = opt(k, call, b, "cluster") {
+                let named: Vec<String> = call
+                    .values("capacity-providers")
+                    .into_iter()
+                    .filter_map(|w| template(w, b, k).ok())
+                    .collect();
+                for created in st.plan.creates.iter_mut() {
+                    if let ResourceSpec::CapacityProvider { name, cluster: which @ None } = created {
+                        if named.iter().any(|n| n == name) {
+                            *which = Some(cluster.clone());
+                        }
+                    }
+                }
+            }
+            None
+        }
+        ("ecs", "create-capacity-provider") => {
+            Some(ResourceSpec::CapacityProvider { name: need(st, k, call, b, at, "name")?, cluster: None })
+        }
+        ("ecr", "create-repository") => {
+            Some(ResourceSpec::EcrRepository { name: need(st, k, call, b, at, "repository-name")? })
+        }
+        ("ssm", "put-parameter") => {
+            Some(ResourceSpec::SsmParameter { name: need(st, k, call, b, at, "name")? })
+        }
         ("iam", "attach-role-policy") => {
             if let (Some(role), Some(policy)) = (opt(k, call, b, "role-name"), opt(k, call, b, "policy-arn"))
             {
@@ -2028,6 +2062,17 @@ mod tests {
             ("aws acm request-certificate --domain-name api.example.com", &["acm_certificate api.example.com"]),
             ("for g in /a /b; do aws logs create-log-group --log-group-name \"$g\"; done", &["log_group /a", "log_group /b"]),
             ("aws --region eu-west-1 logs create-log-group --log-group-name x", &["log_group x"]),
+            ("aws ecr create-repository --repository-name lab/auth", &["ecr_repository lab/auth"]),
+            ("aws ssm put-parameter --name /lab/db-port --type String --value 5432", &["ssm_parameter /lab/db-port"]),
+            (
+                "aws autoscaling create-auto-scaling-group --auto-scaling-group-name nodes --min-size 0 --max-size 1",
+                &["autoscaling_group nodes"],
+            ),
+            ("aws ecs create-capacity-provider --name cp --auto-scaling-group-provider x", &["capacity_provider cp"]),
+            (
+                "aws ecs create-capacity-provider --name cp --auto-scaling-group-provider x\naws ecs put-cluster-capacity-providers --cluster \"$CLUSTER_NAME\" --capacity-providers FARGATE cp --default-capacity-provider-strategy '[]'",
+                &["capacity_provider cp (cluster ${CLUSTER_NAME})"],
+            ),
             ("aws logs create-log-group --log-group-name \"$(date +%s)\"", &[]),
             ("aws ec2 create-vpc --cidr-block 10.0.0.0/16", &[]),
             (
