@@ -1,6 +1,7 @@
 //! Bounded concurrency, written once: cleanup's waves, the checks of a step or of `verify`,
-//! and instructor validation all run their AWS calls through these two functions, on the
-//! current task (the work is waiting on the network, not computing).
+//! and instructor validation all run their AWS calls through these functions, on the
+//! current task (the work is waiting on the network, not computing); reading and parsing labs,
+//! which computes, runs on a few threads through [`map_on_threads`].
 
 use std::future::Future;
 
@@ -37,6 +38,35 @@ pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
     futures_util::future::join_all(futures).await
 }
 
+/// `f` applied to every item on at most as many threads as there are CPUs (one thread per
+/// item would spend more on starting threads and their allocator arenas than a short parse
+/// takes); the results in the items' order. A panic in `f` is passed on as it is.
+pub fn map_on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +92,20 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, (0..20).collect::<Vec<_>>());
         assert_eq!(peak.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn threads_map_every_item_in_order_on_few_threads() {
+        let threads = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let items: Vec<u32> = (0..100).collect();
+        let got = map_on_threads(&items, |i| {
+            threads.lock().unwrap().insert(format!("{:?}", std::thread::current().id()));
+            i * 2
+        });
+        assert_eq!(got, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(threads.lock().unwrap().len() <= cpus);
+        assert_eq!(map_on_threads(&Vec::<u32>::new(), |i| *i), Vec::<u32>::new());
     }
 
     #[tokio::test]

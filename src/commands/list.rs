@@ -97,14 +97,10 @@ fn first_sentence(text: &str) -> String {
     }
 }
 
-/// The rows of the labs, in the order given. Each lab is read and parsed on its own thread:
+/// The rows of the labs, in the order given. The labs are read and parsed on a few threads:
 /// loading the catalog is most of what `list` does, and the labs do not depend on each other.
 fn rows(manifests: &[PathBuf]) -> Vec<Row> {
-    std::thread::scope(|scope| {
-        let loading: Vec<_> = manifests.iter().map(|path| scope.spawn(|| row(path))).collect();
-        // A thread only ends early by panicking; the panic is passed on as it is.
-        loading.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
+    crate::concurrent::map_on_threads(manifests, |path| row(path))
 }
 
 fn row(path: &Path) -> Row {

@@ -136,16 +136,12 @@ pub fn load_lab(manifest_path: &Path) -> Result<Lab, Vec<LabError>> {
     })?;
     let manifest = parse_manifest(manifest_path, &text)?;
     let content = LabDirs::content_dir(manifest_path, &manifest.id);
-    // Each module is read and parsed on its own thread (they do not depend on each other until
-    // the lab-wide checks below); the results are taken in the manifest's order.
-    let results: Vec<Result<Module, Vec<LabError>>> = std::thread::scope(|scope| {
-        let loading: Vec<_> = manifest
-            .modules
-            .iter()
-            .map(|name| scope.spawn(|| load_module(manifest_path, &text, &content, &manifest.id, name)))
-            .collect();
-        loading.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    });
+    // The modules are read and parsed on a few threads (they do not depend on each other until
+    // the lab-wide checks below); the results come in the manifest's order.
+    let results: Vec<Result<Module, Vec<LabError>>> =
+        crate::concurrent::map_on_threads(&manifest.modules, |name| {
+            load_module(manifest_path, &text, &content, &manifest.id, name)
+        });
     let mut errors = Vec::new();
     let mut modules: Vec<Module> = Vec::new();
     for result in results {

@@ -196,7 +196,8 @@ pub fn parse_manifest(file: &Path, text: &str) -> Result<Manifest, Vec<LabError>
             (RawSource::Step, None) => VariableSource::Step,
         };
         if let Some(p) = &v.pattern {
-            if let Err(e) = regex::Regex::new(p) {
+            // Parsed, not compiled: a start-up of `list` need not build automata it never runs.
+            if let Err(e) = regex_syntax::Parser::new().parse(p) {
                 let detail = e.to_string();
                 errors.push(LabError::new(
                     locate_in(file, text, p),

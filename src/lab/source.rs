@@ -29,11 +29,11 @@ impl LineIndex {
 }
 
 static SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*([^{}]*?)\s*[%>]\}\}\s*$").expect("valid regex")
+    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][A-Za-z0-9_-]*)\s*([^{}]*?)\s*[%>]\}\}\s*$").expect("valid regex")
 });
 
 static INLINE_SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\{\{[%<]\s*(/?)\s*([A-Za-z][\w-]*)\s*([^{}]*?)\s*[%>]\}\}"#).expect("valid regex")
+    Regex::new(r#"\{\{[%<]\s*(/?)\s*([A-Za-z][A-Za-z0-9_-]*)\s*([^{}]*?)\s*[%>]\}\}"#).expect("valid regex")
 });
 
 static BUTTON: LazyLock<Regex> = LazyLock::new(|| {
