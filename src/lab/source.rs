@@ -29,7 +29,8 @@ impl LineIndex {
 }
 
 static SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][A-Za-z0-9_-]*)\s*([^{}]*?)\s*[%>]\}\}\s*$").expect("valid regex")
+    Regex::new(r"^(\s*)\{\{[%<]\s*(/?)\s*([A-Za-z][A-Za-z0-9_-]*)\s*([^{}]*?)\s*[%>]\}\}\s*$")
+        .expect("valid regex")
 });
 
 static INLINE_SHORTCODE: LazyLock<Regex> = LazyLock::new(|| {
