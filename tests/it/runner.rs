@@ -628,11 +628,15 @@ fn in_a_terminal(lab: &Sandboxed, args: &[&str]) -> Live {
 fn in_a_terminal_a_key_pressed_during_a_wait_never_answers_the_next_menu() {
     let lab = Sandboxed::fixture();
     let mut live = in_a_terminal(&lab, &["start", "rt-failing", "--yes"]);
-    live.wait_until("the first menu", |l| l.stdout().contains("What next?"));
+    // A menu waiting for its answer reads "? What next? ›"; an answered one "✔ What next? · ...".
+    let waiting = |l: &Live| l.stdout().matches("? What next? ›").count();
+    let answered = |l: &Live| l.stdout().matches("✔ What next? · Run it for me").count();
+    live.wait_until("the first menu", |l| waiting(l) >= 1);
     live.send(""); // Run it for me: make-group.
-    live.wait_until("the second step's menu", |l| l.stdout().matches("What next?").count() >= 2);
+    live.wait_until("the second step's menu", |l| waiting(l) >= 2);
     live.send(""); // Run it for me: the impossible step, whose check waits 3 s.
-    live.wait_until("the wait", |l| l.stdout().contains("checking") || l.stdout().contains("never-created"));
+                   // The live line of the check ("log group /rt/never-created exists: ..."), not the page's list.
+    live.wait_until("the wait", |l| answered(l) >= 2 && l.stdout().contains("/rt/never-created exists:"));
     live.send(""); // The stray Enter, pressed while watching.
     live.wait_until("the recovery menu", |l| l.stdout().contains("is not done yet. What now?"));
     std::thread::sleep(Duration::from_secs(2));
