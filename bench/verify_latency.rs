@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_ecs::config::Credentials;
 use labrunner::aws::Clients;
 use labrunner::lab::Check;
@@ -102,7 +102,7 @@ impl Sandbox {
     }
 
     async fn clients(&self) -> Arc<Clients> {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        let config = labrunner::aws::config_loader()
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "bench"))

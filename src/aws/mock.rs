@@ -4,8 +4,11 @@
 //! A call no rule answers panics (the test made a call it did not expect), unless the mocks are
 //! [`Mocks::lenient`]: then it gets HTTP 418, an error the code under test must handle.
 
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleBuilder, RuleMode};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_smithy_types::error::ErrorMetadata;
 
+use super::json::{self, JsonClient};
 use super::Clients;
 
 /// Rules per service.
@@ -31,15 +34,20 @@ pub(crate) struct Mocks {
     pub lenient: bool,
 }
 
+fn interceptor(rules: &[Rule], lenient: bool) -> MockResponseInterceptor {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    if lenient {
+        interceptor = interceptor.allow_passthrough();
+    }
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    interceptor
+}
+
 macro_rules! client {
     ($krate:ident, $rules:expr, $lenient:expr) => {{
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        if $lenient {
-            interceptor = interceptor.allow_passthrough();
-        }
-        for rule in $rules.iter() {
-            interceptor = interceptor.with_rule(rule);
-        }
+        let interceptor = interceptor(&$rules, $lenient);
         $krate::Client::from_conf(
             $krate::Config::builder()
                 .behavior_version($krate::config::BehaviorVersion::latest())
@@ -62,7 +70,29 @@ impl Mocks {
     /// Clients over the rules.
     pub fn clients(&self) -> Clients {
         let l = self.lenient;
+        // The light clients (EC2 and the JSON ones) take the same mock transport, keys and no retries.
+        let light = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test"),
+            ))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let light_client = |rules: &[Rule]| Some(SharedInterceptor::new(interceptor(rules, l)));
         Clients {
+            ec2: super::ec2::Ec2::with_interceptor(&light, light_client(&self.ec2)),
+            ssm: JsonClient::with_interceptor(&light, json::SSM, light_client(&self.ssm)),
+            logs: JsonClient::with_interceptor(&light, json::LOGS, light_client(&self.logs)),
+            dynamodb: JsonClient::with_interceptor(&light, json::DYNAMODB, light_client(&self.dynamodb)),
+            acm: JsonClient::with_interceptor(&light, json::ACM, light_client(&self.acm)),
+            secretsmanager: JsonClient::with_interceptor(
+                &light,
+                json::SECRETS,
+                light_client(&self.secretsmanager),
+            ),
+            ecr: JsonClient::with_interceptor(&light, json::ECR, light_client(&self.ecr)),
             config: aws_types::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .region(aws_types::region::Region::new("us-east-1"))
@@ -75,15 +105,32 @@ impl Mocks {
             route53: client!(aws_sdk_route53, self.route53, l),
             autoscaling: client!(aws_sdk_applicationautoscaling, self.autoscaling, l),
             cloudwatch: client!(aws_sdk_cloudwatch, self.cloudwatch, l),
-            logs: client!(aws_sdk_cloudwatchlogs, self.logs, l),
             iam: client!(aws_sdk_iam, self.iam, l),
-            dynamodb: client!(aws_sdk_dynamodb, self.dynamodb, l),
-            ec2: client!(aws_sdk_ec2, self.ec2, l),
-            acm: client!(aws_sdk_acm, self.acm, l),
-            secretsmanager: client!(aws_sdk_secretsmanager, self.secretsmanager, l),
             ec2_autoscaling: client!(aws_sdk_autoscaling, self.ec2_autoscaling, l),
-            ecr: client!(aws_sdk_ecr, self.ecr, l),
-            ssm: client!(aws_sdk_ssm, self.ssm, l),
         }
     }
+}
+
+/// A rule for the light EC2 client's `action` (`mock!` needs a generated client).
+pub(crate) fn ec2(action: &'static str) -> RuleBuilder<super::ec2::Ec2Call, super::ec2::Xml, ErrorMetadata> {
+    ec2_where(action, |_| true)
+}
+
+/// A rule for the EC2 client's `action` when `also` holds of the call.
+pub(crate) fn ec2_where(
+    action: &'static str,
+    also: impl Fn(&super::ec2::Ec2Call) -> bool + Send + Sync + 'static,
+) -> RuleBuilder<super::ec2::Ec2Call, super::ec2::Xml, ErrorMetadata> {
+    RuleBuilder::new().match_requests(move |call: &super::ec2::Ec2Call| call.action == action && also(call))
+}
+
+/// A rule for a light JSON client's `action` (SSM, Logs, DynamoDB, ECR, ACM, Secrets Manager):
+/// each client has its own rules, so the action is enough.
+pub(crate) fn json(action: &'static str) -> RuleBuilder<json::JsonCall, serde_json::Value, ErrorMetadata> {
+    RuleBuilder::new().match_requests(move |call: &json::JsonCall| call.action == action)
+}
+
+/// An EC2 answer for a rule: `body` parsed as the answer's XML.
+pub(crate) fn ec2_answer(body: &str) -> super::ec2::Xml {
+    super::ec2::Xml::parse(body).expect("test XML parses")
 }

@@ -1,8 +1,13 @@
 //! AWS access: SDK configuration from the command line, the shared service clients, the
 //! caller identity, and a plain-words reading of SDK errors.
 
+pub mod ec2;
+pub mod json;
+mod lite;
 #[cfg(test)]
 pub(crate) mod mock;
+
+pub use lite::LiteError;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,14 +36,18 @@ pub struct AwsOptions {
 /// region; `--endpoint-url` over `AWS_ENDPOINT_URL`. Standard retry mode. Fails when no
 /// region is known.
 pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+    let mut loader = config_loader().retry_config(
         RetryConfig::standard().with_max_attempts(4).with_initial_backoff(Duration::from_millis(200)),
     );
     if let Some(profile) = &options.profile {
         // The profile's own chain (static keys, assume-role, SSO, credential_process), never
         // the environment's keys: that is what `aws --profile` does.
-        let credentials =
-            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build();
+        let provider_config =
+            aws_config::provider_config::ProviderConfig::default().with_http_client(http_client());
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&provider_config)
+            .profile_name(profile)
+            .build();
         loader = loader.profile_name(profile).credentials_provider(credentials);
     }
     if let Some(region) = &options.region {
@@ -54,28 +63,24 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
     Ok(config)
 }
 
-/// `config` with one HTTP client that every service client made from it shares: the SDK's
-/// default client (same TLS, proxy settings from the environment), made once, its connector
-/// (trust roots parsed, connections pooled) built on the first request and kept.
-///
-/// Without it each service client makes its own, and the SDK's client builds a throw-away
-/// connector to check its configuration whenever a service client is made: the trust roots
-/// parsed again each time. Validation makes a dozen clients for every account, so at a
-/// thousand accounts that parsing was most of labrunner's CPU time.
-pub fn share_http_client(config: SdkConfig) -> SdkConfig {
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
-    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-    if config.http_client().is_some() {
-        return config;
-    }
-    let plugin =
-        aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(BehaviorVersion::latest());
+/// The HTTP client for every AWS call of one configuration: the SDK's own client (hyper,
+/// rustls, the system's trust roots, proxy settings from the environment) with rustls on
+/// *ring*, the crypto library labrunner's other HTTPS (the `http` check) already uses, so
+/// AWS-LC's C sources are never compiled. Its connector (trust roots parsed, connections
+/// pooled) is built on the first request and shared by every service client made from the
+/// configuration, without the SDK's per-client check that builds and drops a connector each
+/// time a client is made (validation makes a dozen clients per account).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     let client =
-        plugin.and_then(|p| p.runtime_components(&RuntimeComponentsBuilder::new("labrunner")).http_client());
-    match client {
-        Some(client) => config.to_builder().http_client(SharedClient(client)).build(),
-        None => config,
-    }
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_smithy_runtime_api::client::http::SharedHttpClient::new(SharedClient(client))
+}
+
+/// `aws_config::defaults` with labrunner's HTTP client ([`http_client`]): how every
+/// configuration is loaded, in the program and its tests.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
 }
 
 /// The SDK's HTTP client, without its per-service-client check (which builds and drops a
@@ -120,29 +125,34 @@ pub struct Clients {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     /// CloudWatch.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// CloudWatch Logs.
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch Logs, a light client.
+    pub logs: json::JsonClient,
     /// IAM.
     pub iam: aws_sdk_iam::Client,
-    /// DynamoDB.
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// EC2 (VPC resources).
-    pub ec2: aws_sdk_ec2::Client,
-    /// AWS Certificate Manager.
-    pub acm: aws_sdk_acm::Client,
-    /// AWS Secrets Manager.
-    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// DynamoDB, a light client.
+    pub dynamodb: json::JsonClient,
+    /// EC2 (VPC resources), a light client.
+    pub ec2: ec2::Ec2,
+    /// AWS Certificate Manager, a light client.
+    pub acm: json::JsonClient,
+    /// AWS Secrets Manager, a light client (metadata calls only).
+    pub secretsmanager: json::JsonClient,
     /// Amazon EC2 Auto Scaling (groups of instances; `autoscaling` is Application Auto Scaling).
     pub ec2_autoscaling: aws_sdk_autoscaling::Client,
-    /// Amazon ECR.
-    pub ecr: aws_sdk_ecr::Client,
-    /// AWS Systems Manager (Parameter Store).
-    pub ssm: aws_sdk_ssm::Client,
+    /// Amazon ECR, a light client.
+    pub ecr: json::JsonClient,
+    /// AWS Systems Manager (Parameter Store), a light client.
+    pub ssm: json::JsonClient,
 }
 
 impl Clients {
-    /// Builds every client from `config`. Cheap: clients share the configuration.
+    /// Builds every client from `config`. Cheap: clients share the configuration (and its
+    /// HTTP client; one is added if `config` was made without one).
     pub fn new(config: SdkConfig) -> Self {
+        let config = match config.http_client() {
+            Some(_) => config,
+            None => config.into_builder().http_client(http_client()).build(),
+        };
         Clients {
             ecs: aws_sdk_ecs::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
@@ -151,15 +161,15 @@ impl Clients {
             route53: aws_sdk_route53::Client::new(&config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            logs: json::JsonClient::new(&config, json::LOGS),
             iam: aws_sdk_iam::Client::new(&config),
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            acm: aws_sdk_acm::Client::new(&config),
-            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
+            dynamodb: json::JsonClient::new(&config, json::DYNAMODB),
+            acm: json::JsonClient::new(&config, json::ACM),
+            secretsmanager: json::JsonClient::new(&config, json::SECRETS),
             ec2_autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            ecr: aws_sdk_ecr::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
+            ecr: json::JsonClient::new(&config, json::ECR),
+            ssm: json::JsonClient::new(&config, json::SSM),
+            ec2: ec2::Ec2::new(&config),
             config,
             profile: None,
         }

@@ -22,6 +22,17 @@ macro_rules! aws {
     };
 }
 
+/// One call of a light JSON client (`aws::json`), as `aws!` is for the SDK's clients.
+macro_rules! aws_json {
+    ($ctx:expr, $busy:expr, $client:expr, $action:literal, $input:tt) => {{
+        let input = serde_json::json!($input);
+        $ctx.call($busy, move || {
+            let input = input.clone();
+            async { $client.call($action, input).await.map_err(CleanupError::from) }
+        })
+    }};
+}
+
 const NONE: &Patience = &Patience::NONE;
 
 const fn secs(n: u64) -> Duration {
@@ -258,10 +269,12 @@ pub(crate) async fn delete(
         }
         ResourceSpec::TaskDefinition { .. } => return task_definitions(ctx, live).await,
         ResourceSpec::LogGroup { name } => {
-            unless_gone(aws!(ctx, NONE, c.logs.delete_log_group().log_group_name(name)).await)?;
+            unless_gone(aws_json!(ctx, NONE, c.logs, "DeleteLogGroup", { "logGroupName": name }).await)?;
         }
         ResourceSpec::DynamodbTable { table } => {
-            unless_gone(aws!(ctx, STILL_IN_USE, c.dynamodb.delete_table().table_name(table)).await)?;
+            unless_gone(
+                aws_json!(ctx, STILL_IN_USE, c.dynamodb, "DeleteTable", { "TableName": table }).await,
+            )?;
         }
         ResourceSpec::IamPolicy { .. } => iam_policy(ctx, id(live, "arn")?).await?,
         ResourceSpec::IamRole { name } => iam_role(ctx, name).await?,
@@ -309,56 +322,75 @@ pub(crate) async fn delete(
         }
         ResourceSpec::EcrRepository { name } => {
             // Forced: with the images pushed to it.
-            unless_gone(aws!(ctx, NONE, c.ecr.delete_repository().repository_name(name).force(true)).await)?;
+            unless_gone(
+                aws_json!(ctx, NONE, c.ecr, "DeleteRepository", { "repositoryName": name, "force": true })
+                    .await,
+            )?;
         }
         ResourceSpec::SsmParameter { name } => {
-            unless_gone(aws!(ctx, NONE, c.ssm.delete_parameter().name(name)).await)?;
+            unless_gone(aws_json!(ctx, NONE, c.ssm, "DeleteParameter", { "Name": name }).await)?;
         }
         ResourceSpec::Secret { .. } => {
             // Without a recovery window: a secret merely scheduled for deletion keeps its name
             // for a week or more, and the lab could not create it again.
             let arn = id(live, "arn")?;
             unless_gone(
-                aws!(
-                    ctx,
-                    NONE,
-                    c.secretsmanager.delete_secret().secret_id(arn).force_delete_without_recovery(true)
-                )
+                aws_json!(ctx, NONE, c.secretsmanager, "DeleteSecret", {
+                    "SecretId": arn,
+                    "ForceDeleteWithoutRecovery": true
+                })
                 .await,
             )?;
         }
         ResourceSpec::SecurityGroup { .. } => {
             let group = id(live, "id")?;
-            unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_security_group().group_id(group)).await)?;
+            unless_gone(
+                aws!(ctx, NETWORK_IN_USE, c.ec2.request("DeleteSecurityGroup").param("GroupId", group)).await,
+            )?;
         }
         ResourceSpec::Subnet { .. } => {
             let subnet = id(live, "id")?;
-            unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_subnet().subnet_id(subnet)).await)?;
+            unless_gone(
+                aws!(ctx, NETWORK_IN_USE, c.ec2.request("DeleteSubnet").param("SubnetId", subnet)).await,
+            )?;
         }
         ResourceSpec::RouteTable { .. } => {
             let table = id(live, "id")?;
-            let out =
-                unless_gone(aws!(ctx, NONE, c.ec2.describe_route_tables().route_table_ids(table)).await)?;
+            let out = unless_gone(
+                aws!(ctx, NONE, c.ec2.request("DescribeRouteTables").param("RouteTableId.1", table)).await,
+            )?;
+            // The main table's association goes with the VPC; the subnets' are undone first.
             let associations: Vec<String> = out
                 .iter()
-                .flat_map(|o| o.route_tables())
-                .flat_map(|t| t.associations())
-                .filter(|a| a.main() != Some(true))
-                .filter_map(|a| a.route_table_association_id().map(str::to_string))
+                .flat_map(|o| o.items("routeTableSet"))
+                .flat_map(|t| t.items("associationSet"))
+                .filter(|a| a.text("main") != Some("true"))
+                .filter_map(|a| a.text("routeTableAssociationId").map(str::to_string))
                 .collect();
             for association in &associations {
                 unless_gone(
-                    aws!(ctx, NONE, c.ec2.disassociate_route_table().association_id(association)).await,
+                    aws!(
+                        ctx,
+                        NONE,
+                        c.ec2.request("DisassociateRouteTable").param("AssociationId", association)
+                    )
+                    .await,
                 )?;
             }
-            unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_route_table().route_table_id(table)).await)?;
+            unless_gone(
+                aws!(ctx, NETWORK_IN_USE, c.ec2.request("DeleteRouteTable").param("RouteTableId", table))
+                    .await,
+            )?;
         }
         ResourceSpec::InternetGateway { vpc } => {
             let gateway = id(live, "id")?;
             let detached = aws!(
                 ctx,
                 NETWORK_IN_USE,
-                c.ec2.detach_internet_gateway().internet_gateway_id(gateway).vpc_id(vpc)
+                c.ec2
+                    .request("DetachInternetGateway")
+                    .param("InternetGatewayId", gateway)
+                    .param("VpcId", vpc)
             )
             .await;
             match detached {
@@ -369,38 +401,57 @@ pub(crate) async fn delete(
                 }
             }
             unless_gone(
-                aws!(ctx, NETWORK_IN_USE, c.ec2.delete_internet_gateway().internet_gateway_id(gateway)).await,
+                aws!(
+                    ctx,
+                    NETWORK_IN_USE,
+                    c.ec2.request("DeleteInternetGateway").param("InternetGatewayId", gateway)
+                )
+                .await,
             )?;
         }
         ResourceSpec::Vpc { .. } => {
             let vpc = id(live, "id")?;
-            unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.delete_vpc().vpc_id(vpc)).await)?;
+            unless_gone(aws!(ctx, NETWORK_IN_USE, c.ec2.request("DeleteVpc").param("VpcId", vpc)).await)?;
         }
         ResourceSpec::NatGateway { .. } => {
             let gateway = id(live, "id")?;
-            unless_gone(aws!(ctx, NONE, c.ec2.delete_nat_gateway().nat_gateway_id(gateway)).await)?;
+            unless_gone(
+                aws!(ctx, NONE, c.ec2.request("DeleteNatGateway").param("NatGatewayId", gateway)).await,
+            )?;
         }
         ResourceSpec::ElasticIp { .. } => {
             // Released only once nothing holds it (a NAT gateway deleted a moment ago).
             let allocation = id(live, "id")?;
-            unless_gone(aws!(ctx, ADDRESS_IN_USE, c.ec2.release_address().allocation_id(allocation)).await)?;
+            unless_gone(
+                aws!(ctx, ADDRESS_IN_USE, c.ec2.request("ReleaseAddress").param("AllocationId", allocation))
+                    .await,
+            )?;
         }
         ResourceSpec::VpcEndpoint { .. } => {
             let endpoint = id(live, "id")?;
-            unless_gone(aws!(ctx, NONE, c.ec2.delete_vpc_endpoints().vpc_endpoint_ids(endpoint)).await)?;
+            unless_gone(
+                aws!(ctx, NONE, c.ec2.request("DeleteVpcEndpoints").param("VpcEndpointId.1", endpoint)).await,
+            )?;
         }
         ResourceSpec::Ec2Instance { .. } => {
             let instance = id(live, "id")?;
-            unless_gone(aws!(ctx, NONE, c.ec2.terminate_instances().instance_ids(instance)).await)?;
+            unless_gone(
+                aws!(ctx, NONE, c.ec2.request("TerminateInstances").param("InstanceId.1", instance)).await,
+            )?;
         }
         ResourceSpec::LaunchTemplate { .. } => {
             let template = id(live, "id")?;
-            unless_gone(aws!(ctx, NONE, c.ec2.delete_launch_template().launch_template_id(template)).await)?;
+            unless_gone(
+                aws!(ctx, NONE, c.ec2.request("DeleteLaunchTemplate").param("LaunchTemplateId", template))
+                    .await,
+            )?;
         }
         ResourceSpec::AcmCertificate { .. } => {
             // In use until the HTTPS listeners that serve it are deleted (an earlier wave).
             let arn = id(live, "arn")?;
-            unless_gone(aws!(ctx, STILL_IN_USE, c.acm.delete_certificate().certificate_arn(arn)).await)?;
+            unless_gone(
+                aws_json!(ctx, STILL_IN_USE, c.acm, "DeleteCertificate", { "CertificateArn": arn }).await,
+            )?;
         }
         ResourceSpec::HostedZone { .. } => {
             let zone = id(live, "id")?;

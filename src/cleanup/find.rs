@@ -14,12 +14,14 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_ecs::types::{CapacityProviderStatus, TaskDefinitionStatus};
 use aws_sdk_iam::types::PolicyScopeType;
 use aws_sdk_servicediscovery::types::{FilterCondition, ServiceFilter, ServiceFilterName};
 
 use super::CleanupError;
+use serde_json::{json, Value};
+
+use crate::aws::ec2::Xml;
 use crate::aws::Clients;
 use crate::lab::ResourceSpec;
 use crate::state::ledger::identity;
@@ -174,18 +176,54 @@ pub(crate) async fn record_set(
 }
 
 /// NAT gateway states that still hold the gateway (and its address and subnet).
-fn nat_alive(state: Option<&aws_sdk_ec2::types::NatGatewayState>) -> bool {
-    !matches!(state.map(|s| s.as_str()), Some("deleted" | "failed"))
+fn nat_alive(gateway: &Xml) -> bool {
+    !matches!(gateway.text("state"), Some("deleted" | "failed"))
 }
 
 /// Instance states that still exist for cleanup's purposes (terminated ones linger in listings).
-fn instance_alive(state: Option<&aws_sdk_ec2::types::InstanceState>) -> bool {
-    !matches!(state.and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated"))
+fn instance_alive(instance: &Xml) -> bool {
+    !matches!(instance.text("instanceState/name"), Some("terminated"))
 }
 
 /// VPC endpoint states that still hold the endpoint.
-fn endpoint_alive(state: Option<&aws_sdk_ec2::types::State>) -> bool {
-    !matches!(state.map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "failed"))
+fn endpoint_alive(endpoint: &Xml) -> bool {
+    !matches!(endpoint.text("state").map(str::to_ascii_lowercase).as_deref(), Some("deleted" | "failed"))
+}
+
+/// The instances of `DescribeInstances` reservations.
+fn instances(reservations: &[Xml]) -> impl Iterator<Item = &Xml> {
+    reservations.iter().flat_map(|r| r.items("instancesSet"))
+}
+
+/// `action` for the one resource `id` (as parameter `param`): the `item`s of `set`.
+async fn ec2_by_id(
+    clients: &Clients,
+    action: &'static str,
+    param: &str,
+    id: &str,
+    set: &str,
+) -> Result<Vec<Xml>, crate::aws::LiteError> {
+    clients.ec2.request(action).param(param, id).send_all(set).await
+}
+
+/// The objects of the list `field` of a JSON answer.
+fn items<'a>(doc: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+    doc.get(field).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// The string `field` of a JSON object.
+fn text<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
+    doc.get(field).and_then(Value::as_str)
+}
+
+/// A secret not scheduled for deletion (`DeletedDate` unset).
+fn secret_alive(secret: &Value) -> bool {
+    secret.get("DeletedDate").is_none_or(Value::is_null)
+}
+
+/// Ids of `items` from their `field`.
+fn ec2_ids(items: &[Xml], field: &str) -> Vec<Ids> {
+    items.iter().map(|item| ids([("id", item.text(field))])).collect()
 }
 
 /// Turns "not found" into `None`.
@@ -201,10 +239,6 @@ fn ids<const N: usize>(pairs: [(&str, Option<&str>); N]) -> Ids {
     pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))).collect()
 }
 
-fn ec2_filter(name: &str, value: &str) -> Filter {
-    Filter::builder().name(name).values(value).build()
-}
-
 /// The task definition revision ARN's family and revision: `...:task-definition/web:3` → ("web", "3").
 pub(crate) fn family_revision(arn: &str) -> Option<(&str, &str)> {
     arn.rsplit('/').next()?.rsplit_once(':')
@@ -215,116 +249,90 @@ async fn by_spec(clients: &Clients, spec: &ResourceSpec) -> Result<Vec<Ids>, Cle
     let all = |found: Option<Vec<Ids>>| found.unwrap_or_default();
     match spec {
         ResourceSpec::SecurityGroup { name, vpc } => {
-            let out = clients
+            let request = clients
                 .ec2
-                .describe_security_groups()
-                .filters(ec2_filter("group-name", name))
-                .filters(ec2_filter("vpc-id", vpc))
-                .send()
-                .await;
-            Ok(all(absent(out)?
-                .map(|o| o.security_groups().iter().map(|g| ids([("id", g.group_id())])).collect())))
+                .request("DescribeSecurityGroups")
+                .filter("group-name", name)
+                .filter("vpc-id", vpc);
+            Ok(all(absent(request.send_all("securityGroupInfo").await)?.map(|g| ec2_ids(&g, "groupId"))))
         }
         ResourceSpec::Subnet { vpc, cidr } => {
-            let out = clients
-                .ec2
-                .describe_subnets()
-                .filters(ec2_filter("vpc-id", vpc))
-                .filters(ec2_filter("cidr-block", cidr))
-                .send()
-                .await;
-            Ok(all(absent(out)?.map(|o| o.subnets().iter().map(|s| ids([("id", s.subnet_id())])).collect())))
+            let request =
+                clients.ec2.request("DescribeSubnets").filter("vpc-id", vpc).filter("cidr-block", cidr);
+            Ok(all(absent(request.send_all("subnetSet").await)?.map(|s| ec2_ids(&s, "subnetId"))))
         }
         ResourceSpec::RouteTable { vpc, name } => {
-            let out = clients
-                .ec2
-                .describe_route_tables()
-                .filters(ec2_filter("vpc-id", vpc))
-                .filters(ec2_filter("tag:Name", name))
-                .send()
-                .await;
-            Ok(all(absent(out)?
-                .map(|o| o.route_tables().iter().map(|t| ids([("id", t.route_table_id())])).collect())))
+            let request =
+                clients.ec2.request("DescribeRouteTables").filter("vpc-id", vpc).filter("tag:Name", name);
+            Ok(all(absent(request.send_all("routeTableSet").await)?.map(|t| ec2_ids(&t, "routeTableId"))))
         }
         ResourceSpec::InternetGateway { vpc } => {
-            let out = clients
-                .ec2
-                .describe_internet_gateways()
-                .filters(ec2_filter("attachment.vpc-id", vpc))
-                .send()
-                .await;
-            Ok(all(absent(out)?.map(|o| {
-                o.internet_gateways().iter().map(|g| ids([("id", g.internet_gateway_id())])).collect()
-            })))
+            let request = clients.ec2.request("DescribeInternetGateways").filter("attachment.vpc-id", vpc);
+            Ok(all(absent(request.send_all("internetGatewaySet").await)?
+                .map(|g| ec2_ids(&g, "internetGatewayId"))))
         }
         ResourceSpec::NatGateway { vpc, name } => {
-            let out = clients
-                .ec2
-                .describe_nat_gateways()
-                .filter(ec2_filter("vpc-id", vpc))
-                .filter(ec2_filter("tag:Name", name))
-                .send()
-                .await;
-            Ok(all(absent(out)?.map(|o| {
-                o.nat_gateways()
+            let request =
+                clients.ec2.request("DescribeNatGateways").filter("vpc-id", vpc).filter("tag:Name", name);
+            Ok(all(absent(request.send_all("natGatewaySet").await)?.map(|gateways| {
+                gateways
                     .iter()
-                    .filter(|g| nat_alive(g.state()))
-                    .map(|g| ids([("id", g.nat_gateway_id())]))
+                    .filter(|g| nat_alive(g))
+                    .map(|g| ids([("id", g.text("natGatewayId"))]))
                     .collect()
             })))
         }
         ResourceSpec::ElasticIp { name } => {
-            let out = clients.ec2.describe_addresses().filters(ec2_filter("tag:Name", name)).send().await;
-            Ok(all(absent(out)?.map(|o| {
-                o.addresses()
+            let request = clients.ec2.request("DescribeAddresses").filter("tag:Name", name);
+            Ok(all(absent(request.send_all("addressesSet").await)?.map(|addresses| {
+                addresses
                     .iter()
-                    .map(|a| ids([("id", a.allocation_id()), ("public_ip", a.public_ip())]))
+                    .map(|a| ids([("id", a.text("allocationId")), ("public_ip", a.text("publicIp"))]))
                     .collect()
             })))
         }
         ResourceSpec::VpcEndpoint { vpc, service } => {
-            let out = clients
+            let request = clients
                 .ec2
-                .describe_vpc_endpoints()
-                .filters(ec2_filter("vpc-id", vpc))
-                .filters(ec2_filter("service-name", service))
-                .send()
-                .await;
-            Ok(all(absent(out)?.map(|o| {
-                o.vpc_endpoints()
+                .request("DescribeVpcEndpoints")
+                .filter("vpc-id", vpc)
+                .filter("service-name", service);
+            Ok(all(absent(request.send_all("vpcEndpointSet").await)?.map(|endpoints| {
+                endpoints
                     .iter()
-                    .filter(|e| endpoint_alive(e.state()))
-                    .map(|e| ids([("id", e.vpc_endpoint_id())]))
+                    .filter(|e| endpoint_alive(e))
+                    .map(|e| ids([("id", e.text("vpcEndpointId"))]))
                     .collect()
             })))
         }
         ResourceSpec::Ec2Instance { name } => {
-            let out = clients.ec2.describe_instances().filters(ec2_filter("tag:Name", name)).send().await;
-            Ok(all(absent(out)?.map(|o| {
-                o.reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .filter(|i| instance_alive(i.state()))
-                    .map(|i| ids([("id", i.instance_id())]))
+            let request = clients.ec2.request("DescribeInstances").filter("tag:Name", name);
+            Ok(all(absent(request.send_all("reservationSet").await)?.map(|reservations| {
+                instances(&reservations)
+                    .filter(|i| instance_alive(i))
+                    .map(|i| ids([("id", i.text("instanceId"))]))
                     .collect()
             })))
         }
         ResourceSpec::Vpc { name } => {
-            let out = clients.ec2.describe_vpcs().filters(ec2_filter("tag:Name", name)).send().await;
-            Ok(all(absent(out)?.map(|o| o.vpcs().iter().map(|v| ids([("id", v.vpc_id())])).collect())))
+            let request = clients.ec2.request("DescribeVpcs").filter("tag:Name", name);
+            Ok(all(absent(request.send_all("vpcSet").await)?.map(|v| ec2_ids(&v, "vpcId"))))
         }
         ResourceSpec::AcmCertificate { domain } => {
             let mut found = Vec::new();
             let mut token = None;
             loop {
-                let out = clients.acm.list_certificates().set_next_token(token).send().await?;
+                let mut input = json!({});
+                if let Some(token) = token.take() {
+                    input["NextToken"] = Value::String(token);
+                }
+                let out = clients.acm.call("ListCertificates", input).await?;
                 found.extend(
-                    out.certificate_summary_list()
-                        .iter()
-                        .filter(|c| c.domain_name().is_some_and(|d| dns_name(d) == dns_name(domain)))
-                        .map(|c| ids([("arn", c.certificate_arn())])),
+                    items(&out, "CertificateSummaryList")
+                        .filter(|c| text(c, "DomainName").is_some_and(|d| dns_name(d) == dns_name(domain)))
+                        .map(|c| ids([("arn", text(c, "CertificateArn"))])),
                 );
-                token = out.next_token().map(str::to_string);
+                token = text(&out, "NextToken").map(str::to_string);
                 if token.is_none() {
                     return Ok(found);
                 }
@@ -495,30 +503,28 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
                 .map(|d| ids([("arn", d.dashboard_arn())])))
         }
         ResourceSpec::LogGroup { name } => {
-            let out = clients.logs.describe_log_groups().log_group_name_prefix(name).send().await;
+            let out = clients.logs.call("DescribeLogGroups", json!({ "logGroupNamePrefix": name })).await;
             let Some(out) = absent(out)? else { return Ok(None) };
-            Ok(out.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())).map(|g| {
-                let arn = g
-                    .log_group_arn()
-                    .map(str::to_string)
-                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").into()));
-                ids([("arn", arn.as_deref())])
-            }))
+            let found =
+                items(&out, "logGroups").find(|g| text(g, "logGroupName") == Some(name.as_str())).map(|g| {
+                    let arn = text(g, "logGroupArn")
+                        .map(str::to_string)
+                        .or_else(|| text(g, "arn").map(|a| a.trim_end_matches(":*").into()));
+                    ids([("arn", arn.as_deref())])
+                });
+            Ok(found)
         }
         ResourceSpec::DynamodbTable { table } => {
-            let Some(out) = absent(clients.dynamodb.describe_table().table_name(table).send().await)? else {
-                return Ok(None);
-            };
-            Ok(out
-                .table()
-                // The table id, not the name-made ARN, tells a re-created table apart.
-                .map(|t| {
-                    ids([
-                        ("id", t.table_id()),
-                        ("arn", t.table_arn()),
-                        ("status", t.table_status().map(|s| s.as_str())),
-                    ])
-                }))
+            let out = clients.dynamodb.call("DescribeTable", json!({ "TableName": table })).await;
+            let Some(out) = absent(out)? else { return Ok(None) };
+            // The table id, not the name-made ARN, tells a re-created table apart.
+            Ok(out.get("Table").map(|t| {
+                ids([
+                    ("id", text(t, "TableId")),
+                    ("arn", text(t, "TableArn")),
+                    ("status", text(t, "TableStatus")),
+                ])
+            }))
         }
         ResourceSpec::IamRole { name } => {
             let Some(out) = absent(clients.iam.get_role().role_name(name).send().await)? else {
@@ -554,9 +560,10 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             }))
         }
         ResourceSpec::Secret { name } => {
-            let out = absent(clients.secretsmanager.describe_secret().secret_id(name).send().await)?;
+            let out =
+                absent(clients.secretsmanager.call("DescribeSecret", json!({ "SecretId": name })).await)?;
             // A secret scheduled for deletion is on its way out: not there for the lab.
-            Ok(out.filter(|o| o.deleted_date().is_none()).map(|o| ids([("arn", o.arn())])))
+            Ok(out.filter(secret_alive).map(|o| ids([("arn", text(&o, "ARN"))])))
         }
         ResourceSpec::AutoscalingGroup { name } => {
             let out = clients
@@ -588,23 +595,24 @@ async fn by_name(clients: &Clients, spec: &ResourceSpec) -> Result<Option<Ids>, 
             }))
         }
         ResourceSpec::EcrRepository { name } => {
-            let out = absent(clients.ecr.describe_repositories().repository_names(name).send().await)?;
-            Ok(out.and_then(|o| {
-                o.repositories()
-                    .iter()
-                    .find(|r| r.repository_name() == Some(name.as_str()))
-                    .map(|r| ids([("arn", r.repository_arn()), ("uri", r.repository_uri())]))
+            let out = clients.ecr.call("DescribeRepositories", json!({ "repositoryNames": [name] })).await;
+            Ok(absent(out)?.and_then(|o| {
+                items(&o, "repositories")
+                    .find(|r| text(r, "repositoryName") == Some(name.as_str()))
+                    .map(|r| ids([("arn", text(r, "repositoryArn")), ("uri", text(r, "repositoryUri"))]))
             }))
         }
         ResourceSpec::SsmParameter { name } => {
-            // Metadata only is kept: never the value.
-            let out = absent(clients.ssm.get_parameter().name(name).send().await)?;
-            Ok(out.and_then(|o| o.parameter().map(|p| ids([("arn", p.arn())]))))
+            // Metadata only is kept: never the value (it is not decrypted either).
+            let out = absent(
+                clients.ssm.call("GetParameter", json!({ "Name": name, "WithDecryption": false })).await,
+            )?;
+            Ok(out.and_then(|o| o.get("Parameter").map(|p| ids([("arn", text(p, "ARN"))]))))
         }
         ResourceSpec::LaunchTemplate { name } => {
-            let out =
-                absent(clients.ec2.describe_launch_templates().launch_template_names(name).send().await)?;
-            Ok(out.and_then(|o| o.launch_templates().first().map(|t| ids([("id", t.launch_template_id())]))))
+            let request = clients.ec2.request("DescribeLaunchTemplates").param("LaunchTemplateName.1", name);
+            let out = absent(request.send_all("launchTemplates").await)?;
+            Ok(out.and_then(|t| t.first().map(|t| ids([("id", t.text("launchTemplateId"))]))))
         }
         // Types whose names are not unique are listed by `by_spec`.
         ResourceSpec::AcmCertificate { .. }
@@ -677,61 +685,81 @@ async fn by_recorded_ids(
         }
         ResourceSpec::SecurityGroup { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_security_groups().group_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.security_groups().is_empty())))
+            let out = absent(
+                ec2_by_id(clients, "DescribeSecurityGroups", "GroupId.1", &id, "securityGroupInfo").await,
+            )?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::Subnet { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_subnets().subnet_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.subnets().is_empty())))
+            let out = absent(ec2_by_id(clients, "DescribeSubnets", "SubnetId.1", &id, "subnetSet").await)?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::RouteTable { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_route_tables().route_table_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.route_tables().is_empty())))
+            let out = absent(
+                ec2_by_id(clients, "DescribeRouteTables", "RouteTableId.1", &id, "routeTableSet").await,
+            )?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::InternetGateway { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_internet_gateways().internet_gateway_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.internet_gateways().is_empty())))
+            let out = absent(
+                ec2_by_id(
+                    clients,
+                    "DescribeInternetGateways",
+                    "InternetGatewayId.1",
+                    &id,
+                    "internetGatewaySet",
+                )
+                .await,
+            )?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::NatGateway { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| o.nat_gateways().iter().any(|g| nat_alive(g.state())))))
+            let out = absent(
+                ec2_by_id(clients, "DescribeNatGateways", "NatGatewayId.1", &id, "natGatewaySet").await,
+            )?;
+            Ok(keep(out.is_some_and(|o| o.iter().any(nat_alive))))
         }
         ResourceSpec::ElasticIp { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_addresses().allocation_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.addresses().is_empty())))
+            let out =
+                absent(ec2_by_id(clients, "DescribeAddresses", "AllocationId.1", &id, "addressesSet").await)?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::VpcEndpoint { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| o.vpc_endpoints().iter().any(|e| endpoint_alive(e.state())))))
+            let out = absent(
+                ec2_by_id(clients, "DescribeVpcEndpoints", "VpcEndpointId.1", &id, "vpcEndpointSet").await,
+            )?;
+            Ok(keep(out.is_some_and(|o| o.iter().any(endpoint_alive))))
         }
         ResourceSpec::Ec2Instance { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_instances().instance_ids(id).send().await)?;
-            let alive = out.is_some_and(|o| {
-                o.reservations().iter().flat_map(|r| r.instances()).any(|i| instance_alive(i.state()))
-            });
-            Ok(keep(alive))
+            let out =
+                absent(ec2_by_id(clients, "DescribeInstances", "InstanceId.1", &id, "reservationSet").await)?;
+            Ok(keep(out.is_some_and(|reservations| instances(&reservations).any(instance_alive))))
         }
         ResourceSpec::LaunchTemplate { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_launch_templates().launch_template_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.launch_templates().is_empty())))
+            let out = absent(
+                ec2_by_id(clients, "DescribeLaunchTemplates", "LaunchTemplateId.1", &id, "launchTemplates")
+                    .await,
+            )?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::Vpc { .. } => {
             let Some(id) = id else { return Ok(None) };
-            let out = absent(clients.ec2.describe_vpcs().vpc_ids(id).send().await)?;
-            Ok(keep(out.is_some_and(|o| !o.vpcs().is_empty())))
+            let out = absent(ec2_by_id(clients, "DescribeVpcs", "VpcId.1", &id, "vpcSet").await)?;
+            Ok(keep(out.is_some_and(|o| !o.is_empty())))
         }
         ResourceSpec::AcmCertificate { .. } => {
             let Some(arn) = arn else { return Ok(None) };
-            let out = absent(clients.acm.describe_certificate().certificate_arn(arn).send().await)?;
-            Ok(keep(out.is_some_and(|o| o.certificate().is_some())))
+            let out =
+                absent(clients.acm.call("DescribeCertificate", json!({ "CertificateArn": arn })).await)?;
+            Ok(keep(out.is_some_and(|o| o.get("Certificate").is_some())))
         }
         ResourceSpec::HostedZone { .. } => {
             let Some(id) = id else { return Ok(None) };
@@ -741,8 +769,9 @@ async fn by_recorded_ids(
         ResourceSpec::Secret { .. } => {
             // The ARN ends in a random suffix: a re-created secret has another one.
             let Some(arn) = arn else { return Ok(None) };
-            let out = absent(clients.secretsmanager.describe_secret().secret_id(arn).send().await)?;
-            Ok(keep(out.is_some_and(|o| o.deleted_date().is_none())))
+            let out =
+                absent(clients.secretsmanager.call("DescribeSecret", json!({ "SecretId": arn })).await)?;
+            Ok(keep(out.as_ref().is_some_and(secret_alive)))
         }
         _ => Ok(None),
     }

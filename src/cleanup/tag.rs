@@ -2,6 +2,8 @@
 //! console (and by Resource Groups) even without the ledger. Best effort: types whose API
 //! takes no tags (scaling policies, dashboards) are left as they are.
 
+use serde_json::json;
+
 use super::{CleanupError, LAB_TAG};
 use crate::aws::Clients;
 use crate::lab::ResourceSpec;
@@ -55,16 +57,12 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
         }
         ResourceSpec::LogGroup { .. } => {
             let Some(arn) = arn else { return Ok(()) };
-            clients.logs.tag_resource().resource_arn(arn).tags(LAB_TAG, lab).send().await?;
+            clients.logs.call("TagResource", json!({ "resourceArn": arn, "tags": { LAB_TAG: lab } })).await?;
         }
         ResourceSpec::DynamodbTable { .. } => {
             let Some(arn) = arn else { return Ok(()) };
-            let tag = aws_sdk_dynamodb::types::Tag::builder()
-                .key(LAB_TAG)
-                .value(lab)
-                .build()
-                .map_err(build_error)?;
-            clients.dynamodb.tag_resource().resource_arn(arn).tags(tag).send().await?;
+            let input = json!({ "ResourceArn": arn, "Tags": [{ "Key": LAB_TAG, "Value": lab }] });
+            clients.dynamodb.call("TagResource", input).await?;
         }
         ResourceSpec::IamRole { name } => {
             let tag =
@@ -78,8 +76,8 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
         }
         ResourceSpec::Secret { .. } => {
             let Some(arn) = arn else { return Ok(()) };
-            let tag = aws_sdk_secretsmanager::types::Tag::builder().key(LAB_TAG).value(lab).build();
-            clients.secretsmanager.tag_resource().secret_id(arn).tags(tag).send().await?;
+            let input = json!({ "SecretId": arn, "Tags": [{ "Key": LAB_TAG, "Value": lab }] });
+            clients.secretsmanager.call("TagResource", input).await?;
         }
         ResourceSpec::IamPolicy { .. } => {
             let Some(arn) = arn else { return Ok(()) };
@@ -98,14 +96,13 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
         | ResourceSpec::Ec2Instance { .. }
         | ResourceSpec::LaunchTemplate { .. } => {
             let Some(id) = id else { return Ok(()) };
-            let tag = aws_sdk_ec2::types::Tag::builder().key(LAB_TAG).value(lab).build();
-            clients.ec2.create_tags().resources(id).tags(tag).send().await?;
+            let request = clients.ec2.request("CreateTags").param("ResourceId.1", id);
+            request.param("Tag.1.Key", LAB_TAG).param("Tag.1.Value", lab).send().await?;
         }
         ResourceSpec::AcmCertificate { .. } => {
             let Some(arn) = arn else { return Ok(()) };
-            let tag =
-                aws_sdk_acm::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
-            clients.acm.add_tags_to_certificate().certificate_arn(arn).tags(tag).send().await?;
+            let input = json!({ "CertificateArn": arn, "Tags": [{ "Key": LAB_TAG, "Value": lab }] });
+            clients.acm.call("AddTagsToCertificate", input).await?;
         }
         ResourceSpec::HostedZone { .. } => {
             let Some(id) = id else { return Ok(()) };
@@ -137,21 +134,16 @@ pub(crate) async fn tag(clients: &Clients, entry: &LedgerEntry, lab: &str) -> Re
         }
         ResourceSpec::EcrRepository { .. } => {
             let Some(arn) = arn else { return Ok(()) };
-            let tag =
-                aws_sdk_ecr::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
-            clients.ecr.tag_resource().resource_arn(arn).tags(tag).send().await?;
+            let input = json!({ "resourceArn": arn, "tags": [{ "Key": LAB_TAG, "Value": lab }] });
+            clients.ecr.call("TagResource", input).await?;
         }
         ResourceSpec::SsmParameter { name } => {
-            let tag =
-                aws_sdk_ssm::types::Tag::builder().key(LAB_TAG).value(lab).build().map_err(build_error)?;
-            clients
-                .ssm
-                .add_tags_to_resource()
-                .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
-                .resource_id(name)
-                .tags(tag)
-                .send()
-                .await?;
+            let input = json!({
+                "ResourceType": "Parameter",
+                "ResourceId": name,
+                "Tags": [{ "Key": LAB_TAG, "Value": lab }],
+            });
+            clients.ssm.call("AddTagsToResource", input).await?;
         }
         ResourceSpec::ScalingPolicy { .. }
         | ResourceSpec::Dashboard { .. }

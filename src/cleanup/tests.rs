@@ -11,7 +11,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::aws::mock::Mocks;
+use crate::aws::mock::{json, Mocks};
 use crate::clock::FakeClock;
 use crate::state::ledger::Ledger;
 
@@ -203,8 +203,6 @@ mod ecs_service {
 }
 
 mod already_gone {
-    use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
-    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
     use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::DescribeLoadBalancersError;
 
     use super::*;
@@ -212,14 +210,8 @@ mod already_gone {
     #[tokio::test]
     async fn not_found_counts_as_already_deleted_and_leaves_the_ledger() {
         let mocks = Mocks {
-            dynamodb: vec![mock!(aws_sdk_dynamodb::Client::describe_table).then_error(|| {
-                DescribeTableError::ResourceNotFoundException(
-                    ResourceNotFoundException::builder()
-                        .message("Requested resource not found")
-                        .meta(meta("ResourceNotFoundException", "Requested resource not found"))
-                        .build(),
-                )
-            })],
+            dynamodb: vec![json("DescribeTable")
+                .then_error(|| meta("ResourceNotFoundException", "Requested resource not found"))],
             elbv2: vec![mock!(aws_sdk_elasticloadbalancingv2::Client::describe_load_balancers).then_error(
                 || DescribeLoadBalancersError::generic(meta("LoadBalancerNotFound", "One or more not found")),
             )],
@@ -240,34 +232,31 @@ mod already_gone {
 }
 
 mod network {
-    use aws_sdk_ec2::operation::delete_security_group::{
-        DeleteSecurityGroupError, DeleteSecurityGroupOutput,
-    };
-    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
-    use aws_sdk_ec2::types::SecurityGroup;
-    use aws_sdk_ec2::Client;
-
     use super::*;
+    use crate::aws::mock::{ec2, ec2_answer, ec2_where};
 
-    fn group() -> DescribeSecurityGroupsOutput {
-        DescribeSecurityGroupsOutput::builder()
-            .security_groups(SecurityGroup::builder().group_id("sg-1").group_name("web").build())
-            .build()
+    fn group() -> crate::aws::ec2::Xml {
+        ec2_answer(
+            "<DescribeSecurityGroupsResponse><securityGroupInfo><item><groupId>sg-1</groupId>\
+             <groupName>web</groupName></item></securityGroupInfo></DescribeSecurityGroupsResponse>",
+        )
+    }
+
+    fn no_group() -> crate::aws::ec2::Xml {
+        ec2_answer("<DescribeSecurityGroupsResponse><securityGroupInfo/></DescribeSecurityGroupsResponse>")
+    }
+
+    fn deleted() -> crate::aws::ec2::Xml {
+        ec2_answer("<DeleteSecurityGroupResponse><return>true</return></DeleteSecurityGroupResponse>")
     }
 
     #[tokio::test]
     async fn a_dependency_violation_that_persists_ends_as_remaining_with_advice() {
         let mocks = Mocks {
             ec2: vec![
-                mock!(Client::describe_security_groups).then_output(group),
-                mock!(Client::delete_security_group)
-                    .match_requests(|r| r.group_id() == Some("sg-1"))
-                    .then_error(|| {
-                        DeleteSecurityGroupError::generic(meta(
-                            "DependencyViolation",
-                            "resource sg-1 has a dependent object",
-                        ))
-                    }),
+                ec2("DescribeSecurityGroups").then_output(group),
+                ec2_where("DeleteSecurityGroup", |call| call.param("GroupId") == Some("sg-1"))
+                    .then_error(|| meta("DependencyViolation", "resource sg-1 has a dependent object")),
             ],
             ..Mocks::default()
         };
@@ -298,14 +287,13 @@ mod network {
     async fn a_dependency_violation_that_clears_is_deleted() {
         let mocks = Mocks {
             ec2: vec![
-                mock!(Client::describe_security_groups).sequence().output(group).build(),
-                mock!(Client::describe_security_groups)
-                    .then_output(|| DescribeSecurityGroupsOutput::builder().build()),
-                mock!(Client::delete_security_group)
+                ec2("DescribeSecurityGroups").sequence().output(group).build(),
+                ec2("DescribeSecurityGroups").then_output(no_group),
+                ec2("DeleteSecurityGroup")
                     .sequence()
-                    .error(|| DeleteSecurityGroupError::generic(meta("DependencyViolation", "in use")))
+                    .error(|| meta("DependencyViolation", "in use"))
                     .times(3)
-                    .output(|| DeleteSecurityGroupOutput::builder().build())
+                    .output(deleted)
                     .build(),
             ],
             ..Mocks::default()
@@ -358,9 +346,8 @@ mod ledger {
         };
         let recorded = BTreeMap::from([("arn".to_string(), "arn:tg".to_string())]);
         let other = ResourceSpec::LogGroup { name: "/ecs/web".into() };
-        let logs_gone = vec![mock!(aws_sdk_cloudwatchlogs::Client::describe_log_groups).then_output(|| {
-            aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput::builder().build()
-        })];
+        let logs_gone =
+            vec![json("DescribeLogGroups").then_output(|| serde_json::json!({ "logGroups": [] }))];
         let mocks = Mocks { logs: logs_gone, ..mocks };
         let seen = confirmed.clone();
         let run = run_with(
@@ -682,8 +669,6 @@ mod iam {
 mod profile_and_secret {
     use aws_sdk_iam::operation::get_instance_profile::{GetInstanceProfileError, GetInstanceProfileOutput};
     use aws_sdk_iam::types::{InstanceProfile, Role};
-    use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretOutput;
-    use aws_sdk_secretsmanager::operation::describe_secret::{DescribeSecretError, DescribeSecretOutput};
     use aws_smithy_types::DateTime;
 
     use super::*;
@@ -769,30 +754,27 @@ mod profile_and_secret {
         let l1 = calls.clone();
         let mocks = Mocks {
             secretsmanager: vec![
-                mock!(aws_sdk_secretsmanager::Client::describe_secret)
+                json("DescribeSecret")
                     .sequence()
-                    .output(move || DescribeSecretOutput::builder().arn(arn).name("lab/db").build())
+                    .output(move || serde_json::json!({ "ARN": arn, "Name": "lab/db" }))
                     .build(),
-                mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(|| {
-                    DescribeSecretError::generic(meta(
-                        "ResourceNotFoundException",
-                        "Secrets Manager can't find the specified secret.",
-                    ))
+                json("DescribeSecret").then_error(|| {
+                    meta("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
                 }),
-                mock!(aws_sdk_secretsmanager::Client::delete_secret).then_compute_output(move |r| {
+                json("DeleteSecret").then_compute_output(move |r| {
                     l1.push(&format!(
-                        "delete {} force={:?}",
-                        r.secret_id().unwrap_or_default(),
-                        r.force_delete_without_recovery()
+                        "delete {} force={}",
+                        r.input["SecretId"].as_str().unwrap_or_default(),
+                        r.input["ForceDeleteWithoutRecovery"]
                     ));
-                    DeleteSecretOutput::builder().build()
+                    serde_json::json!({ "ARN": arn })
                 }),
             ],
             ..Mocks::default()
         };
         let ids = BTreeMap::from([("arn".to_string(), arn.to_string())]);
         let run = run(&mocks, vec![(ResourceSpec::Secret { name: "lab/db".into() }, ids)]).await;
-        assert_eq!(calls.get(), [format!("delete {arn} force=Some(true)")]);
+        assert_eq!(calls.get(), [format!("delete {arn} force=true")]);
         assert_eq!(run.report.deleted, [format!("secret lab/db ({arn})")]);
     }
 }
@@ -800,17 +782,11 @@ mod profile_and_secret {
 mod capacity_and_images {
     use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
     use aws_sdk_autoscaling::types::AutoScalingGroup;
-    use aws_sdk_ecr::operation::describe_repositories::{
-        DescribeRepositoriesError, DescribeRepositoriesOutput,
-    };
-    use aws_sdk_ecr::types::Repository;
     use aws_sdk_ecs::operation::describe_capacity_providers::DescribeCapacityProvidersOutput;
     use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
     use aws_sdk_ecs::types::{
         CapacityProvider, CapacityProviderStatus, CapacityProviderStrategyItem, Cluster,
     };
-    use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
-    use aws_sdk_ssm::types::Parameter;
     use aws_smithy_types::DateTime;
 
     use super::*;
@@ -937,49 +913,40 @@ mod capacity_and_images {
         let (l1, l2) = (calls.clone(), calls.clone());
         let mocks = Mocks {
             ecr: vec![
-                mock!(aws_sdk_ecr::Client::describe_repositories)
+                json("DescribeRepositories")
                     .sequence()
                     .output(move || {
-                        let r = Repository::builder()
-                            .repository_name("lab/auth")
-                            .repository_arn(repo_arn)
-                            .build();
-                        DescribeRepositoriesOutput::builder().repositories(r).build()
+                        serde_json::json!({ "repositories": [
+                            { "repositoryName": "lab/auth", "repositoryArn": repo_arn }
+                        ]})
                     })
                     .build(),
-                mock!(aws_sdk_ecr::Client::describe_repositories).then_error(|| {
-                    DescribeRepositoriesError::generic(meta(
-                        "RepositoryNotFoundException",
-                        "The repository does not exist",
-                    ))
-                }),
-                mock!(aws_sdk_ecr::Client::delete_repository).then_compute_output(move |r| {
+                json("DescribeRepositories")
+                    .then_error(|| meta("RepositoryNotFoundException", "The repository does not exist")),
+                json("DeleteRepository").then_compute_output(move |r| {
                     l1.push(&format!(
-                        "delete repository {} force={:?}",
-                        r.repository_name().unwrap_or_default(),
-                        r.force()
+                        "delete repository {} force={}",
+                        r.input["repositoryName"].as_str().unwrap_or_default(),
+                        r.input["force"]
                     ));
-                    aws_sdk_ecr::operation::delete_repository::DeleteRepositoryOutput::builder().build()
+                    serde_json::json!({})
                 }),
             ],
             ssm: vec![
-                mock!(aws_sdk_ssm::Client::get_parameter)
+                json("GetParameter")
                     .sequence()
                     .output(move || {
-                        let p = Parameter::builder()
-                            .name("/lab/db-name")
-                            .arn(param_arn)
-                            .value("products")
-                            .build();
-                        GetParameterOutput::builder().parameter(p).build()
+                        // Answers carry the value; cleanup never keeps it.
+                        serde_json::json!({ "Parameter": {
+                            "Name": "/lab/db-name", "ARN": param_arn, "Value": "products"
+                        }})
                     })
                     .build(),
-                mock!(aws_sdk_ssm::Client::get_parameter).then_error(|| {
-                    GetParameterError::generic(meta("ParameterNotFound", "Parameter /lab/db-name not found."))
-                }),
-                mock!(aws_sdk_ssm::Client::delete_parameter).then_compute_output(move |r| {
-                    l2.push(&format!("delete parameter {}", r.name().unwrap_or_default()));
-                    aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput::builder().build()
+                json("GetParameter")
+                    .then_error(|| meta("ParameterNotFound", "Parameter /lab/db-name not found.")),
+                json("DeleteParameter").then_compute_output(move |r| {
+                    l2.push(&format!("delete parameter {}", r.input["Name"].as_str().unwrap_or_default()));
+                    serde_json::json!({})
                 }),
             ],
             ..Mocks::default()
@@ -999,10 +966,7 @@ mod capacity_and_images {
         )
         .await;
         // The repository (rank 13) goes before the parameter (rank 14).
-        assert_eq!(
-            calls.get(),
-            ["delete repository lab/auth force=Some(true)", "delete parameter /lab/db-name"]
-        );
+        assert_eq!(calls.get(), ["delete repository lab/auth force=true", "delete parameter /lab/db-name"]);
         assert_eq!(
             run.report.deleted,
             [

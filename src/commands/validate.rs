@@ -77,7 +77,7 @@ pub async fn cmd_validate(ui: &mut Ui, ctx: &Context, args: &ValidateArgs) -> Re
         None => profile_students(&args.profiles)?,
     };
     // Every account's clients share one HTTP client (one connection pool, roots parsed once).
-    let base = crate::aws::share_http_client(load_config(&ctx.aws).await?);
+    let base = load_config(&ctx.aws).await?;
     let access = if args.accounts.is_some() {
         // The instructor's own credentials must work before any account is tried (exit 3).
         let clients = Clients::new(base.clone());

@@ -14,8 +14,30 @@ pub trait Prompter: Send {
     fn input(&mut self, prompt: &str, default: Option<&str>) -> io::Result<String>;
     /// Yes or no.
     fn confirm(&mut self, prompt: &str, default: bool) -> io::Result<bool>;
-    /// Resolves when the student presses Enter (used while watching checks).
-    fn enter(&mut self) -> oneshot::Receiver<()>;
+    /// Resolves when the student presses Enter (used while watching checks). Dropping the
+    /// wait stops listening and undoes whatever the prompter changed for it.
+    fn enter(&mut self) -> EnterWait;
+}
+
+/// A wait for Enter while checks are watched: [`EnterWait::pressed`] resolves `true` on
+/// Enter, `false` once input has ended. Whatever the prompter changed for the wait (a
+/// terminal's echo) is put back when the wait is dropped, at once, not when a reader thread
+/// next notices.
+pub struct EnterWait {
+    rx: oneshot::Receiver<()>,
+    _restore: Option<Box<dyn Send>>,
+}
+
+impl EnterWait {
+    /// A wait resolved through `rx`; `restore` is dropped with it.
+    pub fn new(rx: oneshot::Receiver<()>, restore: Option<Box<dyn Send>>) -> Self {
+        EnterWait { rx, _restore: restore }
+    }
+
+    /// True when Enter was pressed, false when it never can be (input closed).
+    pub async fn pressed(&mut self) -> bool {
+        (&mut self.rx).await.is_ok()
+    }
 }
 
 /// Answers given in advance, for tests of the runner's logic.
@@ -59,10 +81,10 @@ impl Prompter for ScriptedPrompter {
         })
     }
 
-    fn enter(&mut self) -> oneshot::Receiver<()> {
+    fn enter(&mut self) -> EnterWait {
         let (tx, rx) = oneshot::channel();
         let _ = tx.send(());
-        rx
+        EnterWait::new(rx, None)
     }
 }
 

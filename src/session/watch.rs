@@ -242,7 +242,7 @@ impl Session<'_> {
             .max();
         let mut started = self.clock.now();
         // One wait for Enter at a time, kept across looks.
-        let mut pending: Option<tokio::sync::oneshot::Receiver<()>> = None;
+        let mut pending: Option<crate::session::prompt::EnterWait> = None;
         let mut input_open = true;
         // Enter was pressed: this look is shown in full.
         let mut asked = false;
@@ -317,7 +317,7 @@ impl Session<'_> {
             }
             let pressed = async {
                 match pending.as_mut() {
-                    Some(rx) => rx.await.is_ok(),
+                    Some(wait) => wait.pressed().await,
                     None => std::future::pending().await,
                 }
             };

@@ -17,6 +17,8 @@ pub fn install() {
         if stderr.is_terminal() {
             let _ = console::Term::stderr().show_cursor();
         }
+        // A release build aborts: no guard is dropped, so the terminal's echo comes back here.
+        super::tty::restore();
         // Straight to stderr: the `Ui` that owns the output may be what failed.
         let _ = writeln!(stderr.lock(), "{}", note());
     }));

@@ -8,6 +8,7 @@ pub mod page;
 pub mod prompt;
 pub mod report;
 pub mod style;
+pub mod tty;
 
 use std::io::{IsTerminal, Write};
 

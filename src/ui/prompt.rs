@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::session::prompt::{pick, Prompter};
+use crate::session::prompt::{pick, EnterWait, Prompter};
 
 /// The prompter for a command: none when it may not ask (`interactive` is false: no
 /// terminal, CI, or an unattended run), dialoguer on a terminal, lines from a piped standard
@@ -86,8 +86,9 @@ impl Prompter for TerminalPrompter {
             .map_err(to_io)
     }
 
-    fn enter(&mut self) -> oneshot::Receiver<()> {
+    fn enter(&mut self) -> EnterWait {
         let (tx, rx) = oneshot::channel();
+        let echo = super::tty::echo_off();
         // Wait for input without taking it, and give up once the watch drops the receiver:
         // a blocked read left behind would swallow the student's next keystroke.
         std::thread::spawn(move || {
@@ -98,7 +99,7 @@ impl Prompter for TerminalPrompter {
                 match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)) {
                     Ok(0) => continue,
                     Ok(_) => {
-                        if !tx.is_closed() && console::Term::stderr().read_line().is_ok() {
+                        if !tx.is_closed() && read_whole_line(&stdin) {
                             let _ = tx.send(());
                         }
                         return;
@@ -108,7 +109,24 @@ impl Prompter for TerminalPrompter {
                 }
             }
         });
-        rx
+        EnterWait::new(rx, Some(Box::new(echo)))
+    }
+}
+
+/// Reads one line from the terminal, straight from the descriptor: the terminal is in canonical
+/// mode, so the line is whole once the descriptor is readable, and nothing is echoed back (a
+/// line editor such as `console`'s writes each key and a newline to the screen, under the
+/// live lines). False at end of input.
+fn read_whole_line(stdin: &io::Stdin) -> bool {
+    use std::os::fd::AsFd;
+    let mut buf = [0u8; 256];
+    loop {
+        match nix::unistd::read(stdin.as_fd(), &mut buf) {
+            Ok(0) => return false,
+            Ok(n) if buf[..n].contains(&b'\n') => return true,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
     }
 }
 
@@ -213,7 +231,7 @@ impl Prompter for LinePrompter {
         })
     }
 
-    fn enter(&mut self) -> oneshot::Receiver<()> {
+    fn enter(&mut self) -> EnterWait {
         let (tx, rx) = oneshot::channel();
         if let Ok(mut lines) = self.shared.0.lock() {
             if lines.closed {
@@ -222,6 +240,6 @@ impl Prompter for LinePrompter {
                 lines.enter = Some(tx);
             }
         }
-        rx
+        EnterWait::new(rx, None)
     }
 }

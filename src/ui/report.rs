@@ -51,6 +51,8 @@ pub struct TextReporter {
     pages: bool,
     multi: Option<MultiProgress>,
     spinners: HashMap<usize, ProgressBar>,
+    /// The terminal's echo is off while spinners are drawn (`ui::tty`).
+    quiet: Option<super::tty::EchoOff>,
     checks: Vec<String>,
     /// The live details last printed per check (plain mode prints them when they change).
     details: HashMap<usize, Vec<String>>,
@@ -81,6 +83,7 @@ impl TextReporter {
             pages,
             multi: None,
             spinners: HashMap::new(),
+            quiet: None,
             checks: Vec::new(),
             details: HashMap::new(),
             clock: Arc::new(SystemClock),
@@ -128,6 +131,8 @@ impl TextReporter {
             return None;
         }
         let draw_target = &self.draw_target;
+        // Keys typed now would be echoed into the live lines and shift every redraw.
+        self.quiet.get_or_insert_with(super::tty::echo_off);
         let multi = self.multi.get_or_insert_with(|| MultiProgress::with_draw_target(draw_target()));
         let label = self.checks.get(index).cloned().unwrap_or_default();
         let width = self.render.width;
@@ -151,6 +156,7 @@ impl TextReporter {
             bar.finish_and_clear();
         }
         self.multi = None;
+        self.quiet = None;
     }
 }
 

@@ -6,8 +6,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::Filter;
-
 use super::{Cell, CheckResult, Column, Mark};
 use crate::aws::{describe, Clients, ErrorClass};
 use crate::lab::{CheckSpec, Lab, ResourceSpec};
@@ -115,9 +113,9 @@ async fn network(lab: &Lab, clients: &Clients) -> Cell {
     let builds_vpc =
         lab.steps().any(|(_, s)| s.creates.iter().any(|r| matches!(r, ResourceSpec::Vpc { .. })));
     let check = if builds_vpc {
-        match clients.ec2.describe_vpcs().send().await {
-            Ok(out) => {
-                let used = out.vpcs().len();
+        match clients.ec2.request("DescribeVpcs").send_all("vpcSet").await {
+            Ok(vpcs) => {
+                let used = vpcs.len();
                 if used < VPC_QUOTA {
                     result(
                         "network",
@@ -143,9 +141,8 @@ async fn network(lab: &Lab, clients: &Clients) -> Cell {
             }
         }
     } else {
-        let filter = Filter::builder().name("isDefault").values("true").build();
-        match clients.ec2.describe_vpcs().filters(filter).send().await {
-            Ok(out) => match out.vpcs().first().and_then(|v| v.vpc_id()) {
+        match clients.ec2.request("DescribeVpcs").filter("isDefault", "true").send_all("vpcSet").await {
+            Ok(vpcs) => match vpcs.first().and_then(|v| v.text("vpcId")) {
                 Some(id) => {
                     result("network", "a default VPC exists", Mark::Pass, format!("default VPC {id}"), None)
                 }

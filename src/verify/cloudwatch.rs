@@ -5,7 +5,7 @@
 //! produced, and a bounded window keeps each look cheap. The window's start comes from the wall
 //! clock, which is a query parameter here, not polling time.
 
-use aws_sdk_cloudwatchlogs::types::OrderBy;
+use serde_json::{json, Value};
 
 use super::text::{one_line, truncate};
 use super::{Fetch, LookError, Verdict};
@@ -77,6 +77,11 @@ pub(crate) fn evaluate_log_group(p: &LogGroup, o: &LogGroupObs) -> Verdict {
     }
 }
 
+/// The objects of the list `field` of a JSON answer.
+fn list<'a>(doc: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+    doc.get(field).and_then(Value::as_array).into_iter().flatten()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -87,40 +92,41 @@ fn now_ms() -> i64 {
 /// `log_group`: DescribeLogGroups (prefix, then the exact name), and with a pattern up to three
 /// FilterLogEvents pages over the last hour.
 pub(crate) async fn log_group(ctx: &Fetch<'_>, p: &LogGroup) -> Result<Verdict, LookError> {
-    let request = ctx.clients.logs.describe_log_groups().log_group_name_prefix(&p.name).send();
+    let request = ctx.clients.logs.call("DescribeLogGroups", json!({ "logGroupNamePrefix": p.name }));
     let out = ctx.call_opt("DescribeLogGroups", request).await?;
     // The exact name sorts first among the names it prefixes, so one page is enough.
-    let group = out
-        .as_ref()
-        .and_then(|o| o.log_groups().iter().find(|g| g.log_group_name() == Some(p.name.as_str())));
+    let group = out.as_ref().and_then(|o| {
+        list(o, "logGroups").find(|g| g.get("logGroupName").and_then(Value::as_str) == Some(p.name.as_str()))
+    });
+    let number = |field: &str| group.and_then(|g| g.get(field)).and_then(Value::as_i64);
     let mut o = LogGroupObs {
         exists: group.is_some(),
-        retention_days: group.and_then(|g| g.retention_in_days()),
-        stored_bytes: group.and_then(|g| g.stored_bytes()),
+        retention_days: number("retentionInDays").and_then(|n| i32::try_from(n).ok()),
+        stored_bytes: number("storedBytes"),
         matched: None,
     };
     if let (true, Some(pattern)) = (o.exists, &p.pattern) {
         let mut token: Option<String> = None;
         let mut found = None;
         for _ in 0..3 {
-            let request = ctx
-                .clients
-                .logs
-                .filter_log_events()
-                .log_group_name(&p.name)
-                .filter_pattern(pattern)
-                .start_time(now_ms() - 3_600_000)
-                .limit(1)
-                .set_next_token(token.take())
-                .send();
+            let mut input = json!({
+                "logGroupName": p.name,
+                "filterPattern": pattern,
+                "startTime": now_ms() - 3_600_000,
+                "limit": 1,
+            });
+            if let Some(token) = token.take() {
+                input["nextToken"] = Value::String(token);
+            }
+            let request = ctx.clients.logs.call("FilterLogEvents", input);
             let Some(page) = ctx.call_opt("FilterLogEvents", request).await? else {
                 break;
             };
-            if let Some(e) = page.events().first() {
-                found = Some(e.message().unwrap_or_default().to_string());
+            if let Some(e) = list(&page, "events").next() {
+                found = Some(e.get("message").and_then(Value::as_str).unwrap_or_default().to_string());
                 break;
             }
-            match page.next_token() {
+            match page.get("nextToken").and_then(Value::as_str) {
                 Some(t) => token = Some(t.to_string()),
                 None => break,
             }
@@ -132,35 +138,28 @@ pub(crate) async fn log_group(ctx: &Fetch<'_>, p: &LogGroup) -> Result<Verdict, 
 
 /// The latest five events of the most recently written stream.
 pub(crate) async fn diagnose_log_group(ctx: &Fetch<'_>, p: &LogGroup) -> Result<Vec<String>, LookError> {
-    let request = ctx
-        .clients
-        .logs
-        .describe_log_streams()
-        .log_group_name(&p.name)
-        .order_by(OrderBy::LastEventTime)
-        .descending(true)
-        .limit(1)
-        .send();
+    let request = ctx.clients.logs.call(
+        "DescribeLogStreams",
+        json!({ "logGroupName": p.name, "orderBy": "LastEventTime", "descending": true, "limit": 1 }),
+    );
     let Some(streams) = ctx.call_opt("DescribeLogStreams", request).await? else {
         return Ok(vec![format!("log group {} does not exist", p.name)]);
     };
-    let Some(stream) = streams.log_streams().first().and_then(|s| s.log_stream_name()) else {
+    let Some(stream) =
+        list(&streams, "logStreams").next().and_then(|s| s.get("logStreamName")).and_then(Value::as_str)
+    else {
         return Ok(vec![format!("log group {} has no log streams yet", p.name)]);
     };
-    let request = ctx
-        .clients
-        .logs
-        .get_log_events()
-        .log_group_name(&p.name)
-        .log_stream_name(stream)
-        .limit(5)
-        .start_from_head(false)
-        .send();
+    let request = ctx.clients.logs.call(
+        "GetLogEvents",
+        json!({ "logGroupName": p.name, "logStreamName": stream, "limit": 5, "startFromHead": false }),
+    );
     let events = ctx.call("GetLogEvents", request).await?;
-    let mut lines: Vec<String> = events
-        .events()
-        .iter()
-        .map(|e| format!("log {stream}: {}", one_line(e.message().unwrap_or_default(), 200)))
+    let mut lines: Vec<String> = list(&events, "events")
+        .map(|e| {
+            let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
+            format!("log {stream}: {}", one_line(message, 200))
+        })
         .collect();
     if lines.is_empty() {
         lines.push(format!("log stream {stream} has no events"));

@@ -16,15 +16,20 @@ pub(crate) fn evaluate_table(name: &str, status: Option<&str>, keys: &[String]) 
 
 /// `dynamodb_table`: one DescribeTable call.
 pub(crate) async fn table(ctx: &Fetch<'_>, p: &DynamodbTable) -> Result<Verdict, LookError> {
-    let request = ctx.clients.dynamodb.describe_table().table_name(&p.table).send();
+    let request = ctx.clients.dynamodb.call("DescribeTable", serde_json::json!({ "TableName": p.table }));
     let out = ctx.call_opt("DescribeTable", request).await?;
-    let table = out.as_ref().and_then(|o| o.table());
-    let status = table.and_then(|t| t.table_status()).map(|s| s.as_str());
+    let table = out.as_ref().and_then(|o| o.get("Table"));
+    let status = table.and_then(|t| t.get("TableStatus")).and_then(|s| s.as_str());
     let keys: Vec<String> = table
-        .map(|t| {
-            t.key_schema()
+        .and_then(|t| t.get("KeySchema"))
+        .and_then(|k| k.as_array())
+        .map(|schema| {
+            schema
                 .iter()
-                .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
+                .map(|k| {
+                    let field = |name: &str| k.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+                    format!("{} ({})", field("AttributeName"), field("KeyType"))
+                })
                 .collect()
         })
         .unwrap_or_default();

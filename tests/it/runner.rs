@@ -643,6 +643,15 @@ fn in_a_terminal_a_key_pressed_during_a_wait_never_answers_the_next_menu() {
     let screen = live.stdout();
     assert!(!screen.contains("What now? ·"), "the stray Enter answered the menu:\n{screen}");
     assert!(screen.contains("RT-HINT-MATCHED"), "the matching hint is shown:\n{screen}");
+    // What the student sees once the terminal has drawn it all: the Enter was not echoed into
+    // the live lines, so every redraw landed where it should and no spinner frame is left.
+    let mut terminal = vt100::Parser::new(400, 80, 0);
+    terminal.process(screen.replace('\n', "\r\n").as_bytes());
+    let seen = terminal.screen().contents();
+    let spinner =
+        |line: &str| line.trim_start().starts_with(|c: char| ('\u{2800}'..='\u{28ff}').contains(&c));
+    assert!(!seen.lines().any(spinner), "a stale spinner frame is left on the screen:\n{seen}");
+    assert!(seen.contains("✗ log group /rt/never-created exists"), "{seen}");
     live.signal(nix::sys::signal::Signal::SIGTERM);
     let _ = live.finish();
 }

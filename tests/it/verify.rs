@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_sdk_ecs::config::Credentials;
 use labrunner::aws::Clients;
 use labrunner::lab::Check;
@@ -37,7 +37,7 @@ async fn clients(acct: &TestAccount) -> Arc<Clients> {
         None,
         "sandbox",
     );
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = labrunner::aws::config_loader()
         .region(Region::new(acct.region().to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(credentials)
