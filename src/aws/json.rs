@@ -133,7 +133,7 @@ impl JsonClient {
 }
 
 /// The answer's document, or the error it describes (`{"__type": "...#ParameterNotFound",
-/// "message": "..."}`; the `x-amzn-errortype` header when the body has no type).
+/// "message": "..."}`, or the `x-amzn-errortype` header).
 fn deserialize(response: &HttpResponse) -> Result<Value, OrchestratorError<ErrorMetadata>> {
     let bytes = response.body().bytes().unwrap_or_default();
     let body = String::from_utf8_lossy(bytes);
@@ -145,14 +145,17 @@ fn deserialize(response: &HttpResponse) -> Result<Value, OrchestratorError<Error
         });
     }
     let doc = doc.unwrap_or(Value::Null);
-    let code = doc
-        .get("__type")
-        .and_then(Value::as_str)
-        .or_else(|| response.headers().get("x-amzn-errortype"))
+    // Where the SDK's JSON protocols look, in its order: the header, then `code`, then `__type`.
+    let field = |name: &str| doc.get(name).and_then(Value::as_str);
+    let code = response
+        .headers()
+        .get("x-amzn-errortype")
+        .or_else(|| field("code"))
+        .or_else(|| field("__type"))
         .map(error_code);
     let Some(code) = code else { return Err(lite::unreadable(response, &body)) };
     let mut meta = ErrorMetadata::builder().code(code);
-    if let Some(message) = doc.get("message").or_else(|| doc.get("Message")).and_then(Value::as_str) {
+    if let Some(message) = field("message").or_else(|| field("Message")).or_else(|| field("errorMessage")) {
         meta = meta.message(message);
     }
     Err(OrchestratorError::operation(meta.build()))

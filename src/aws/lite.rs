@@ -14,6 +14,7 @@
 use aws_runtime::auth::sigv4::{SigV4AuthScheme, SCHEME_ID as SIGV4};
 use aws_runtime::auth::SigV4OperationSigningConfig;
 use aws_runtime::retries::classifiers::AwsErrorCodeClassifier;
+use aws_runtime::service_clock_skew::{ServiceClockSkewClassifier, ServiceClockSkewInterceptor};
 use aws_smithy_runtime::client::identity::IdentityCache;
 use aws_smithy_runtime::client::orchestrator::operation::Operation;
 use aws_smithy_runtime::client::retries::classifiers::{HttpStatusCodeClassifier, TransientErrorClassifier};
@@ -75,6 +76,11 @@ where
         .retry_classifier(AwsErrorCodeClassifier::<ErrorMetadata>::new())
         .retry_classifier(TransientErrorClassifier::<ErrorMetadata>::new())
         .retry_classifier(HttpStatusCodeClassifier::default())
+        // As the generated clients: a request refused for a skewed clock is signed again at the
+        // service's time, and a connection that failed is not reused.
+        .interceptor(ServiceClockSkewInterceptor::new())
+        .retry_classifier(ServiceClockSkewClassifier::<ErrorMetadata>::new())
+        .with_connection_poisoning()
         .timeout_config(config.timeout_config().cloned().unwrap_or_else(TimeoutConfig::disabled))
         .runtime_plugin(signing(config, service, &region))
         .serializer(serialize)
@@ -147,22 +153,33 @@ pub(crate) fn endpoint(config: &SdkConfig, service: Service) -> String {
     })
 }
 
-/// `https://ec2.eu-west-1.amazonaws.com`, with the partition's domain (China, ISO, European
-/// Sovereign Cloud), FIPS (`ec2-fips.`) and dual-stack (`api.aws`) variants.
+/// `https://ec2.eu-west-1.amazonaws.com`, with the partition's domain (China, the ISO
+/// partitions, European Sovereign Cloud), FIPS (`ec2-fips.`) and dual-stack (`api.aws`)
+/// variants as the services' endpoint rules give them: ECR's dual-stack API is `ecr.` (not
+/// `api.ecr.`), Secrets Manager's dual-stack endpoint keeps the partition's domain, and in
+/// GovCloud the regular endpoints of EC2, SSM, CloudWatch Logs, DynamoDB and ACM are the FIPS
+/// ones.
 pub(crate) fn regional_endpoint(prefix: &str, region: &str, fips: bool, dual_stack: bool) -> String {
     let (domain, dual_domain) = if region.starts_with("cn-") {
         ("amazonaws.com.cn", "api.amazonwebservices.com.cn")
     } else if region.starts_with("us-isob-") {
         ("sc2s.sgov.gov", "sc2s.sgov.gov")
+    } else if region.starts_with("us-isof-") {
+        ("csp.hci.ic.gov", "csp.hci.ic.gov")
     } else if region.starts_with("us-iso-") {
         ("c2s.ic.gov", "c2s.ic.gov")
+    } else if region.starts_with("eu-isoe-") {
+        ("cloud.adc-e.uk", "cloud.adc-e.uk")
     } else if region.starts_with("eusc-") {
         ("amazonaws.eu", "amazonaws.eu")
     } else {
         ("amazonaws.com", "api.aws")
     };
-    let host = if fips { format!("{prefix}-fips") } else { prefix.to_string() };
-    let domain = if dual_stack { dual_domain } else { domain };
+    let fips_by_default =
+        region.starts_with("us-gov-") && matches!(prefix, "ec2" | "ssm" | "logs" | "dynamodb" | "acm");
+    let prefix = if dual_stack && prefix == "api.ecr" { "ecr" } else { prefix };
+    let host = if fips && !fips_by_default { format!("{prefix}-fips") } else { prefix.to_string() };
+    let domain = if dual_stack && prefix != "secretsmanager" { dual_domain } else { domain };
     format!("https://{host}.{region}.{domain}")
 }
 
@@ -225,9 +242,23 @@ mod tests {
             regional_endpoint("ec2", "cn-north-1", false, false),
             "https://ec2.cn-north-1.amazonaws.com.cn"
         );
+        // GovCloud's regular SSM endpoint is its FIPS one; elsewhere FIPS has its own host.
         assert_eq!(
             regional_endpoint("ssm", "us-gov-west-1", true, false),
-            "https://ssm-fips.us-gov-west-1.amazonaws.com"
+            "https://ssm.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            regional_endpoint("ssm", "eu-west-1", true, false),
+            "https://ssm-fips.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            regional_endpoint("api.ecr", "eu-west-1", false, false),
+            "https://api.ecr.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(regional_endpoint("api.ecr", "eu-west-1", false, true), "https://ecr.eu-west-1.api.aws");
+        assert_eq!(
+            regional_endpoint("secretsmanager", "eu-west-1", false, true),
+            "https://secretsmanager.eu-west-1.amazonaws.com"
         );
         assert_eq!(regional_endpoint("ec2", "us-east-1", false, true), "https://ec2.us-east-1.api.aws");
         assert_eq!(

@@ -71,9 +71,21 @@ pub async fn load_config(options: &AwsOptions) -> Result<SdkConfig, Error> {
 /// configuration, without the SDK's per-client check that builds and drops a connector each
 /// time a client is made (validation makes a dozen clients per account).
 pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    let client =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    // As the SDK's default client is made (aws-smithy-runtime's `default_https_client`), with
+    // ring instead of AWS-LC: the connector's timeouts and sleep from the client's settings,
+    // and HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment.
+    let client = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
     aws_smithy_runtime_api::client::http::SharedHttpClient::new(SharedClient(client))
 }
 

@@ -141,7 +141,7 @@ async fn network(lab: &Lab, clients: &Clients) -> Cell {
             }
         }
     } else {
-        match clients.ec2.request("DescribeVpcs").filter("isDefault", "true").send_all("vpcSet").await {
+        match clients.ec2.request("DescribeVpcs").filter("is-default", "true").send_all("vpcSet").await {
             Ok(vpcs) => match vpcs.first().and_then(|v| v.text("vpcId")) {
                 Some(id) => {
                     result("network", "a default VPC exists", Mark::Pass, format!("default VPC {id}"), None)
